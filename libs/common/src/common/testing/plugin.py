@@ -1,0 +1,1 @@
+"""pytest plugin: real Kafka and PostgreSQL for tests (filled in below)."""

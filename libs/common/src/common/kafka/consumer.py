@@ -1,0 +1,261 @@
+"""A consumer that applies messages exactly once in effect.
+
+Per batch: undecodable messages go to `<topic>.dlq` (with headers saying why) and the consumer
+carries on; the rest are de-duplicated through the inbox and applied in ONE database transaction;
+only after that commit are the offsets of the processed messages committed. A crash between the two
+commits redelivers messages the inbox already holds, so they have no effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
+from pydantic import ValidationError
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from common.envelope import CloudEvent
+from common.inbox import claim_new
+from common.kafka.clients import new_consumer, new_producer
+from common.observability import (
+    CLIENT_REBUILDS,
+    CONSUMER_DLQ,
+    CONSUMER_DUPLICATES,
+    CONSUMER_LAG,
+    CONSUMER_PROCESSED,
+    new_traceparent,
+    traceparent_var,
+)
+
+log = logging.getLogger(__name__)
+
+
+class InvalidMessage(Exception):
+    """The message cannot be applied whatever we retry: it goes to the dead-letter topic."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    topic: str
+    partition: int
+    offset: int
+    envelope: CloudEvent
+    decoded: Any
+    traceparent: str | None = None
+
+
+class BatchHandler(Protocol):
+    def decode(self, topic: str, envelope: CloudEvent) -> Any:
+        """Validate the message's data (raise InvalidMessage); pure, no I/O."""
+
+    async def apply(self, session: AsyncSession, deliveries: Sequence[Delivery]) -> None:
+        """Apply new (never seen) messages inside the caller's transaction; do not commit."""
+
+
+@dataclass
+class ConsumerState:
+    processed: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    last_progress: float = field(default_factory=time.monotonic)
+    lag: int = 0
+
+
+def dlq_topic(topic: str) -> str:
+    return f"{topic}.dlq"
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        *,
+        service: str,
+        topics: Sequence[str],
+        group_id: str,
+        sessions: async_sessionmaker[AsyncSession],
+        inbox: Table,
+        handler: BatchHandler,
+        bootstrap_servers: str,
+        max_batch: int = 2000,
+        stall_timeout: float = 30.0,
+        after_db_commit: Callable[[], Awaitable[None]] | None = None,
+        after_batch: Callable[[Sequence[Delivery]], Awaitable[None]] | None = None,
+    ) -> None:
+        self.service = service
+        self.topics = list(topics)
+        self.group_id = group_id
+        self.sessions = sessions
+        self.inbox = inbox
+        self.handler = handler
+        self.bootstrap_servers = bootstrap_servers
+        self.max_batch = max_batch
+        self.stall_timeout = stall_timeout
+        self.after_db_commit = after_db_commit
+        self.after_batch = after_batch
+        self.state = ConsumerState()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._dlq: AIOKafkaProducer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name=f"{self.service}-consumer")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._close()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def run(self) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                consumer = await self._ensure_consumer()
+                batches = await consumer.getmany(timeout_ms=200, max_records=self.max_batch)
+                records = [r for tp_records in batches.values() for r in tp_records]
+                if records:
+                    await self._process(consumer, records)
+                    self.state.last_progress = time.monotonic()
+                await self._watch(consumer, bool(records))
+                backoff = 0.2
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # database or broker trouble: rebuild and re-read uncommitted
+                log.warning("consumer batch failed; retrying in %.1fs: %s: %s", backoff, type(exc).__name__, exc)
+                await self._close()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _process(self, consumer: AIOKafkaConsumer, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        deliveries: list[Delivery] = []
+        for record in records:
+            delivery = await self._decode_or_dead_letter(record)
+            if delivery is not None:
+                deliveries.append(delivery)
+        by_id: dict[str, Delivery] = {}
+        for d in deliveries:
+            by_id.setdefault(d.envelope.id, d)
+        async with self.sessions() as session, session.begin():
+            new_ids = await claim_new(session, self.inbox, {i: d.topic for i, d in by_id.items()})
+            fresh = [d for i, d in by_id.items() if i in new_ids]
+            if fresh:
+                await self.handler.apply(session, fresh)
+        duplicates = len(deliveries) - len(fresh)
+        self._count(fresh, duplicates)
+        if self.after_db_commit:
+            await self.after_db_commit()
+        await consumer.commit(self._offsets(records))
+        if self.after_batch and fresh:
+            await self.after_batch(fresh)
+
+    async def _decode_or_dead_letter(self, record: ConsumerRecord[bytes, bytes]) -> Delivery | None:
+        headers = {k: v for k, v in (record.headers or ())}
+        parent = headers.get("traceparent")
+        traceparent = new_traceparent(parent.decode("latin-1") if parent else None)
+        token = traceparent_var.set(traceparent)
+        try:
+            envelope = CloudEvent.from_bytes(record.value or b"")
+            decoded = self.handler.decode(record.topic, envelope)
+        except (ValidationError, InvalidMessage, ValueError) as exc:
+            await self._dead_letter(record, exc)
+            return None
+        finally:
+            traceparent_var.reset(token)
+        return Delivery(record.topic, record.partition, record.offset, envelope, decoded, traceparent)
+
+    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], exc: Exception) -> None:
+        reason = "invalid-envelope" if isinstance(exc, ValidationError) else "invalid-data"
+        detail = str(exc)[:1000]
+        producer = await self._ensure_dlq()
+        headers = [
+            *(record.headers or ()),
+            ("dlq.reason", reason.encode()),
+            ("dlq.error", detail.encode()),
+            ("dlq.original.topic", record.topic.encode()),
+            ("dlq.original.partition", str(record.partition).encode()),
+            ("dlq.original.offset", str(record.offset).encode()),
+            ("dlq.consumer.group", self.group_id.encode()),
+        ]
+        await asyncio.wait_for(
+            await producer.send(dlq_topic(record.topic), record.value, key=record.key, headers=headers), 15
+        )
+        self.state.dead_lettered += 1
+        CONSUMER_DLQ.labels(self.service, record.topic).inc()
+        log.warning(
+            "message sent to the dead-letter topic",
+            extra={"topic": record.topic, "offset": record.offset, "reason": reason, "error": detail[:200]},
+        )
+
+    def _count(self, fresh: Sequence[Delivery], duplicates: int) -> None:
+        self.state.processed += len(fresh)
+        self.state.duplicates += duplicates
+        for d in fresh:
+            CONSUMER_PROCESSED.labels(self.service, d.topic).inc()
+        if duplicates:
+            CONSUMER_DUPLICATES.labels(self.service, ",".join(self.topics)).inc(duplicates)
+
+    @staticmethod
+    def _offsets(records: list[ConsumerRecord[bytes, bytes]]) -> dict[TopicPartition, OffsetAndMetadata]:
+        # Commit exactly what was processed, never "everything fetched" (commit() without arguments).
+        last: dict[TopicPartition, int] = {}
+        for r in records:
+            tp = TopicPartition(r.topic, r.partition)
+            last[tp] = max(last.get(tp, -1), r.offset)
+        return {tp: OffsetAndMetadata(offset + 1, "") for tp, offset in last.items()}
+
+    async def _watch(self, consumer: AIOKafkaConsumer, progressed: bool) -> None:
+        """Export lag; rebuild the consumer when it has work but makes no progress (aiokafka #1154)."""
+        lag = 0
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            position = await consumer.position(tp)
+            partition_lag = max(highwater - position, 0)
+            CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(partition_lag)
+            lag += partition_lag
+        self.state.lag = lag
+        if progressed or lag == 0:
+            self.state.last_progress = time.monotonic()
+        elif time.monotonic() - self.state.last_progress > self.stall_timeout:
+            log.warning("consumer stalled with %d messages pending; rebuilding it", lag)
+            CLIENT_REBUILDS.labels(self.service, "consumer").inc()
+            await self._close()
+            self.state.last_progress = time.monotonic()
+
+    async def _ensure_consumer(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            consumer = new_consumer(
+                self.bootstrap_servers, *self.topics, group_id=self.group_id, client_id=f"{self.service}-consumer"
+            )
+            await asyncio.wait_for(consumer.start(), 30)
+            self._consumer = consumer
+        return self._consumer
+
+    async def _ensure_dlq(self) -> AIOKafkaProducer:
+        if self._dlq is None:
+            producer = new_producer(self.bootstrap_servers, client_id=f"{self.service}-dlq")
+            await asyncio.wait_for(producer.start(), 15)
+            self._dlq = producer
+        return self._dlq
+
+    async def _close(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        dlq, self._dlq = self._dlq, None
+        for client in (consumer, dlq):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(client.stop(), 10)

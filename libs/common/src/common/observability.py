@@ -1,0 +1,138 @@
+"""JSON logs with request and trace ids, W3C trace context, and the Prometheus metrics we alert on."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import secrets
+import sys
+import time
+from collections.abc import Awaitable, Callable
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from pythonjsonlogger.json import JsonFormatter
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+traceparent_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("traceparent", default=None)
+
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+
+# --- metrics (one registry per process; the `service` label tells services apart) -------------
+HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
+HTTP_LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "HTTP request latency",
+    ["service", "method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+OUTBOX_BACKLOG = Gauge("outbox_backlog", "Committed messages not yet published", ["service"])
+OUTBOX_PUBLISHED = Counter("outbox_published_total", "Messages published by the relay", ["service"])
+OUTBOX_FAILURES = Counter("outbox_publish_failures_total", "Failed publish attempts", ["service"])
+OUTBOX_LATENCY = Histogram(
+    "outbox_commit_to_publish_seconds",
+    "From outbox row creation to broker ack",
+    ["service"],
+    buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 5, 30),
+)
+CONSUMER_PROCESSED = Counter("consumer_messages_total", "Messages applied", ["service", "topic"])
+CONSUMER_DUPLICATES = Counter("consumer_duplicates_total", "Redelivered messages skipped", ["service", "topic"])
+CONSUMER_DLQ = Counter("consumer_dead_letters_total", "Messages sent to the DLQ", ["service", "topic"])
+CONSUMER_LAG = Gauge("consumer_lag", "Messages behind the log end", ["service", "topic", "partition"])
+CLIENT_REBUILDS = Counter("kafka_client_rebuilds_total", "Kafka clients rebuilt by a watchdog", ["service", "role"])
+
+
+def metrics_response() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+# --- trace context ------------------------------------------------------------------------------
+def new_traceparent(parent: str | None = None) -> str:
+    """A child span id under the incoming trace, or a fresh trace when there is none or it is invalid."""
+    match = _TRACEPARENT.match(parent or "")
+    trace_id = match.group(1) if match else secrets.token_hex(16)
+    flags = match.group(3) if match else "01"
+    return f"00-{trace_id}-{secrets.token_hex(8)}-{flags}"
+
+
+def trace_id() -> str | None:
+    match = _TRACEPARENT.match(traceparent_var.get() or "")
+    return match.group(1) if match else None
+
+
+# --- logging ------------------------------------------------------------------------------------
+class _ContextFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        record.trace_id = trace_id()
+        return True
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(trace_id)s",
+            rename_fields={"levelname": "level", "asctime": "time"},
+            static_fields={"service": service},
+        )
+    )
+    handler.addFilter(_ContextFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("aiokafka", "kafka"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+# --- middleware ---------------------------------------------------------------------------------
+class RequestContextMiddleware:
+    """Request id + trace context per request, access metrics; pure ASGI so it adds little latency."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        request_id = headers.get("x-request-id") or secrets.token_hex(8)
+        traceparent = new_traceparent(headers.get("traceparent"))
+        rid_token = request_id_var.set(request_id)
+        tp_token = traceparent_var.set(traceparent)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_ids(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *message["headers"],
+                    (b"x-request-id", request_id.encode()),
+                    (b"traceparent", traceparent.encode()),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_ids)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            HTTP_REQUESTS.labels(self.service, scope["method"], path, str(status)).inc()
+            HTTP_LATENCY.labels(self.service, scope["method"], path).observe(time.perf_counter() - started)
+            request_id_var.reset(rid_token)
+            traceparent_var.reset(tp_token)
+
+
+Check = Callable[[], Awaitable[None]]
+
+
+async def metrics_endpoint(_request: Request) -> Response:
+    return metrics_response()

@@ -1,0 +1,8 @@
+"""Transactional outbox: a message is written in the same transaction as the change it announces,
+and a relay publishes committed messages to Kafka in order per key."""
+
+from common.outbox.relay import OutboxRelay
+from common.outbox.table import outbox_table
+from common.outbox.writer import add_many_to_outbox, add_to_outbox, install_wakeup
+
+__all__ = ["OutboxRelay", "add_many_to_outbox", "add_to_outbox", "install_wakeup", "outbox_table"]

@@ -1,0 +1,183 @@
+"""The relay: claims committed, unsent outbox rows and publishes them in order with an idempotent
+producer. A failed send rolls the claim back, so nothing is lost; a broker that comes back is
+picked up with a freshly built producer (aiokafka can stay stuck after a restart, issue 1017)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from common.kafka.clients import new_producer
+from common.observability import (
+    CLIENT_REBUILDS,
+    OUTBOX_BACKLOG,
+    OUTBOX_FAILURES,
+    OUTBOX_LATENCY,
+    OUTBOX_PUBLISHED,
+)
+
+log = logging.getLogger(__name__)
+
+# One relay publishes at a time per database (a transaction-scoped advisory lock), so two replicas
+# never interleave one key's messages; the other replica is a hot standby.
+RELAY_LOCK_KEY = 0x0E7C_0B0C
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        *,
+        service: str,
+        sessions: async_sessionmaker[AsyncSession],
+        outbox: Table,
+        bootstrap_servers: str,
+        batch_size: int = 1000,
+        send_timeout: float = 15.0,
+        idle_poll: float = 0.2,
+        retention: timedelta = timedelta(hours=1),
+        producer_factory: Callable[[], AIOKafkaProducer] | None = None,
+    ) -> None:
+        self.service = service
+        self.sessions = sessions
+        self.outbox = outbox
+        self.batch_size = batch_size
+        self.send_timeout = send_timeout
+        self.idle_poll = idle_poll
+        self.retention = retention
+        self._producer_factory = producer_factory or (
+            lambda: new_producer(bootstrap_servers, client_id=f"{service}-relay")
+        )
+        self._producer: AIOKafkaProducer | None = None
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self.last_error: str | None = None
+        self.published = 0
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def wake(self) -> None:
+        """Called after a commit that staged messages; safe from any thread of the loop."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name=f"{self.service}-outbox-relay")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._close_producer()
+
+    async def run(self) -> None:
+        backoff = 0.1
+        last_housekeeping = 0.0
+        while not self._stopping:
+            try:
+                published = await self.publish_once()
+                backoff = 0.1
+                if time.monotonic() - last_housekeeping > 5:
+                    last_housekeeping = time.monotonic()
+                    await self._housekeeping()
+                if published < self.batch_size:
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self.idle_poll)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker or database down: retry with backoff, lose nothing
+                OUTBOX_FAILURES.labels(self.service).inc()
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("outbox publish failed; retrying in %.1fs: %s", backoff, self.last_error)
+                await self._close_producer()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    # -- one pass ---------------------------------------------------------------------------------
+    async def publish_once(self) -> int:
+        """Publish up to one batch of unsent messages; returns how many were published."""
+        async with self.sessions() as session, session.begin():
+            if session.get_bind().dialect.name == "postgresql":
+                locked = await session.scalar(select(func.pg_try_advisory_xact_lock(RELAY_LOCK_KEY)))
+                if not locked:
+                    return 0
+            o = self.outbox.c
+            rows = (
+                await session.execute(
+                    select(o.id, o.topic, o.key, o.payload, o.headers, o.created_at)
+                    .where(o.sent_at.is_(None))
+                    .order_by(o.id)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            await asyncio.wait_for(self._send(rows), self.send_timeout)
+            sent_at = datetime.now(UTC)
+            await session.execute(update(self.outbox).where(o.id.in_([r.id for r in rows])).values(sent_at=sent_at))
+        self._observe(rows, sent_at)
+        return len(rows)
+
+    async def _send(self, rows: Any) -> None:
+        producer = await self._ensure_producer()
+        futures = []
+        for row in rows:
+            headers = [(k, v.encode()) for k, v in json.loads(row.headers or "{}").items()]
+            futures.append(await producer.send(row.topic, row.payload.encode(), key=row.key.encode(), headers=headers))
+        await asyncio.gather(*futures)
+
+    def _observe(self, rows: Any, sent_at: datetime) -> None:
+        self.published += len(rows)
+        OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
+        for row in rows:
+            created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+            OUTBOX_LATENCY.labels(self.service).observe((sent_at - created).total_seconds())
+        self.last_error = None
+
+    async def _housekeeping(self) -> None:
+        async with self.sessions() as session, session.begin():
+            o = self.outbox.c
+            backlog = await session.scalar(select(func.count()).select_from(self.outbox).where(o.sent_at.is_(None)))
+            OUTBOX_BACKLOG.labels(self.service).set(backlog or 0)
+            cutoff = datetime.now(UTC) - self.retention
+            await session.execute(delete(self.outbox).where(o.sent_at.is_not(None), o.sent_at < cutoff))
+
+    async def backlog(self) -> int:
+        async with self.sessions() as session:
+            count = await session.scalar(
+                select(func.count()).select_from(self.outbox).where(self.outbox.c.sent_at.is_(None))
+            )
+        return int(count or 0)
+
+    # -- producer -----------------------------------------------------------------------------------
+    async def _ensure_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = self._producer_factory()
+            try:
+                await asyncio.wait_for(producer.start(), self.send_timeout)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def _close_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            CLIENT_REBUILDS.labels(self.service, "relay").inc()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.stop(), 5)

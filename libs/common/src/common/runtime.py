@@ -1,0 +1,71 @@
+"""What a running service holds: its engine, sessions, outbox relay and consumers, started and
+stopped in the app's lifespan (engines are built there, never at import)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from common.db import create_engine, session_factory
+from common.kafka.admin import ensure_topics
+from common.kafka.consumer import ConsumerRunner
+from common.outbox import OutboxRelay, install_wakeup
+from common.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceRuntime:
+    settings: ServiceSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    relay: OutboxRelay | None = None
+    consumers: list[ConsumerRunner] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, settings: ServiceSettings, outbox: Table | None) -> ServiceRuntime:
+        engine = create_engine(settings.database_url)
+        sessions = session_factory(engine)
+        relay = None
+        if outbox is not None and settings.relay_enabled:
+            relay = OutboxRelay(
+                service=settings.service_name,
+                sessions=sessions,
+                outbox=outbox,
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+            )
+            install_wakeup(sessions, relay.wake)
+        return cls(settings, engine, sessions, relay)
+
+    async def start(self, topics: list[str]) -> None:
+        try:
+            await ensure_topics(
+                self.settings.kafka_bootstrap_servers, topics, partitions=self.settings.topic_partitions
+            )
+        except Exception as exc:  # the relay and consumers retry; /readyz reports Kafka as down
+            log.warning("could not ensure topics at startup: %s", exc)
+        if self.relay:
+            self.relay.start()
+        for consumer in self.consumers:
+            consumer.start()
+
+    async def stop(self) -> None:
+        for consumer in self.consumers:
+            await consumer.stop()
+        if self.relay:
+            await self.relay.stop()
+        await self.engine.dispose()
+
+    @contextlib.asynccontextmanager
+    async def running(self, topics: list[str]) -> AsyncIterator[ServiceRuntime]:
+        await self.start(topics)
+        try:
+            yield self
+        finally:
+            await self.stop()

@@ -1,0 +1,66 @@
+"""Settings base shared by every service: one small subclass per service sets its env prefix.
+
+Shared variables (KAFKA_BOOTSTRAP_SERVERS, EXCHANGE_JWT_SECRET, ...) are read unprefixed as a
+fallback, so one environment can configure all four services; a prefixed variable wins.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+
+_SHARED_FALLBACKS = {
+    "kafka_bootstrap_servers": "KAFKA_BOOTSTRAP_SERVERS",
+    "jwt_secret": "EXCHANGE_JWT_SECRET",
+    "jwks_url": "EXCHANGE_JWKS_URL",
+    "environment": "EXCHANGE_ENVIRONMENT",
+    "topic_prefix": "EXCHANGE_TOPIC_PREFIX",
+    "topic_partitions": "EXCHANGE_TOPIC_PARTITIONS",
+}
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service has. Subclasses set `model_config = service_config("EVENTS_")`."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    service_name: str = "service"
+    environment: str = "development"
+    database_url: str = "sqlite+aiosqlite:///./.local/service.db"
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # Tests give each run its own topics by prefixing them; production leaves this empty.
+    topic_prefix: str = ""
+    topic_partitions: int = 3
+    jwt_secret: str = DEVELOPMENT_SECRET
+    jwks_url: str | None = None
+    jwt_audience: str | None = None
+    max_body_bytes: int = 5 * 1024 * 1024
+    relay_enabled: bool = True
+    log_level: str = "INFO"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shared_fallbacks(cls, values: Any) -> Any:
+        if isinstance(values, dict):
+            for field, variable in _SHARED_FALLBACKS.items():
+                if field not in values and variable in os.environ:
+                    values[field] = os.environ[variable]
+        return values
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_outside_development(self) -> ServiceSettings:
+        if self.environment not in ("development", "test") and self.jwt_secret == DEVELOPMENT_SECRET:
+            raise ValueError("EXCHANGE_JWT_SECRET must be set outside development")
+        return self
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+
+def service_config(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, extra="ignore")

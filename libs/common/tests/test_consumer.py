@@ -1,0 +1,173 @@
+"""The consumer helper against a real broker: exactly once in effect, dead letters, crash points."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from common.db import session_factory
+from common.envelope import CloudEvent, new_event
+from common.kafka.consumer import ConsumerRunner, Delivery, InvalidMessage
+from common.testing.plugin import read_topic, wait_until
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from .conftest import counters, inbox
+
+
+class CountingHandler:
+    """Adds data.amount to counters[data.key]; rejects messages without an integer amount."""
+
+    def decode(self, topic: str, envelope: CloudEvent) -> tuple[str, int]:
+        amount = envelope.data.get("amount")
+        if not isinstance(amount, int):
+            raise InvalidMessage("data.amount must be an integer")
+        return str(envelope.data["key"]), amount
+
+    async def apply(self, session, deliveries: Sequence[Delivery]) -> None:
+        insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+        for d in deliveries:
+            key, amount = d.decoded
+            await session.execute(insert(counters).values(key=key, value=0).on_conflict_do_nothing())
+            await session.execute(update(counters).where(counters.c.key == key).values(value=counters.c.value + amount))
+
+
+async def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        for value in values:
+            await producer.send_and_wait(topic, value, key=b"k")
+    finally:
+        await producer.stop()
+
+
+def message(amount: object, key: str = "total") -> CloudEvent:
+    return new_event(source="/test", type="exchange.test.counted", subject=key, data={"key": key, "amount": amount})
+
+
+async def counter(engine, key: str = "total") -> int | None:
+    async with session_factory(engine)() as session:
+        return await session.scalar(select(counters.c.value).where(counters.c.key == key))
+
+
+def runner(engine, bootstrap: str, topic: str, group: str, **kwargs) -> ConsumerRunner:
+    return ConsumerRunner(
+        service="test",
+        topics=[topic],
+        group_id=group,
+        sessions=session_factory(engine),
+        inbox=inbox,
+        handler=CountingHandler(),
+        bootstrap_servers=bootstrap,
+        **kwargs,
+    )
+
+
+async def test_duplicate_delivery_changes_nothing(engine, kafka_bootstrap, topic, run_id):
+    first, second = message(5), message(7)
+    # The relay publishes at least once: the same CloudEvent id may arrive twice, even in one batch.
+    await produce(kafka_bootstrap, topic, [first.to_bytes(), first.to_bytes(), second.to_bytes(), first.to_bytes()])
+    consumer = runner(engine, kafka_bootstrap, topic, f"g-{run_id}-{topic}")
+    consumer.start()
+    try:
+        await wait_until(lambda: _eq(counter(engine), 12))
+        await produce(kafka_bootstrap, topic, [second.to_bytes()])
+        await wait_until(lambda: _true(consumer.state.duplicates >= 3))
+        await asyncio.sleep(0.3)
+    finally:
+        await consumer.stop()
+    assert await counter(engine) == 12
+    assert consumer.state.processed == 2
+
+
+async def test_malformed_message_goes_to_dlq_and_next_is_processed(engine, kafka_bootstrap, topic, run_id):
+    await produce(kafka_bootstrap, topic, [b"{not json", message("seven").to_bytes(), message(3).to_bytes()])
+    consumer = runner(engine, kafka_bootstrap, topic, f"g-{run_id}-{topic}")
+    consumer.start()
+    try:
+        await wait_until(lambda: _eq(counter(engine), 3))
+    finally:
+        await consumer.stop()
+    dead = await read_topic(kafka_bootstrap, f"{topic}.dlq", expected=2)
+    assert next(r.value for r in dead) == b"{not json"
+    reasons = [dict(r.headers)["dlq.reason"].decode() for r in dead]
+    assert reasons == ["invalid-envelope", "invalid-data"]
+    assert dict(dead[1].headers)["dlq.original.topic"].decode() == topic
+    assert consumer.state.dead_lettered == 2
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
+async def test_crash_between_db_commit_and_offset_commit_double_counts_nothing(engine, kafka_bootstrap, topic, run_id):
+    await produce(kafka_bootstrap, topic, [message(n).to_bytes() for n in (1, 2, 3)])
+    group = f"g-{run_id}-{topic}"
+
+    async def crash_after_db_commit() -> None:
+        raise Crash("killed after the database commit, before the offset commit")
+
+    crashing = runner(engine, kafka_bootstrap, topic, group, after_db_commit=crash_after_db_commit)
+    crashing.start()
+    await wait_until(lambda: _eq(counter(engine), 6))
+    await crashing.stop()  # its offsets were never committed: everything is redelivered
+    survivor = runner(engine, kafka_bootstrap, topic, group)
+    survivor.start()
+    try:
+        await wait_until(lambda: _true(survivor.state.duplicates >= 3))
+    finally:
+        await survivor.stop()
+    assert await counter(engine) == 6
+    assert survivor.state.processed == 0
+
+
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
+async def test_crash_before_db_commit_loses_nothing(engine, kafka_bootstrap, topic, run_id):
+    await produce(kafka_bootstrap, topic, [message(n).to_bytes() for n in (10, 20)])
+    group = f"g-{run_id}-{topic}"
+
+    class FailingHandler(CountingHandler):
+        async def apply(self, session, deliveries):
+            await super().apply(session, deliveries)
+            raise Crash("killed inside the transaction")
+
+    crashing = ConsumerRunner(
+        service="test",
+        topics=[topic],
+        group_id=group,
+        sessions=session_factory(engine),
+        inbox=inbox,
+        handler=FailingHandler(),
+        bootstrap_servers=kafka_bootstrap,
+    )
+    crashing.start()
+    await asyncio.sleep(2)
+    await crashing.stop()
+    assert await counter(engine) is None  # rolled back: nothing applied, nothing in the inbox
+    survivor = runner(engine, kafka_bootstrap, topic, group)
+    survivor.start()
+    try:
+        await wait_until(lambda: _eq(counter(engine), 30))
+    finally:
+        await survivor.stop()
+    assert survivor.state.processed == 2
+
+
+async def _eq(value_coro, expected) -> bool:
+    return (await value_coro) == expected
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+def test_envelope_round_trip():
+    event = message(1)
+    assert CloudEvent.from_bytes(event.to_bytes()) == event
+    assert json.loads(event.to_bytes())["specversion"] == "1.0"

@@ -1,0 +1,32 @@
+"""`events migrate | serve`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import uvicorn
+from common.migrations import upgrade
+from common.observability import configure_logging
+
+from events.config import EventsSettings
+
+SERVICE_DIR = Path(__file__).resolve().parents[3]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="events")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="apply the database migrations")
+    serve = sub.add_parser("serve", help="run the HTTP API and the outbox relay")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8002)
+    args = parser.parse_args(argv)
+    settings = EventsSettings()
+    if args.command == "migrate":
+        upgrade(settings.database_url, SERVICE_DIR)
+    else:
+        from events.entrypoints.app import create_app
+
+        configure_logging(settings.service_name, settings.log_level)
+        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None)

@@ -1,0 +1,34 @@
+"""The talent service's app factory: the composition root."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from common.runtime import ServiceRuntime
+from common.web import create_service_app, database_check, kafka_check
+from fastapi import FastAPI
+
+from talent.adapters.tables import outbox
+from talent.config import TalentSettings
+
+TOPIC = "exchange.talent.v1"
+
+
+def create_app(settings: TalentSettings | None = None) -> FastAPI:
+    settings = settings or TalentSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = ServiceRuntime.build(settings, outbox)
+        app.state.runtime = runtime
+        app.state.readiness_checks = [database_check(runtime.engine), kafka_check(settings.kafka_bootstrap_servers)]
+        async with runtime.running([settings.topic(TOPIC)]):
+            yield
+
+    return create_service_app(
+        settings=settings,
+        title="exchange-tracker talent",
+        description="Talent pools and posts in international organizations (the API lands with its issue).",
+        lifespan=lifespan,
+    )

@@ -1,0 +1,55 @@
+# exchange-tracker — the two commands: `make run` and `make test`. Everything installs from here.
+SHELL := /bin/bash
+UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+PYTEST_ARGS ?=
+
+.PHONY: help setup infra kafka postgres run stop test test-fast lint format bench asyncapi clean
+
+help:
+	@echo "make run    set up everything, start Kafka and the four services with a demo dataset"
+	@echo "make test   set up what tests need (Kafka, PostgreSQL, Chromium) and run every test"
+	@echo "make stop | lint | format | bench | asyncapi | clean"
+
+$(UV):
+	@command -v python3 >/dev/null || { echo "python3 (3.11+) is required"; exit 1; }
+	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet --break-system-packages uv
+
+setup: $(UV)
+	$(UV) sync --frozen
+	@if [ -x deploy/local/reporting-assets.sh ]; then deploy/local/reporting-assets.sh; fi
+
+kafka:
+	deploy/local/kafka.sh start
+
+postgres:
+	deploy/local/postgres.sh start
+
+infra: kafka postgres
+
+run: setup kafka
+	@if [ "$$EXCHANGE_DB" = postgres ]; then deploy/local/postgres.sh start; fi
+	$(UV) run python deploy/local/run.py
+
+stop:
+	-$(UV) run python deploy/local/run.py stop
+	deploy/local/kafka.sh stop
+
+test: setup infra
+	@if [ -x deploy/local/chromium.sh ]; then deploy/local/chromium.sh; fi
+	$(UV) run pytest $(PYTEST_ARGS); status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "pytest ran no test: that is a failure"; exit 1; fi; exit $$status
+
+lint: setup
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run mypy libs/common/src services/*/src
+
+format:
+	$(UV) run ruff format .
+	$(UV) run ruff check --fix .
+
+bench: setup infra
+	$(UV) run python bench/run.py
+
+clean:
+	rm -rf .local/*.db .local/logs .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,134 @@
+"""`make run`: migrate, start the four services, load the demo dataset, print the URLs.
+
+Ctrl-C (or `make stop` from another terminal) stops what this started. SQLite files under .local/
+are the default databases; `EXCHANGE_DB=postgres` uses the local PostgreSQL (deploy/local/postgres.sh).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from common.auth import mint_token
+from common.settings import DEVELOPMENT_SECRET
+
+ROOT = Path(__file__).resolve().parents[2]
+PIDS = ROOT / ".local" / "run.pids"
+SERVICES = {"partners": 8001, "events": 8002, "talent": 8003, "reporting": 8004}
+
+
+def database_url(service: str) -> str:
+    if os.environ.get("EXCHANGE_DB") == "postgres":
+        return f"postgresql+asyncpg://{service}:exchange@127.0.0.1:5432/{service}"
+    return f"sqlite+aiosqlite:///{ROOT}/.local/{service}.db"
+
+
+def cli(service: str) -> str:
+    """The service's console script, installed in the same environment as this interpreter."""
+    return str(Path(sys.executable).parent / service)
+
+
+def service_env(service: str) -> dict[str, str]:
+    return {**os.environ, f"{service.upper()}_DATABASE_URL": database_url(service), "PYTHONUNBUFFERED": "1"}
+
+
+def start() -> None:
+    (ROOT / ".local").mkdir(exist_ok=True)
+    for service in SERVICES:
+        print(f"migrating {service} ({database_url(service).split('://')[0]})")
+        subprocess.run([cli(service), "migrate"], check=True, env=service_env(service), cwd=ROOT)
+    processes = []
+    logs = ROOT / ".local" / "logs"
+    logs.mkdir(exist_ok=True)
+    for service, port in SERVICES.items():
+        log = (logs / f"{service}.log").open("ab")
+        processes.append(
+            subprocess.Popen(
+                [cli(service), "serve", "--port", str(port)],
+                env=service_env(service),
+                cwd=ROOT,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        )
+    PIDS.write_text("\n".join(str(p.pid) for p in processes))
+    try:
+        wait_healthy()
+        load_demo()
+        print("\nexchange-tracker is running (logs in .local/logs/):")
+        for service, port in SERVICES.items():
+            print(f"  {service:<10} http://127.0.0.1:{port}/docs")
+        print("  dashboard  http://127.0.0.1:8004/dashboard/")
+        print(f"\nA read token for the dashboard (24 h):\n  {token('hq', 'HQ', 'reporting:read admin')}")
+        print("\nCtrl-C or `make stop` stops everything.")
+        while all(p.poll() is None for p in processes):
+            time.sleep(0.5)
+        print("a service exited; see .local/logs/. Stopping the others.")
+    except KeyboardInterrupt:
+        print("\nstopping")
+    finally:
+        stop()
+
+
+def token(kind: str, code: str, scopes: str) -> str:
+    secret = os.environ.get("EXCHANGE_JWT_SECRET", DEVELOPMENT_SECRET)
+    return mint_token(secret=secret, org_kind=kind, org_code=code, scopes=scopes, ttl=24 * 3600)
+
+
+def wait_healthy(timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    for service, port in SERVICES.items():
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    print(f"{service} is up on :{port}")
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{service} did not answer /healthz; see .local/logs/{service}.log")
+            time.sleep(0.3)
+
+
+def load_demo() -> None:
+    """Post the demo events (idempotent by external_ref, so re-running `make run` adds nothing)."""
+    events = json.loads((ROOT / "deploy" / "local" / "demo_events.json").read_text())
+    headers = {"Authorization": f"Bearer {token('hq', 'HQ', 'admin events:write')}"}
+    try:
+        response = httpx.post(
+            "http://127.0.0.1:8002/v1/events/batch", json={"events": events}, headers=headers, timeout=30
+        )
+    except httpx.HTTPError as exc:
+        print(f"demo data not loaded: {exc}")
+        return
+    if response.status_code == 404:
+        print("demo data not loaded: the events API is not there yet")
+        return
+    statuses = [item.get("status") for item in response.json().get("items", response.json().get("results", []))]
+    print(
+        f"demo dataset: {len(events)} events posted ({', '.join(f'{s}: {statuses.count(s)}' for s in set(statuses))})"
+    )
+
+
+def stop() -> None:
+    if not PIDS.exists():
+        print("nothing to stop")
+        return
+    for pid in (int(p) for p in PIDS.read_text().split()):
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+    PIDS.unlink(missing_ok=True)
+    print("services stopped")
+
+
+if __name__ == "__main__":
+    stop() if sys.argv[1:] == ["stop"] else start()

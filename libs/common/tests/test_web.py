@@ -1,0 +1,165 @@
+"""Auth and problem+json through a real FastAPI app built with the common factory (no infrastructure)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+from common.auth import CurrentPrincipal, mint_token, require_scope
+from common.errors import Conflict
+from common.settings import ServiceSettings
+from common.testing.plugin import TEST_SECRET
+from common.web import create_service_app
+from fastapi import FastAPI
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Thing(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1)
+    count: int = Field(ge=0)
+
+
+def build_app() -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+
+    settings = ServiceSettings(service_name="webtest", jwt_secret=TEST_SECRET, max_body_bytes=1000)
+    app = create_service_app(settings=settings, title="t", description="t", lifespan=lifespan)
+
+    @app.post("/things", dependencies=[require_scope("events:write")])
+    async def create(thing: Thing, principal: CurrentPrincipal) -> dict[str, str]:
+        if thing.name == "taken":
+            raise Conflict("A thing with this name exists.", existing_id="42")
+        if thing.name == "boom":
+            raise RuntimeError("secret internal detail")
+        return {"by": principal.org_code}
+
+    return app
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=build_app(), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        yield c
+
+
+def bearer(kind: str = "province", code: str = "440000", scopes: str = "events:write", ttl: int = 3600) -> dict:
+    token = mint_token(secret=TEST_SECRET, org_kind=kind, org_code=code, scopes=scopes, ttl=ttl)
+    return {"Authorization": f"Bearer {token}"}
+
+
+GOOD = {"name": "a", "count": 1}
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["status"] == status and body["title"] and body["detail"] and body["type"]
+    return body
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({}, 401),
+        ({"Authorization": "Basic abc"}, 401),
+        ({"Authorization": "Bearer not-a-jwt"}, 401),
+        (bearer(ttl=-10), 401),  # expired
+        (
+            {
+                "Authorization": "Bearer "
+                + mint_token(
+                    secret="another-secret-of-enough-length-123456", org_kind="hq", org_code="HQ", scopes="admin"
+                )
+            },
+            401,
+        ),  # wrong signature
+        (bearer(scopes="reporting:read"), 403),  # wrong scope
+        (bearer(kind="society", code="CMES", scopes="talent:sync"), 403),
+    ],
+)
+async def test_auth_failures_are_problems(client, headers, status):
+    body = assert_problem(await client.post("/things", json=GOOD, headers=headers), status)
+    if status == 401:
+        assert "secret" not in body["detail"].lower() or "expired" in body["detail"].lower()
+
+
+async def test_hq_admin_passes_any_scope_check(client):
+    response = await client.post("/things", json=GOOD, headers=bearer(kind="hq", code="HQ", scopes="admin"))
+    assert response.status_code == 200 and response.json() == {"by": "HQ"}
+
+
+async def test_admin_scope_outside_hq_is_not_admin(client):
+    assert_problem(await client.post("/things", json=GOOD, headers=bearer(scopes="admin")), 403)
+
+
+async def test_validation_error_lists_fields(client):
+    body = assert_problem(
+        await client.post("/things", json={"name": "", "count": -1, "extra": 1}, headers=bearer()), 422
+    )
+    locs = {tuple(e["loc"]) for e in body["errors"]}
+    assert {("body", "name"), ("body", "count"), ("body", "extra")} <= locs
+    assert all(set(e) == {"loc", "msg"} for e in body["errors"])
+
+
+async def test_conflict_names_existing_id(client):
+    body = assert_problem(await client.post("/things", json={"name": "taken", "count": 0}, headers=bearer()), 409)
+    assert body["existing_id"] == "42"
+
+
+async def test_unexpected_error_is_a_problem_without_trace(client):
+    body = assert_problem(await client.post("/things", json={"name": "boom", "count": 0}, headers=bearer()), 500)
+    assert "secret internal detail" not in body["detail"] and "Traceback" not in str(body)
+
+
+async def test_body_over_limit_is_413(client):
+    big = {"name": "x" * 2000, "count": 1}
+    assert_problem(await client.post("/things", json=big, headers=bearer()), 413)
+
+
+async def test_malformed_json_is_422(client):
+    response = await client.post("/things", content=b"{nope", headers={**bearer(), "content-type": "application/json"})
+    assert_problem(response, 422)
+
+
+async def test_unknown_route_and_method_are_problems(client):
+    assert_problem(await client.get("/nowhere"), 404)
+    assert_problem(await client.get("/things"), 405)
+
+
+async def test_request_id_and_traceparent_are_echoed(client):
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    response = await client.get("/healthz", headers={"x-request-id": "abc", "traceparent": parent})
+    assert response.headers["x-request-id"] == "abc"
+    assert response.headers["traceparent"].startswith("00-0af7651916cd43dd8448eb211c80319c-")
+    assert response.headers["traceparent"] != parent
+
+
+async def test_metrics_exposes_request_counts(client):
+    await client.get("/healthz")
+    text = (await client.get("/metrics")).text
+    assert 'http_requests_total{method="GET",route="/healthz",service="webtest",status="200"}' in text
+
+
+def test_settings_refuse_default_secret_in_production(monkeypatch):
+    monkeypatch.delenv("EXCHANGE_JWT_SECRET", raising=False)
+    with pytest.raises(ValueError, match="EXCHANGE_JWT_SECRET"):
+        ServiceSettings(environment="production")
+
+
+def test_shared_variables_are_fallbacks_and_prefixed_ones_win(monkeypatch):
+    from common.settings import service_config
+
+    class EventsLike(ServiceSettings):
+        model_config = service_config("EVLIKE_")
+
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "shared:9092")
+    assert EventsLike().kafka_bootstrap_servers == "shared:9092"
+    monkeypatch.setenv("EVLIKE_KAFKA_BOOTSTRAP_SERVERS", "own:9092")
+    assert EventsLike().kafka_bootstrap_servers == "own:9092"

@@ -1,0 +1,297 @@
+"""The `/v1/events` routes: thin adapters from HTTP to the use cases."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from datetime import date
+from typing import Annotated, Any
+
+from common.auth import CurrentPrincipal, Principal, require_scope
+from common.errors import PayloadTooLarge, Unprocessable
+from common.regions import is_country_code
+from fastapi import APIRouter, Body, Header, Path, Query, Request
+from fastapi.responses import JSONResponse
+
+from events.adapters.repository import EventFilter
+from events.api.schemas import (
+    CONFLICT,
+    FORBIDDEN,
+    INVALID,
+    NOT_FOUND,
+    STALE,
+    TOO_LARGE,
+    UNAUTHORIZED,
+    BatchResponse,
+    EventPage,
+)
+from events.application.use_cases import MAX_BATCH, Actor, EventsService
+from events.contracts import EventState
+from events.domain.model import EventCreate, EventPatch, EventType
+
+router = APIRouter(prefix="/v1/events", tags=["events"])
+
+Writer = Annotated[Principal, require_scope("events:write")]
+EventId = Annotated[uuid.UUID, Path(description="The event's id.")]
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description='The version you read, as its ETag (`"3"`); 412 when the event has changed since. Optional.',
+    ),
+]
+
+_ETAG = re.compile(r'^(?:W/)?"?(\d{1,9})"?$')
+_STATE_EXAMPLE = EventState.model_config["json_schema_extra"]["examples"][0]  # type: ignore[index]
+_CREATE_EXAMPLE = EventCreate.model_config["json_schema_extra"]["examples"][0]  # type: ignore[index]
+_ETAG_HEADER = {"ETag": {"description": 'The version, quoted: `"1"`.', "schema": {"type": "string"}}}
+
+
+def _service(request: Request) -> EventsService:
+    service: EventsService = request.app.state.events
+    return service
+
+
+def _actor(principal: Principal) -> Actor:
+    return Actor(principal.org_kind, principal.org_code, principal.is_admin)
+
+
+def _resource(state: dict[str, Any], status_code: int = 200) -> JSONResponse:
+    return JSONResponse(state, status_code=status_code, headers={"ETag": f'"{state["version"]}"'})
+
+
+def _if_match(value: str | None) -> frozenset[int] | None:
+    if value is None or value.strip() == "*":
+        return None
+    versions = set()
+    for part in value.split(","):
+        match = _ETAG.match(part.strip())
+        if match:
+            versions.add(int(match.group(1)))
+    return frozenset(versions)  # an unparseable tag matches no version: 412
+
+
+def _state_response(description: str, *, with_etag: bool = True) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "description": description,
+        "model": EventState,
+        "content": {"application/json": {"example": _STATE_EXAMPLE}},
+    }
+    if with_etag:
+        answer["headers"] = _ETAG_HEADER
+    return answer
+
+
+@router.post(
+    "",
+    summary="Record an event",
+    status_code=201,
+    response_model=EventState,
+    responses={
+        201: {"description": "Recorded and published", "headers": _ETAG_HEADER},
+        200: _state_response("Posted before with the same content: the existing event; nothing published"),
+        **UNAUTHORIZED,
+        **FORBIDDEN,
+        **CONFLICT,
+        **TOO_LARGE,
+        **INVALID,
+    },
+)
+async def record_event(
+    body: Annotated[EventCreate, Body(openapi_examples={"forum": {"value": _CREATE_EXAMPLE}})],
+    principal: Writer,
+    request: Request,
+) -> JSONResponse:
+    """Record an exchange event for the token's body (idempotent by `external_ref`).
+
+    `hq` with `admin` may record for another body by naming `organizer`.
+    """
+    recorded = await _service(request).record_event(actor=_actor(principal), draft=body)
+    response = _resource(recorded.state, 201 if recorded.created else 200)
+    response.headers["Location"] = f"/v1/events/{recorded.state['id']}"
+    return response
+
+
+_BATCH_SCHEMA = {
+    "type": "object",
+    "required": ["events"],
+    "additionalProperties": False,
+    "properties": {
+        "events": {
+            "type": "array",
+            "maxItems": MAX_BATCH,
+            "description": "The events to record (at most 1,000; more → 413). Each item is validated on its own.",
+            "items": {"$ref": "#/components/schemas/EventCreate"},
+        }
+    },
+}
+
+
+@router.post(
+    "/batch",
+    summary="Record up to 1,000 events",
+    response_model=BatchResponse,
+    responses={**UNAUTHORIZED, **FORBIDDEN, **TOO_LARGE, **INVALID},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": _BATCH_SCHEMA,
+                    "example": {"events": [_CREATE_EXAMPLE]},
+                }
+            },
+        }
+    },
+)
+async def record_batch(principal: Writer, request: Request) -> JSONResponse:
+    """Record many events at once: per-item results, in order; one bad item never rejects the others.
+
+    Items already recorded with the same content answer `unchanged`, so a batch can be resent safely.
+    """
+    items = await _batch_items(request)
+    results = await _service(request).record_batch(actor=_actor(principal), items=items)
+    body: dict[str, Any] = {"items": [r.as_dict() for r in results]}
+    for status in ("created", "unchanged", "conflict", "rejected"):
+        body[status] = sum(1 for r in results if r.status == status)
+    return JSONResponse(body)
+
+
+async def _batch_items(request: Request) -> list[Any]:
+    raw = await request.body()
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise Unprocessable("The body is not valid JSON.", errors=[{"loc": ["body"], "msg": str(exc)}]) from exc
+    if not isinstance(body, dict) or not isinstance(body.get("events"), list):
+        raise Unprocessable(
+            "The body must be an object with an `events` list.",
+            errors=[{"loc": ["body", "events"], "msg": "a list of events is required"}],
+        )
+    if extra := sorted(set(body) - {"events"}):
+        raise Unprocessable(
+            "Unknown fields in the body.", errors=[{"loc": ["body", k], "msg": "unknown field"} for k in extra]
+        )
+    items: list[Any] = body["events"]
+    if len(items) > MAX_BATCH:
+        raise PayloadTooLarge(f"A batch holds at most {MAX_BATCH} events; this one has {len(items)}.")
+    return items
+
+
+@router.get(
+    "",
+    summary="List events",
+    response_model=EventPage,
+    responses={**UNAUTHORIZED, **INVALID},
+)
+async def list_events(
+    principal: CurrentPrincipal,
+    request: Request,
+    organizer: Annotated[
+        str | None,
+        Query(
+            description="The organizing body: `province:440000`, `society:CMES`, `hq:HQ`, or just the code.",
+            max_length=50,
+            pattern=r"^(?:(?:province|society|hq):)?[A-Za-z0-9_-]{1,32}$",
+        ),
+    ] = None,
+    host_province: Annotated[
+        str | None, Query(description="GB/T 2260 provincial code of the venue.", pattern=r"^\d{6}$")
+    ] = None,
+    country: Annotated[
+        str | None,
+        Query(description="A partner country (ISO 3166-1 alpha-2) in `countries`.", pattern=r"^[A-Za-z]{2}$"),
+    ] = None,
+    type: Annotated[EventType | None, Query(description="Kind of event.")] = None,
+    from_: Annotated[date | None, Query(alias="from", description="Events starting on or after this day.")] = None,
+    to: Annotated[date | None, Query(description="Events starting on or before this day.")] = None,
+    status: Annotated[
+        str | None, Query(description="`active` or `cancelled`; both when omitted.", pattern=r"^(active|cancelled)$")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="Page size (default 50, at most 500).")] = 50,
+    cursor: Annotated[str | None, Query(max_length=100, description="`next_cursor` of the previous page.")] = None,
+) -> JSONResponse:
+    """Events in creation order, filtered; any valid token may read."""
+    kind: str | None = None
+    code: str | None = None
+    if organizer is not None:
+        kind, _, code = organizer.rpartition(":")
+        kind = kind or None
+    if country is not None and not is_country_code(country.upper()):
+        raise Unprocessable(
+            "Unknown country.", errors=[{"loc": ["query", "country"], "msg": "not an ISO 3166-1 alpha-2 code"}]
+        )
+    where = EventFilter(
+        organizer_kind=kind,
+        organizer_code=code,
+        host_province=host_province,
+        country=country.upper() if country else None,
+        type=type,
+        start_from=from_,
+        start_to=to,
+        status=status,
+    )
+    try:
+        items, next_cursor = await _service(request).list_events(where, limit=limit, cursor=cursor)
+    except ValueError as exc:
+        raise Unprocessable("Invalid cursor.", errors=[{"loc": ["query", "cursor"], "msg": str(exc)}]) from exc
+    return JSONResponse({"items": items, "next_cursor": next_cursor})
+
+
+@router.get(
+    "/{event_id}",
+    summary="Read an event",
+    response_model=EventState,
+    responses={200: {"headers": _ETAG_HEADER}, **UNAUTHORIZED, **NOT_FOUND, **INVALID},
+)
+async def get_event(event_id: EventId, principal: CurrentPrincipal, request: Request) -> JSONResponse:
+    """One event, cancelled ones included; `ETag` is its version."""
+    return _resource(await _service(request).get_event(event_id))
+
+
+@router.patch(
+    "/{event_id}",
+    summary="Change an event",
+    response_model=EventState,
+    responses={
+        200: {"headers": _ETAG_HEADER},
+        **UNAUTHORIZED,
+        **FORBIDDEN,
+        **NOT_FOUND,
+        **CONFLICT,
+        **STALE,
+        **TOO_LARGE,
+        **INVALID,
+    },
+)
+async def update_event(
+    event_id: EventId,
+    body: EventPatch,
+    principal: Writer,
+    request: Request,
+    if_match: IfMatch = None,
+) -> JSONResponse:
+    """Change some fields of one of your events; the result must be a valid event. Publishes
+    `exchange.event.updated` when something changed."""
+    state = await _service(request).update_event(
+        actor=_actor(principal), event_id=event_id, patch=body, if_match=_if_match(if_match)
+    )
+    return _resource(state)
+
+
+@router.delete(
+    "/{event_id}",
+    summary="Cancel an event",
+    response_model=EventState,
+    responses={200: {"headers": _ETAG_HEADER}, **UNAUTHORIZED, **FORBIDDEN, **NOT_FOUND, **STALE, **INVALID},
+)
+async def cancel_event(
+    event_id: EventId, principal: Writer, request: Request, if_match: IfMatch = None
+) -> JSONResponse:
+    """Cancel one of your events: it stays readable with status `cancelled`, leaves every metric, and
+    `exchange.event.cancelled` is published. Cancelling again changes nothing."""
+    state = await _service(request).cancel_event(
+        actor=_actor(principal), event_id=event_id, if_match=_if_match(if_match)
+    )
+    return _resource(state)

@@ -1,0 +1,262 @@
+"""The use cases of the events service. The only place that opens transactions and commits: each
+change and the message announcing it are committed together (transactional outbox)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+from common.envelope import CloudEvent, new_event
+from common.errors import Conflict, Forbidden, NotFound, PreconditionFailed, Unprocessable, validation_errors
+from common.outbox import add_many_to_outbox, add_to_outbox
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from events.adapters import repository as repo
+from events.adapters.tables import outbox
+from events.contracts import EVENT_CANCELLED, EVENT_RECORDED, EVENT_UPDATED, SOURCE
+from events.domain.model import EventContent, EventCreate, EventPatch, Organizer, can_act_for
+
+MAX_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The calling body, from the token."""
+
+    org_kind: str
+    org_code: str
+    is_admin: bool
+
+    @property
+    def organizer(self) -> Organizer:
+        return Organizer.model_construct(kind=self.org_kind, code=self.org_code)  # type: ignore[arg-type]
+
+
+def _message(type_: str, state: dict[str, Any]) -> CloudEvent:
+    return new_event(source=SOURCE, type=type_, subject=state["id"], data=state)
+
+
+def _organizer_for(actor: Actor, named: Organizer | None) -> Organizer:
+    organizer = named or actor.organizer
+    if not can_act_for(org_kind=actor.org_kind, org_code=actor.org_code, is_admin=actor.is_admin, organizer=organizer):
+        raise Forbidden(
+            "Only hq with the admin scope may act for another body; "
+            f"the token acts for {actor.org_kind}:{actor.org_code}."
+        )
+    return organizer
+
+
+def _check_owner(actor: Actor, row: dict[str, Any]) -> None:
+    organizer = Organizer.model_construct(kind=row["organizer_kind"], code=row["organizer_code"])
+    if not can_act_for(org_kind=actor.org_kind, org_code=actor.org_code, is_admin=actor.is_admin, organizer=organizer):
+        raise Forbidden("This event belongs to another body.")
+
+
+def _check_version(row: dict[str, Any], if_match: frozenset[int] | None) -> None:
+    """`If-Match` lists the versions the client expects (None: no header, or `*`)."""
+    if if_match is not None and row["version"] not in if_match:
+        raise PreconditionFailed(
+            f"The event is at version {row['version']}; If-Match names another. Read it again.",
+            current_version=row["version"],
+        )
+
+
+@dataclass(frozen=True)
+class Recorded:
+    state: dict[str, Any]
+    created: bool
+
+
+ItemStatus = Literal["created", "unchanged", "conflict", "rejected"]
+
+
+@dataclass
+class ItemResult:
+    external_ref: str | None
+    status: ItemStatus
+    id: str | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        answer: dict[str, Any] = {"external_ref": self.external_ref, "status": self.status}
+        if self.id is not None:
+            answer["id"] = self.id
+        if self.errors:
+            answer["errors"] = self.errors
+        return answer
+
+
+class EventsService:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], topic: str) -> None:
+        self.sessions = sessions
+        self.topic = topic
+
+    # -- create ------------------------------------------------------------------------------------
+    async def record_event(self, *, actor: Actor, draft: EventCreate) -> Recorded:
+        """Record a new event, or answer the existing one when this external_ref was posted before."""
+        organizer = _organizer_for(actor, draft.organizer)
+        content = draft.content().canonical()
+        now = datetime.now(UTC)
+        values = repo.row_values(
+            event_id=repo.uuid7(),
+            organizer_kind=organizer.kind,
+            organizer_code=organizer.code,
+            external_ref=draft.external_ref,
+            content=content,
+            now=now,
+        )
+        async with self.sessions() as session, session.begin():
+            if await repo.insert_if_new(session, values):
+                state = repo.state_of(values)
+                await add_to_outbox(session, outbox, _message(EVENT_RECORDED, state), self.topic)
+                return Recorded(state, created=True)
+            existing = await repo.find_by_key(session, (organizer.kind, organizer.code, draft.external_ref))
+        if existing is None:  # pragma: no cover - the conflicting row cannot vanish: events are never deleted
+            raise Conflict("The event could not be recorded; retry.")
+        if repo.content_of(existing) != content:
+            raise Conflict(
+                f"external_ref {draft.external_ref!r} already names another event with different content.",
+                existing_id=str(existing["id"]),
+            )
+        return Recorded(repo.state_of(existing), created=False)
+
+    async def record_batch(self, *, actor: Actor, items: Sequence[Any]) -> list[ItemResult]:
+        """Validate each item on its own, then insert the valid new ones in one transaction."""
+        results: list[ItemResult] = []
+        candidates: dict[repo.Key, tuple[dict[str, Any], dict[str, Any]]] = {}  # key -> (content, row)
+        pending: list[tuple[ItemResult, repo.Key, dict[str, Any]]] = []
+        now = datetime.now(UTC)
+        for index, raw in enumerate(items):
+            ref = raw.get("external_ref") if isinstance(raw, dict) else None
+            result = ItemResult(ref if isinstance(ref, str) else None, "rejected")
+            results.append(result)
+            try:
+                draft = EventCreate.model_validate(raw)
+            except ValidationError as exc:
+                result.errors = _item_errors(index, exc.errors())
+                continue
+            result.external_ref = draft.external_ref
+            organizer = draft.organizer or actor.organizer
+            if not can_act_for(
+                org_kind=actor.org_kind, org_code=actor.org_code, is_admin=actor.is_admin, organizer=organizer
+            ):
+                result.errors = [
+                    {"loc": ["events", str(index), "organizer"], "msg": "only hq with admin may act for another body"}
+                ]
+                continue
+            key: repo.Key = (organizer.kind, organizer.code, draft.external_ref)
+            content = draft.content().canonical()
+            if key not in candidates:
+                row = repo.row_values(
+                    event_id=repo.uuid7(),
+                    organizer_kind=organizer.kind,
+                    organizer_code=organizer.code,
+                    external_ref=draft.external_ref,
+                    content=content,
+                    now=now,
+                )
+                candidates[key] = (content, row)
+            pending.append((result, key, content))
+
+        async with self.sessions() as session, session.begin():
+            inserted = await repo.insert_many_if_new(session, [row for _content, row in candidates.values()])
+            missing = [key for key in candidates if key not in inserted]
+            existing = await repo.find_by_keys(session, missing) if missing else {}
+            states = [repo.state_of(candidates[key][1]) for key in candidates if key in inserted]
+            await add_many_to_outbox(session, outbox, [_message(EVENT_RECORDED, s) for s in states], self.topic)
+
+        announced: set[repo.Key] = set()
+        for result, key, content in pending:
+            if key in inserted:
+                stored_content, row = candidates[key]
+                result.id = str(row["id"])
+                if key not in announced:
+                    announced.add(key)
+                    result.status = "created"
+                elif stored_content == content:
+                    result.status = "unchanged"  # the same item twice in one batch
+                else:
+                    result.status = "conflict"
+                    result.errors = [_conflict_error(key[2])]
+                continue
+            row = existing[key]
+            result.id = str(row["id"])
+            if repo.content_of(row) == content:
+                result.status = "unchanged"
+            else:
+                result.status = "conflict"
+                result.errors = [_conflict_error(key[2])]
+        return results
+
+    # -- read --------------------------------------------------------------------------------------
+    async def get_event(self, event_id: uuid.UUID) -> dict[str, Any]:
+        async with self.sessions() as session:
+            row = await repo.get(session, event_id)
+        if row is None:
+            raise NotFound(f"There is no event {event_id}.")
+        return repo.state_of(row)
+
+    async def list_events(
+        self, where: repo.EventFilter, *, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        after = repo.decode_cursor(cursor) if cursor else None
+        async with self.sessions() as session:
+            rows, next_cursor = await repo.list_events(session, where, limit=limit, after=after)
+        return [repo.state_of(r) for r in rows], next_cursor
+
+    # -- change ------------------------------------------------------------------------------------
+    async def update_event(
+        self, *, actor: Actor, event_id: uuid.UUID, patch: EventPatch, if_match: frozenset[int] | None
+    ) -> dict[str, Any]:
+        async with self.sessions() as session, session.begin():
+            row = await self._owned(session, actor, event_id, if_match)
+            if row["status"] == "cancelled":
+                raise Conflict("A cancelled event cannot be changed.", existing_id=str(event_id))
+            current = repo.content_of(row)
+            try:
+                changed = patch.apply_to(EventContent.model_validate(current)).canonical()
+            except ValidationError as exc:
+                errors = [{**e, "loc": ["body", *map(str, e["loc"])]} for e in validation_errors(exc.errors())]
+                raise Unprocessable("The change would make the event invalid.", errors=errors) from exc
+            if changed == current:
+                return repo.state_of(row)  # nothing changed: no new version, nothing published
+            values = {**changed, "version": row["version"] + 1, "updated_at": datetime.now(UTC)}
+            values["start_date"] = date.fromisoformat(changed["start_date"])
+            values["end_date"] = date.fromisoformat(changed["end_date"])
+            state = repo.state_of(await repo.update_event(session, event_id, values))
+            await add_to_outbox(session, outbox, _message(EVENT_UPDATED, state), self.topic)
+            return state
+
+    async def cancel_event(
+        self, *, actor: Actor, event_id: uuid.UUID, if_match: frozenset[int] | None
+    ) -> dict[str, Any]:
+        async with self.sessions() as session, session.begin():
+            row = await self._owned(session, actor, event_id, if_match)
+            if row["status"] == "cancelled":
+                return repo.state_of(row)  # cancelling twice is a no-op
+            values = {"status": "cancelled", "version": row["version"] + 1, "updated_at": datetime.now(UTC)}
+            state = repo.state_of(await repo.update_event(session, event_id, values))
+            await add_to_outbox(session, outbox, _message(EVENT_CANCELLED, state), self.topic)
+            return state
+
+    async def _owned(
+        self, session: AsyncSession, actor: Actor, event_id: uuid.UUID, if_match: frozenset[int] | None
+    ) -> dict[str, Any]:
+        row = await repo.get(session, event_id, for_update=True)
+        if row is None:
+            raise NotFound(f"There is no event {event_id}.")
+        _check_owner(actor, row)
+        _check_version(row, if_match)
+        return row
+
+
+def _item_errors(index: int, errors: Any) -> list[dict[str, Any]]:
+    return [{**e, "loc": ["events", str(index), *e["loc"]]} for e in validation_errors(errors)]
+
+
+def _conflict_error(external_ref: str) -> dict[str, Any]:
+    return {"loc": ["external_ref"], "msg": f"{external_ref!r} already names another event with different content"}

@@ -1,0 +1,331 @@
+"""What an exchange event is and which values it may hold: pure rules, no web or database code.
+
+The pydantic models here are the single definition of a valid event; the API, the batch endpoint
+and the spreadsheet uploader all validate with them, so a row the uploader accepts locally is a row
+the service accepts.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated, Any, Literal, Self
+
+from common.regions import is_country_code, is_province_code
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+EventType = Literal[
+    "conference",
+    "forum",
+    "dialogue",
+    "delegation_in",
+    "delegation_out",
+    "youth_camp",
+    "exhibition",
+    "training",
+    "online",
+    "other",
+]
+EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
+OrganizerKind = Literal["province", "society", "hq"]
+Status = Literal["active", "cancelled"]
+
+EARLIEST = date(1949, 1, 1)
+LATEST = date(2100, 12, 31)
+MAX_COUNT = 100_000_000  # far above any real event; keeps values inside a 64-bit column
+MAX_TITLE = 500
+MAX_LIST = 500
+HOME_COUNTRY = "CN"
+
+
+def _no_control_characters(value: str) -> str:
+    # PostgreSQL cannot store NUL in text, and no title or code legitimately holds control characters.
+    if any(ord(c) < 32 and c not in "\t\n\r" for c in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _clean_text(value: str) -> str:
+    return _no_control_characters(value).strip()
+
+
+def _country(value: str) -> str:
+    code = value.strip().upper()
+    if not is_country_code(code):
+        raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
+    return code
+
+
+def _in_range(value: date) -> date:
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError(f"must be between {EARLIEST.isoformat()} and {LATEST.isoformat()}")
+    return value
+
+
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+Tag = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class Organizer(BaseModel):
+    """The body that organises the event: a provincial association, a national society or HQ."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: OrganizerKind = Field(description="`province`, `society` or `hq`.", examples=["province"])
+    code: str = Field(
+        min_length=1,
+        max_length=32,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="GB/T 2260 code for a province (`440000`), the society's code (`CMES`), or `HQ`.",
+        examples=["440000"],
+    )
+
+    @model_validator(mode="after")
+    def _province_code(self) -> Self:
+        if self.kind == "province" and not is_province_code(self.code):
+            raise ValueError(f"{self.code!r} is not a GB/T 2260 provincial-level code")
+        return self
+
+
+class EventContent(BaseModel):
+    """The client-supplied content of an event: what idempotency compares and updates change."""
+
+    model_config = ConfigDict(extra="forbid", str_max_length=10_000)
+
+    title: str = Field(
+        min_length=1,
+        max_length=MAX_TITLE,
+        description="Title of the event (1–500 characters, surrounding spaces removed).",
+        examples=["China–Germany Forum on Hydrogen Energy"],
+    )
+    type: EventType = Field(description="Kind of event.", examples=["forum"])
+    start_date: date = Field(description="First day (ISO 8601, 1949-01-01 … 2100-12-31).", examples=["2025-05-10"])
+    end_date: date = Field(description="Last day, on or after `start_date`.", examples=["2025-05-12"])
+    host_country: str = Field(
+        default=HOME_COUNTRY,
+        description="ISO 3166-1 alpha-2 code of the venue's country; `CN` by default.",
+        examples=["CN"],
+    )
+    host_province: str | None = Field(
+        default=None,
+        validate_default=True,
+        description="GB/T 2260 provincial-level code of the venue: required when `host_country` is `CN` and the "
+        "type is not `online`; must be empty for a venue abroad.",
+        examples=["440000"],
+    )
+    city: str | None = Field(default=None, max_length=200, description="City of the venue.", examples=["Guangzhou"])
+    participants: Count = Field(default=0, description="Number of participants (≥ 0).", examples=[320])
+    foreign_participants: Count = Field(
+        default=0, description="Participants from abroad (0 … `participants`).", examples=[85]
+    )
+    papers: Count = Field(default=0, description="Papers exchanged (≥ 0).", examples=[64])
+    countries: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_LIST,
+        description="Partner countries represented (ISO 3166-1 alpha-2, never `CN`); stored upper-case, "
+        "de-duplicated and sorted.",
+        examples=[["DE", "FR"]],
+    )
+    partner_org_ids: list[uuid.UUID] = Field(
+        default_factory=list,
+        max_length=MAX_LIST,
+        description="Ids of partner organizations (from the partners service) that took part.",
+        examples=[["0b9f6f1e-4d0f-4c59-9a55-7f1b8b0b6f10"]],
+    )
+    fields: list[Tag] = Field(
+        default_factory=list, max_length=100, description="Fields of science or cooperation.", examples=[["energy"]]
+    )
+    target_groups: list[Tag] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Groups addressed, e.g. `young_scientist`, `woman_scientist`.",
+        examples=[["young_scientist"]],
+    )
+    flagship: bool = Field(default=False, description="Whether this is a flagship exchange project.")
+
+    @field_validator("title", mode="before")
+    @classmethod
+    def _title(cls, value: Any) -> Any:
+        return _clean_text(value) if isinstance(value, str) else value
+
+    @field_validator("city", "host_province", mode="before")
+    @classmethod
+    def _optional_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = _clean_text(value)
+            return value or None
+        return value
+
+    @field_validator("fields", "target_groups", mode="after")
+    @classmethod
+    def _tags(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(_clean_text(v) for v in value if v.strip()))
+
+    @field_validator("start_date", "end_date", mode="after")
+    @classmethod
+    def _dates(cls, value: date) -> date:
+        return _in_range(value)
+
+    @field_validator("host_country", mode="after")
+    @classmethod
+    def _host_country(cls, value: str) -> str:
+        return _country(value)
+
+    @field_validator("countries", mode="after")
+    @classmethod
+    def _countries(cls, value: list[str]) -> list[str]:
+        codes = {_country(v) for v in value}
+        if HOME_COUNTRY in codes:
+            raise ValueError("lists partner countries: `CN` must not be in it")
+        return sorted(codes)
+
+    @field_validator("partner_org_ids", mode="after")
+    @classmethod
+    def _partners(cls, value: list[uuid.UUID]) -> list[uuid.UUID]:
+        return list(dict.fromkeys(value))
+
+    # Cross-field rules are field validators reading the fields defined before them (`info.data`),
+    # so each error is reported at the field it concerns.
+    @field_validator("end_date", mode="after")
+    @classmethod
+    def _not_before_start(cls, value: date, info: ValidationInfo) -> date:
+        start = info.data.get("start_date")
+        if start is not None and value < start:
+            raise ValueError("must be on or after start_date")
+        return value
+
+    @field_validator("foreign_participants", mode="after")
+    @classmethod
+    def _not_above_participants(cls, value: int, info: ValidationInfo) -> int:
+        participants = info.data.get("participants")
+        if participants is not None and value > participants:
+            raise ValueError("must not exceed participants")
+        return value
+
+    @field_validator("host_province", mode="after")
+    @classmethod
+    def _province(cls, value: str | None, info: ValidationInfo) -> str | None:
+        host_country, type_ = info.data.get("host_country"), info.data.get("type")
+        if value is not None and not is_province_code(value):
+            raise ValueError(f"{value!r} is not a GB/T 2260 provincial-level code")
+        if value is None and host_country == HOME_COUNTRY and type_ is not None and type_ != "online":
+            raise ValueError("required for an event held in China (host_country CN) unless it is online")
+        if value is not None and host_country is not None and host_country != HOME_COUNTRY:
+            raise ValueError("only for venues in China: leave it empty when host_country is not CN")
+        return value
+
+    def canonical(self) -> dict[str, Any]:
+        """The content as JSON-ready values, normalised, so equal content compares equal."""
+        return self.model_dump(mode="json")
+
+
+class EventCreate(EventContent):
+    """A new event. `organizer` may be named only by `hq` with `admin` (or naming one's own body)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "external_ref": "GD-2025-0042",
+                    "title": "China–Germany Forum on Hydrogen Energy",
+                    "type": "forum",
+                    "start_date": "2025-05-10",
+                    "end_date": "2025-05-12",
+                    "host_country": "CN",
+                    "host_province": "440000",
+                    "city": "Guangzhou",
+                    "participants": 320,
+                    "foreign_participants": 85,
+                    "papers": 64,
+                    "countries": ["DE", "FR"],
+                    "fields": ["energy"],
+                    "target_groups": ["young_scientist"],
+                    "flagship": False,
+                }
+            ]
+        },
+    )
+
+    external_ref: str = Field(
+        min_length=1,
+        max_length=200,
+        description="The client's own id of the event, unique per organizer: posting it again is idempotent.",
+        examples=["GD-2025-0042"],
+    )
+    organizer: Organizer | None = Field(
+        default=None,
+        description="The organizing body; defaults to the token's body. Only `hq` with `admin` may name another.",
+    )
+
+    @field_validator("external_ref", mode="before")
+    @classmethod
+    def _ref(cls, value: Any) -> Any:
+        return _clean_text(value) if isinstance(value, str) else value
+
+    def content(self) -> EventContent:
+        return EventContent.model_construct(
+            **{name: getattr(self, name) for name in EventContent.model_fields}  # already validated
+        )
+
+
+CONTENT_FIELDS: tuple[str, ...] = tuple(EventContent.model_fields)
+
+
+class EventPatch(BaseModel):
+    """A partial change: only the fields present are changed; the result must be a valid event."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"participants": 350, "foreign_participants": 90, "countries": ["DE", "FR"]}]},
+    )
+
+    title: str | None = Field(default=None, description="See the event's `title`.")
+    type: EventType | None = Field(default=None, description="See the event's `type`.")
+    start_date: date | None = Field(default=None, description="See the event's `start_date`.")
+    end_date: date | None = Field(default=None, description="See the event's `end_date`.")
+    host_country: str | None = Field(default=None, description="See the event's `host_country`.")
+    host_province: str | None = Field(default=None, description="See `host_province`; `null` removes it.")
+    city: str | None = Field(default=None, description="See `city`; `null` removes it.")
+    participants: Count | None = Field(default=None, description="See `participants`.")
+    foreign_participants: Count | None = Field(default=None, description="See `foreign_participants`.")
+    papers: Count | None = Field(default=None, description="See `papers`.")
+    countries: list[str] | None = Field(default=None, max_length=MAX_LIST, description="See `countries`.")
+    partner_org_ids: list[uuid.UUID] | None = Field(default=None, max_length=MAX_LIST, description="See ids.")
+    fields: list[Tag] | None = Field(default=None, max_length=100, description="See `fields`.")
+    target_groups: list[Tag] | None = Field(default=None, max_length=100, description="See `target_groups`.")
+    flagship: bool | None = Field(default=None, description="See `flagship`.")
+
+    @field_validator(
+        "title",
+        "type",
+        "start_date",
+        "end_date",
+        "host_country",
+        "participants",
+        "foreign_participants",
+        "papers",
+        "countries",
+        "partner_org_ids",
+        "fields",
+        "target_groups",
+        "flagship",
+        mode="after",
+    )
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        # Runs only for fields sent: null would erase a required value.
+        if value is None:
+            raise ValueError("must not be null")
+        return value
+
+    def apply_to(self, content: EventContent) -> EventContent:
+        """The content after this change, validated as a whole (cross-field rules included)."""
+        merged = content.model_dump()
+        merged.update({name: getattr(self, name) for name in self.model_fields_set})
+        return EventContent.model_validate(merged)
+
+
+def can_act_for(*, org_kind: str, org_code: str, is_admin: bool, organizer: Organizer) -> bool:
+    """A body acts for itself; `hq` with `admin` acts for any body."""
+    return is_admin or (organizer.kind == org_kind and organizer.code == org_code)

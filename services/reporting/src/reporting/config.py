@@ -1,6 +1,15 @@
 """Settings of the reporting service (environment prefix REPORTING_)."""
 
 from common.settings import ServiceSettings, service_config
+from pydantic import Field
+
+DEFAULT_TARGETS = {
+    "partners": 150,
+    "agreements": 120,
+    "people": 10_000,
+    "organizations": 300,
+    "flagship_projects": 50,
+}
 
 
 class ReportingSettings(ServiceSettings):
@@ -8,3 +17,18 @@ class ReportingSettings(ServiceSettings):
 
     service_name: str = "reporting"
     database_url: str = "sqlite+aiosqlite:///./.local/reporting.db"
+    consumer_group: str = "reporting"
+    consumer_enabled: bool = True
+    max_batch: int = 2000
+    # Plan targets (2023–2025 plan); REPORTING_TARGETS='{"partners": 160, ...}' overrides some or all.
+    targets: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_TARGETS))
+    # SSE: changes are coalesced over this window, so a burst of events sends a handful of messages.
+    stream_coalesce_ms: int = 150
+    stream_heartbeat_seconds: float = 15.0
+    stream_buffer: int = 2048
+    stream_queue_size: int = 256
+    # Short-lived read tokens for the dashboard's EventSource (which cannot send headers).
+    dashboard_token_ttl_seconds: int = 600
+
+    def source_topics(self) -> list[str]:
+        return [self.topic(t) for t in ("exchange.partners.v1", "exchange.events.v1", "exchange.talent.v1")]

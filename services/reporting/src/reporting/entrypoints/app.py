@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 
+from common.kafka.consumer import ConsumerRunner, Delivery
 from common.runtime import ServiceRuntime
 from common.web import create_service_app, database_check, kafka_check
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
-from reporting.adapters.tables import outbox
+from reporting.adapters.tables import inbox
+from reporting.api.routes import router
 from reporting.config import ReportingSettings
+from reporting.projections.handler import ProjectionHandler
+from reporting.stream.broadcaster import MetricsBroadcaster
 
-TOPIC = "exchange.reporting.v1"
+STATIC = Path(__file__).resolve().parents[1] / "static"
 
 
 def create_app(settings: ReportingSettings | None = None) -> FastAPI:
@@ -20,15 +27,59 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = ServiceRuntime.build(settings, outbox)
-        app.state.runtime = runtime
-        app.state.readiness_checks = [database_check(runtime.engine), kafka_check(settings.kafka_bootstrap_servers)]
-        async with runtime.running([settings.topic(TOPIC)]):
-            yield
+        runtime = ServiceRuntime.build(settings, None)  # reporting publishes nothing
+        broadcaster = MetricsBroadcaster(
+            runtime.sessions,
+            coalesce_ms=settings.stream_coalesce_ms,
+            buffer=settings.stream_buffer,
+            queue_size=settings.stream_queue_size,
+        )
+        handler = ProjectionHandler()
 
-    return create_service_app(
+        async def publish_changes(_fresh: Sequence[Delivery]) -> None:
+            broadcaster.notify(handler.take_changed_regions())
+
+        if settings.consumer_enabled:
+            runtime.consumers.append(
+                ConsumerRunner(
+                    service=settings.service_name,
+                    topics=settings.source_topics(),
+                    group_id=settings.consumer_group,
+                    sessions=runtime.sessions,
+                    inbox=inbox,
+                    handler=handler,
+                    bootstrap_servers=settings.kafka_bootstrap_servers,
+                    max_batch=settings.max_batch,
+                    after_batch=publish_changes,
+                )
+            )
+        app.state.runtime = runtime
+        app.state.handler = handler
+        app.state.broadcaster = broadcaster
+        app.state.readiness_checks = [database_check(runtime.engine), kafka_check(settings.kafka_bootstrap_servers)]
+        broadcaster.start()
+        topics = settings.source_topics()
+        try:
+            async with runtime.running([*topics, *(f"{t}.dlq" for t in topics)]):
+                yield
+        finally:
+            await broadcaster.stop()
+
+    app = create_service_app(
         settings=settings,
         title="exchange-tracker reporting",
-        description="Per-region metrics, targets, live stream, exports and the dashboard.",
+        description=(
+            "Per-region metrics, targets, reporting bodies, a live stream, annual exports and the dashboard "
+            "(at /dashboard/). Every read needs a token with `reporting:read`."
+        ),
         lifespan=lifespan,
     )
+    app.state.settings = settings
+    app.include_router(router)
+
+    @app.get("/dashboard", include_in_schema=False)
+    async def dashboard_redirect() -> RedirectResponse:
+        return RedirectResponse("/dashboard/")
+
+    app.mount("/dashboard", StaticFiles(directory=STATIC / "dashboard", html=True), name="dashboard")
+    return app

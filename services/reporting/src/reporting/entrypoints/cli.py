@@ -1,11 +1,13 @@
-"""`reporting migrate | serve`."""
+"""`reporting migrate | serve | rebuild`."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 from pathlib import Path
 
 import uvicorn
+from common.db import create_engine, session_factory
 from common.migrations import upgrade
 from common.observability import configure_logging
 
@@ -14,17 +16,43 @@ from reporting.config import ReportingSettings
 SERVICE_DIR = Path(__file__).resolve().parents[3]
 
 
+async def _rebuild(settings: ReportingSettings, keep_previous: bool) -> None:
+    from reporting.projections.rebuild import rebuild
+
+    engine = create_engine(settings.database_url)
+    try:
+        report = await rebuild(
+            session_factory(engine),
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            topics=settings.source_topics(),
+            keep_previous=keep_previous,
+        )
+    finally:
+        await engine.dispose()
+    print(
+        f"rebuilt generation {report.generation} (was {report.previous_generation}): {report.messages} messages, "
+        f"{report.applied} applied, {report.invalid} invalid, {report.seconds:.1f}s ({report.rate:,.0f}/s)"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="reporting")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply the database migrations")
-    serve = sub.add_parser("serve", help="run the HTTP API and the outbox relay")
+    serve = sub.add_parser("serve", help="run the HTTP API, the projections' consumer and the dashboard")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8004)
+    rebuild = sub.add_parser(
+        "rebuild", help="replay every topic from the beginning into fresh projections, then swap them in"
+    )
+    rebuild.add_argument("--keep-previous", action="store_true", help="keep the old generation's rows")
     args = parser.parse_args(argv)
     settings = ReportingSettings()
     if args.command == "migrate":
         upgrade(settings.database_url, SERVICE_DIR)
+    elif args.command == "rebuild":
+        configure_logging(settings.service_name, settings.log_level)
+        asyncio.run(_rebuild(settings, args.keep_previous))
     else:
         from reporting.entrypoints.app import create_app
 

@@ -1,0 +1,81 @@
+"""The annual report: every region a row, headers in Chinese and English."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from typing import Any
+
+from common.regions import region as region_of
+from openpyxl import Workbook
+from openpyxl.styles import Font
+
+from reporting.read.queries import EVENT_TYPES, GROUPS, ROLES
+
+COLUMNS: list[tuple[str, str, str]] = [
+    ("region", "地区代码", "Region code"),
+    ("name_zh", "地区", "Region (Chinese)"),
+    ("name", "地区（英文）", "Region"),
+    ("kind", "类别", "Kind"),
+    ("partners.organizations", "合作组织", "Partner organizations"),
+    ("partners.agreements_signed", "签署协议", "Agreements signed"),
+    ("partners.agreements_active", "有效协议", "Agreements active"),
+    ("partners.agreements_expiring_90d", "90天内到期协议", "Agreements expiring in 90 days"),
+    ("partners.countries", "合作国家", "Partner countries"),
+    ("events.count", "活动", "Events"),
+    ("events.participants", "参加人数", "Participants"),
+    ("events.foreign_participants", "外方人数", "Foreign participants"),
+    ("events.papers", "论文", "Papers"),
+    ("events.countries", "涉及国家", "Countries reached"),
+    *[(f"events.by_type.{t}", f"活动：{t}", f"Events: {t}") for t in EVENT_TYPES],
+    ("talent.persons", "人才", "People"),
+    *[(f"talent.by_group.{g}", f"人才：{g}", f"People: {g}") for g in GROUPS],
+    ("talent.reserve", "后备人才", "Reserve pool"),
+    ("talent.posts", "国际组织任职", "Posts in international organizations"),
+    *[(f"talent.posts_by_role.{r}", f"任职：{r}", f"Posts: {r}") for r in ROLES],
+]
+
+
+def headers() -> list[str]:
+    return [f"{zh} {en}" for _key, zh, en in COLUMNS]
+
+
+def _cell(obj: dict[str, Any], key: str) -> Any:
+    value: Any = obj
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def rows(objects: Sequence[dict[str, Any]]) -> list[list[Any]]:
+    table = []
+    for obj in objects:
+        r = region_of(obj["region"])
+        enriched = {**obj, "name": r.name, "name_zh": r.name_zh, "kind": r.kind}
+        table.append([_cell(enriched, key) for key, _zh, _en in COLUMNS])
+    return table
+
+
+def to_csv(objects: Sequence[dict[str, Any]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(headers())
+    writer.writerows(rows(objects))
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")  # BOM: Excel then reads the Chinese headers right
+
+
+def to_xlsx(objects: Sequence[dict[str, Any]], year: int | None) -> bytes:
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.title = f"{year}" if year else "all years"
+    sheet.append(headers())
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for row in rows(objects):
+        sheet.append(row)
+    sheet.freeze_panes = "E2"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()

@@ -1,0 +1,132 @@
+"""What reporting reads from the partners, events and talent topics (tolerant reader).
+
+Only the fields the projections use are declared; everything else in `data` is ignored, so producers
+may add fields freely. A message that lacks a field we need, or carries a value we cannot attribute
+(an unknown country code), fails validation and goes to the dead-letter topic.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from common.regions import is_country_code
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+BodyKind = Literal["province", "society", "hq"]
+Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+
+
+def _country(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    code = value.strip().upper()
+    if not is_country_code(code):
+        raise ValueError(f"unknown country code {value!r}")
+    return code
+
+
+class _Tolerant(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Body(_Tolerant):
+    kind: BodyKind
+    code: str = Field(min_length=1, max_length=48)
+
+
+class EventState(_Tolerant):
+    id: str | None = None
+    version: int = Field(ge=0)
+    organizer: Body
+    type: Slug = "other"
+    start_date: date
+    host_country: str | None = "CN"
+    host_province: str | None = None
+    participants: int = Field(default=0, ge=0)
+    foreign_participants: int = Field(default=0, ge=0)
+    papers: int = Field(default=0, ge=0)
+    countries: list[str] = Field(default_factory=list)
+    flagship: bool = False
+    status: str = "active"
+    updated_at: datetime | None = None
+
+    _host = field_validator("host_country")(classmethod(lambda cls, v: _country(v)))
+
+    @field_validator("countries")
+    @classmethod
+    def _countries(cls, value: list[str]) -> list[str]:
+        codes = {c for c in (_country(v) for v in value) if c}
+        codes.discard("CN")  # the contract forbids CN among partner countries; never count China as one
+        return sorted(codes)
+
+
+class OrganizationState(_Tolerant):
+    id: str | None = None
+    version: int = Field(ge=0)
+    country: str | None = None
+    kind: str | None = None
+    deleted: bool = False
+    status: str | None = None
+    updated_at: datetime | None = None
+
+    _country = field_validator("country")(classmethod(lambda cls, v: _country(v)))
+
+
+class AgreementState(_Tolerant):
+    id: str | None = None
+    version: int = Field(ge=0)
+    signed_on: date
+    expires_on: date | None = None
+    status: str = "active"
+    partner_org_ids: list[str] = Field(default_factory=list)
+    flagship: bool = False
+    # The contract names no field for the signing body; the partners service may use any of these.
+    signed_by: Body | None = None
+    signatory: Body | None = None
+    organizer: Body | None = None
+    body: Body | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def signer(self) -> Body | None:
+        return self.signed_by or self.signatory or self.organizer or self.body
+
+
+PostRole = Literal[
+    "president", "vice_president", "executive_board", "secretary_general", "committee_chair", "member", "other"
+]
+
+
+class Post(_Tolerant):
+    organization: str | None = None
+    organization_country: str | None = None
+    role: PostRole = "other"
+    start_date: date | None = None
+    end_date: date | None = None
+
+    _org_country = field_validator("organization_country")(classmethod(lambda cls, v: _country(v)))
+
+
+class PersonState(_Tolerant):
+    id: str | None = None
+    version: int = Field(ge=0)
+    society: str | None = None
+    groups: list[Slug] = Field(default_factory=list)
+    country: str | None = None
+    province: str | None = None
+    reserve: bool = False
+    posts: list[Post] = Field(default_factory=list)
+    deleted: bool = False
+    updated_at: datetime | None = None
+
+    _country = field_validator("country")(classmethod(lambda cls, v: _country(v)))
+
+
+class Removal(_Tolerant):
+    """The least a removal message must carry."""
+
+    id: str | None = None
+    version: int = Field(ge=0)
+    society: str | None = None
+    updated_at: datetime | None = None

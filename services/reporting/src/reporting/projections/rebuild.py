@@ -1,0 +1,162 @@
+"""`reporting rebuild`: replay every topic from the beginning into a fresh generation, then swap.
+
+The live service keeps consuming into (and answering from) the current generation meanwhile. The
+swap takes `rm_generation` FOR UPDATE — live batches take it FOR SHARE, so none is in flight — then
+replays whatever was appended since (up to the end offsets read under that lock), flips `current`
+and commits. Every message a live batch committed before the lock is below those end offsets, so the
+new generation holds it; later live batches write the new generation. The inbox is not replayed: the
+rebuild applies by version, which makes repeated deliveries harmless on their own.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from common.envelope import CloudEvent
+from common.kafka.consumer import InvalidMessage
+from pydantic import ValidationError
+from reporting.adapters.tables import (
+    aggregates,
+    agreement_orgs,
+    agreement_regions,
+    bodies,
+    country_refs,
+    generation,
+    metrics,
+)
+from reporting.projections.changes import Change, decode_change
+from reporting.projections.store import apply_changes
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+log = logging.getLogger(__name__)
+PROJECTION_TABLES = (metrics, country_refs, aggregates, agreement_regions, agreement_orgs, bodies)
+
+
+@dataclass
+class RebuildReport:
+    generation: int
+    previous_generation: int
+    messages: int
+    applied: int
+    invalid: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds if self.seconds else 0.0
+
+
+async def _allocate(sessions: async_sessionmaker[AsyncSession]) -> int:
+    async with sessions() as session, session.begin():
+        row = (
+            await session.execute(
+                select(generation.c.current, generation.c.next).where(generation.c.id == 1).with_for_update()
+            )
+        ).one()
+        new_gen = int(row.next)
+        await session.execute(update(generation).where(generation.c.id == 1).values(next=new_gen + 1))
+        for table in PROJECTION_TABLES:  # leftovers of an interrupted rebuild
+            await session.execute(delete(table).where(table.c.gen != row.current))
+    return new_gen
+
+
+async def _drop_generation(sessions: async_sessionmaker[AsyncSession], gen: int) -> None:
+    async with sessions() as session, session.begin():
+        for table in PROJECTION_TABLES:
+            await session.execute(delete(table).where(table.c.gen == gen))
+
+
+class _Replayer:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], gen: int, consumer: AIOKafkaConsumer) -> None:
+        self.sessions = sessions
+        self.gen = gen
+        self.consumer = consumer
+        self.messages = 0
+        self.applied = 0
+        self.invalid = 0
+
+    async def until(self, end: dict[TopicPartition, int], max_records: int) -> None:
+        """Consume and apply until every partition's position reaches `end`."""
+        while True:
+            positions = {tp: await self.consumer.position(tp) for tp in end}
+            if all(positions[tp] >= offset for tp, offset in end.items()):
+                return
+            batch = await self.consumer.getmany(timeout_ms=500, max_records=max_records)
+            changes: list[Change] = []
+            for records in batch.values():
+                for record in records:
+                    self.messages += 1
+                    try:
+                        change = decode_change(CloudEvent.from_bytes(record.value or b""))
+                    except (ValidationError, InvalidMessage, ValueError):
+                        self.invalid += 1  # the live consumer already dead-lettered it
+                        continue
+                    if change is not None:
+                        changes.append(change)
+            if changes:
+                async with self.sessions() as session, session.begin():
+                    result = await apply_changes(session, self.gen, changes)
+                self.applied += result.applied
+
+
+async def _end_offsets(consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+    offsets = await consumer.end_offsets(list(partitions))
+    return {tp: int(o) for tp, o in offsets.items()}
+
+
+async def rebuild(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    bootstrap_servers: str,
+    topics: Sequence[str],
+    max_records: int = 5000,
+    keep_previous: bool = False,
+) -> RebuildReport:
+    started = time.perf_counter()
+    new_gen = await _allocate(sessions)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        group_id=None,  # a fresh reader at the beginning of every partition; commits nothing
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        max_poll_records=max_records,
+        fetch_max_bytes=64 * 1024 * 1024,
+        max_partition_fetch_bytes=16 * 1024 * 1024,
+    )
+    await consumer.start()
+    try:
+        partitions = [
+            TopicPartition(topic, p) for topic in topics for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = [
+                TopicPartition(topic, p) for topic in topics for p in sorted(consumer.partitions_for_topic(topic) or ())
+            ]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        replayer = _Replayer(sessions, new_gen, consumer)
+        await replayer.until(await _end_offsets(consumer, partitions), max_records)
+        log.info("rebuild caught up; swapping", extra={"generation": new_gen, "messages": replayer.messages})
+        async with sessions() as session, session.begin():
+            row = (
+                await session.execute(select(generation.c.current).where(generation.c.id == 1).with_for_update())
+            ).one()
+            previous = int(row.current)
+            # Live batches are held at their FOR SHARE: replay what they committed before the lock.
+            await replayer.until(await _end_offsets(consumer, partitions), max_records)
+            await session.execute(
+                update(generation).where(generation.c.id == 1).values(current=new_gen, swapped_at=datetime.now(UTC))
+            )
+    finally:
+        await consumer.stop()
+    if not keep_previous:
+        await _drop_generation(sessions, previous)
+    seconds = time.perf_counter() - started
+    return RebuildReport(new_gen, previous, replayer.messages, replayer.applied, replayer.invalid, seconds)

@@ -1,0 +1,336 @@
+"""Applying a batch of changes to one generation of the projections, inside the caller's transaction.
+
+Per aggregate only the newest version in the batch matters (messages carry the whole state); a version
+not newer than the one applied is ignored. The batch's effect is computed in memory as deltas — old
+contribution subtracted, new one added — and written with a few bulk upserts, sorted so that
+concurrent consumers lock rows in the same order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from reporting.adapters.tables import aggregates, agreement_orgs, agreement_regions, bodies, country_refs, metrics
+from reporting.contracts.inbound import AgreementState, EventState, OrganizationState, PersonState
+from reporting.projections.attribution import (
+    BODY_PREFIX,
+    EMPTY,
+    Contribution,
+    MetricKey,
+    RefKey,
+    agreement_contribution,
+    agreement_facts,
+    agreement_rows,
+    event_contribution,
+    organization_contribution,
+    organization_facts,
+    person_contribution,
+)
+from reporting.projections.changes import Change
+from sqlalchemy import and_, delete, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+CHUNK = 5000
+
+
+@dataclass
+class _Stored:
+    version: int
+    facts: dict[str, Any] | None
+    contribution: Contribution
+
+
+@dataclass
+class BatchResult:
+    applied: int = 0
+    ignored: int = 0
+    changed_regions: set[str] = field(default_factory=set)
+
+
+def _insert(session: AsyncSession) -> Any:
+    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+async def _load(session: AsyncSession, gen: int, kind: str, ids: Iterable[str]) -> dict[str, _Stored]:
+    wanted = sorted(set(ids))
+    found: dict[str, _Stored] = {}
+    t = aggregates.c
+    for chunk in _chunks(wanted):
+        rows = await session.execute(
+            select(t.id, t.version, t.facts, t.contribution).where(t.gen == gen, t.kind == kind, t.id.in_(chunk))
+        )
+        for row in rows:
+            found[row.id] = _Stored(
+                row.version,
+                json.loads(row.facts) if row.facts else None,
+                Contribution.from_json(json.loads(row.contribution)),
+            )
+    return found
+
+
+async def apply_changes(session: AsyncSession, gen: int, changes: Sequence[Change]) -> BatchResult:
+    result = BatchResult()
+    newest: dict[tuple[str, str], Change] = {}
+    for change in changes:
+        key = (change.kind, change.id)
+        current = newest.get(key)
+        if current is None or change.version > current.version:
+            newest[key] = change
+    result.ignored = len(changes) - len(newest)
+
+    by_kind: dict[str, dict[str, Change]] = {}
+    for (kind, aggregate_id), change in newest.items():
+        by_kind.setdefault(kind, {})[aggregate_id] = change
+    stored: dict[str, dict[str, _Stored]] = {}
+    for kind, items in by_kind.items():
+        stored[kind] = await _load(session, gen, kind, items)
+
+    fresh: dict[tuple[str, str], Change] = {}
+    for (kind, aggregate_id), change in newest.items():
+        previous = stored[kind].get(aggregate_id)
+        if previous is not None and change.version <= previous.version:
+            result.ignored += 1  # an older (or the same) version than the one applied
+            continue
+        fresh[(kind, aggregate_id)] = change
+
+    # Organizations whose country changed re-attribute the agreements naming them.
+    org_facts_new: dict[str, dict[str, Any] | None] = {}
+    for (kind, aggregate_id), change in fresh.items():
+        if kind == "organization":
+            state = change.state if isinstance(change.state, OrganizationState) else None
+            org_facts_new[aggregate_id] = organization_facts(state)
+    agreements_to_recompute: set[str] = set()
+    if org_facts_new:
+        stored_orgs = stored.get("organization", {})
+        changed_orgs = [
+            o for o, facts in org_facts_new.items() if (stored_orgs[o].facts if o in stored_orgs else None) != facts
+        ]
+        for chunk in _chunks(sorted(changed_orgs)):
+            rows = await session.scalars(
+                select(agreement_orgs.c.agreement_id).where(
+                    agreement_orgs.c.gen == gen, agreement_orgs.c.org_id.in_(chunk)
+                )
+            )
+            agreements_to_recompute.update(rows)
+    agreements_to_recompute -= {i for (k, i) in fresh if k == "agreement"}
+    stored_agreements = stored.setdefault("agreement", {})
+    if agreements_to_recompute:
+        stored_agreements.update(await _load(session, gen, "agreement", agreements_to_recompute))
+
+    # The organizations' countries the agreements need: this batch's first, then the stored ones.
+    needed_orgs: set[str] = set()
+    new_agreement_facts: dict[str, dict[str, Any]] = {}
+    for (kind, aggregate_id), change in fresh.items():
+        if kind == "agreement" and isinstance(change.state, AgreementState):
+            new_agreement_facts[aggregate_id] = agreement_facts(change.state)
+    for aggregate_id in agreements_to_recompute:
+        facts = stored_agreements[aggregate_id].facts
+        if facts is not None:
+            new_agreement_facts[aggregate_id] = facts
+    for facts in new_agreement_facts.values():
+        needed_orgs.update(facts["partner_org_ids"])
+    org_country: dict[str, str | None] = {o: (f or {}).get("country") for o, f in org_facts_new.items()}
+    missing = needed_orgs - set(org_country)
+    if missing:
+        for org_id, org in (await _load(session, gen, "organization", missing)).items():
+            org_country[org_id] = (org.facts or {}).get("country")
+
+    metric_deltas: dict[MetricKey, int] = {}
+    ref_deltas: dict[RefKey, int] = {}
+    state_rows: list[dict[str, Any]] = []
+    agreement_region_rows: list[dict[str, Any]] = []
+    agreement_org_rows: list[dict[str, Any]] = []
+    rewritten_agreements: list[str] = []
+    body_changes: dict[tuple[str, str], datetime] = {}
+
+    def account(kind: str, aggregate_id: str, version: int, at: datetime | None, facts: Any, new: Contribution) -> None:
+        previous = stored.get(kind, {}).get(aggregate_id)
+        if previous is not None:
+            previous.contribution.add_to(metric_deltas, ref_deltas, -1)
+            result.changed_regions |= previous.contribution.regions()
+        new.add_to(metric_deltas, ref_deltas, +1)
+        result.changed_regions |= new.regions()
+        state_rows.append(
+            {
+                "gen": gen,
+                "kind": kind,
+                "id": aggregate_id,
+                "version": version,
+                "facts": _dumps(facts) if facts is not None else None,
+                "contribution": _dumps(new.to_json()),
+                "changed_at": at,
+            }
+        )
+
+    for (kind, aggregate_id), change in sorted(fresh.items()):
+        state = change.state
+        if kind == "event":
+            contribution = event_contribution(state) if isinstance(state, EventState) else EMPTY
+            account(kind, aggregate_id, change.version, change.at, None, contribution)
+        elif kind == "organization":
+            facts = org_facts_new[aggregate_id]
+            account(kind, aggregate_id, change.version, change.at, facts, organization_contribution(facts))
+        elif kind == "person":
+            contribution = person_contribution(state if isinstance(state, PersonState) else None)
+            account(kind, aggregate_id, change.version, change.at, None, contribution)
+        elif kind == "agreement":
+            a_facts: dict[str, Any] | None = new_agreement_facts.get(aggregate_id)
+            contribution = agreement_contribution(a_facts, org_country.get) if a_facts else EMPTY
+            account(kind, aggregate_id, change.version, change.at, a_facts, contribution)
+            rewritten_agreements.append(aggregate_id)
+            if a_facts:
+                _agreement_rows(gen, aggregate_id, a_facts, contribution, agreement_region_rows, agreement_org_rows)
+        if change.body is not None:
+            previous_at = body_changes.get(change.body)
+            if previous_at is None or change.at > previous_at:
+                body_changes[change.body] = change.at
+        result.applied += 1
+    for aggregate_id in sorted(agreements_to_recompute):
+        previous_agreement = stored_agreements.get(aggregate_id)
+        facts = new_agreement_facts.get(aggregate_id)
+        if previous_agreement is None or facts is None:
+            continue
+        contribution = agreement_contribution(facts, org_country.get)
+        account("agreement", aggregate_id, previous_agreement.version, None, facts, contribution)
+        rewritten_agreements.append(aggregate_id)
+        _agreement_rows(gen, aggregate_id, facts, contribution, agreement_region_rows, agreement_org_rows)
+
+    await _write(
+        session,
+        gen,
+        state_rows,
+        metric_deltas,
+        ref_deltas,
+        rewritten_agreements,
+        agreement_region_rows,
+        agreement_org_rows,
+        body_changes,
+    )
+    result.changed_regions = {r for r in result.changed_regions if not r.startswith(BODY_PREFIX)}
+    return result
+
+
+def _agreement_rows(
+    gen: int,
+    aggregate_id: str,
+    facts: dict[str, Any],
+    contribution: Contribution,
+    region_rows: list[dict[str, Any]],
+    org_rows: list[dict[str, Any]],
+) -> None:
+    rows = agreement_rows(facts, contribution)
+    for region in rows.regions:
+        region_rows.append(
+            {
+                "gen": gen,
+                "agreement_id": aggregate_id,
+                "region": region,
+                "signed_year": rows.signed_year,
+                "status": rows.status,
+                "expires_on": rows.expires_on,
+            }
+        )
+    for org_id in facts["partner_org_ids"]:
+        org_rows.append({"gen": gen, "org_id": org_id, "agreement_id": aggregate_id})
+
+
+async def _write(
+    session: AsyncSession,
+    gen: int,
+    state_rows: list[dict[str, Any]],
+    metric_deltas: dict[MetricKey, int],
+    ref_deltas: dict[RefKey, int],
+    rewritten_agreements: list[str],
+    agreement_region_rows: list[dict[str, Any]],
+    agreement_org_rows: list[dict[str, Any]],
+    body_changes: dict[tuple[str, str], datetime],
+) -> None:
+    insert = _insert(session)
+    if state_rows:
+        stmt = insert(aggregates)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[aggregates.c.gen, aggregates.c.kind, aggregates.c.id],
+            set_={
+                "version": stmt.excluded.version,
+                "facts": stmt.excluded.facts,
+                "contribution": stmt.excluded.contribution,
+                "changed_at": func.coalesce(stmt.excluded.changed_at, aggregates.c.changed_at),
+            },
+        )
+        for chunk in _chunks(state_rows):
+            await session.execute(stmt, list(chunk))
+    metric_rows = [
+        {"gen": gen, "region": r, "year": y, "metric": m, "value": v}
+        for (r, y, m), v in sorted(metric_deltas.items())
+        if v
+    ]
+    if metric_rows:
+        stmt = insert(metrics)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[metrics.c.gen, metrics.c.region, metrics.c.year, metrics.c.metric],
+            set_={"value": metrics.c.value + stmt.excluded.value},
+        )
+        for chunk in _chunks(metric_rows):
+            await session.execute(stmt, list(chunk))
+    ref_rows = [
+        {"gen": gen, "kind": k, "region": r, "year": y, "country": c, "n": n}
+        for (k, r, y, c), n in sorted(ref_deltas.items())
+        if n
+    ]
+    if ref_rows:
+        stmt = insert(country_refs)
+        c = country_refs.c
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[c.gen, c.kind, c.region, c.year, c.country],
+            set_={"n": c.n + stmt.excluded.n},
+        )
+        for chunk in _chunks(ref_rows):
+            await session.execute(stmt, list(chunk))
+    if rewritten_agreements:
+        for chunk in _chunks(sorted(set(rewritten_agreements))):
+            await session.execute(
+                delete(agreement_regions).where(
+                    and_(agreement_regions.c.gen == gen, agreement_regions.c.agreement_id.in_(chunk))
+                )
+            )
+            await session.execute(
+                delete(agreement_orgs).where(
+                    and_(agreement_orgs.c.gen == gen, agreement_orgs.c.agreement_id.in_(chunk))
+                )
+            )
+        if agreement_region_rows:
+            await session.execute(insert(agreement_regions), agreement_region_rows)
+        unique_org_rows = list({(r["org_id"], r["agreement_id"]): r for r in agreement_org_rows}.values())
+        if unique_org_rows:
+            await session.execute(insert(agreement_orgs), unique_org_rows)
+    if body_changes:
+        b = bodies.c
+        stmt = insert(bodies)
+        latest = (
+            func.greatest(b.last_change, stmt.excluded.last_change)
+            if session.bind.dialect.name == "postgresql"
+            else func.max(b.last_change, stmt.excluded.last_change)
+        )
+        stmt = stmt.on_conflict_do_update(index_elements=[b.gen, b.kind, b.code], set_={"last_change": latest})
+        await session.execute(
+            stmt,
+            [
+                {"gen": gen, "kind": k, "code": code, "last_change": at}
+                for (k, code), at in sorted(body_changes.items())
+            ],
+        )

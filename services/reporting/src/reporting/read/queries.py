@@ -1,0 +1,234 @@
+"""Read models: the figures of regions, targets and reporting bodies, from the current generation.
+
+Figures that depend on today's date (active and expiring agreements) are computed here, against the
+per-agreement rows, so they stay true as days pass without any message arriving.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from common.regions import PROVINCES, all_regions
+from reporting.projections.attribution import BODY_PREFIX, OPEN_POSTS, is_pool_metric
+from sqlalchemy import bindparam, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+EVENT_TYPES = (
+    "conference",
+    "forum",
+    "dialogue",
+    "delegation_in",
+    "delegation_out",
+    "youth_camp",
+    "exhibition",
+    "training",
+    "online",
+    "other",
+)
+GROUPS = ("leading_scientist", "engineer", "young_scientist", "woman_scientist", "youth", "overseas_expert")
+ROLES = ("president", "vice_president", "executive_board", "secretary_general", "committee_chair", "member", "other")
+EXPIRING_DAYS = 90
+CURRENT_GEN = "(SELECT current FROM rm_generation WHERE id = 1)"
+
+
+@dataclass
+class RegionFigures:
+    values: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    countries: dict[str, int] = field(default_factory=dict)
+    agreements_active: int = 0
+    agreements_expiring: int = 0
+
+
+def _region_filter(regions: Sequence[str] | None) -> tuple[str, dict[str, Any], list[Any]]:
+    if regions is None:
+        return "region NOT LIKE 'body:%'", {}, []
+    return "region IN :regions", {"regions": list(regions)}, [bindparam("regions", expanding=True)]
+
+
+async def read_figures(
+    session: AsyncSession, regions: Sequence[str] | None, year: int, today: date
+) -> dict[str, RegionFigures]:
+    """Figures per region for `year` (0: all years); `regions` None reads every non-body region."""
+    where, params, binds = _region_filter(regions)
+    figures: dict[str, RegionFigures] = defaultdict(RegionFigures)
+    if year:
+        years_clause = f"(year IN (:year, 0) OR (year BETWEEN 1 AND :year AND metric LIKE '{OPEN_POSTS}%'))"
+    else:
+        years_clause = "year = 0"
+    metrics_sql = text(
+        f"SELECT region, year, metric, value FROM rm_metrics WHERE gen = {CURRENT_GEN} AND {where} AND {years_clause}"
+    ).bindparams(*binds)
+    for region, row_year, metric, value in await session.execute(metrics_sql, {**params, "year": year}):
+        target = figures[region].values
+        if metric.startswith(OPEN_POSTS):
+            if year and 1 <= row_year <= year:
+                target[metric.replace(OPEN_POSTS, "talent.posts", 1)] += value
+        elif (
+            not year or (row_year == year and not is_pool_metric(metric)) or (row_year == 0 and is_pool_metric(metric))
+        ):
+            target[metric] += value
+    refs_sql = text(
+        f"SELECT region, kind, count(*) FROM rm_country_refs WHERE gen = {CURRENT_GEN} AND {where} "
+        "AND year = :year AND n > 0 GROUP BY region, kind"
+    ).bindparams(*binds)
+    for region, kind, count in await session.execute(refs_sql, {**params, "year": year}):
+        figures[region].countries[kind] = count
+    agreements_sql = text(
+        "SELECT region, count(*), "
+        "sum(CASE WHEN expires_on IS NOT NULL AND expires_on <= :horizon THEN 1 ELSE 0 END) "
+        f"FROM rm_agreement_regions WHERE gen = {CURRENT_GEN} AND {where} AND status = 'active' "
+        "AND (expires_on IS NULL OR expires_on >= :today) AND (:year = 0 OR signed_year <= :year) GROUP BY region"
+    ).bindparams(*binds)
+    horizon = today + timedelta(days=EXPIRING_DAYS)
+    for region, active, expiring in await session.execute(
+        agreements_sql, {**params, "year": year, "today": today, "horizon": horizon}
+    ):
+        figures[region].agreements_active = int(active)
+        figures[region].agreements_expiring = int(expiring or 0)
+    return figures
+
+
+def _breakdown(values: dict[str, int], prefix: str, keys: Sequence[str]) -> dict[str, int]:
+    found = {k: 0 for k in keys}
+    for metric, value in values.items():
+        if metric.startswith(prefix):
+            found[metric[len(prefix) :]] = value
+    return found
+
+
+def metrics_object(region: str, year: int, as_of: datetime, figures: RegionFigures | None) -> dict[str, Any]:
+    """The contract's per-region object (`year` null when all years)."""
+    f = figures or RegionFigures()
+    v = f.values
+    return {
+        "region": region,
+        "year": year or None,
+        "as_of": as_of.isoformat(),
+        "partners": {
+            "organizations": v.get("partners.organizations", 0),
+            "agreements_active": f.agreements_active,
+            "agreements_signed": v.get("partners.agreements_signed", 0),
+            "agreements_expiring_90d": f.agreements_expiring,
+            "countries": f.countries.get("partners", 0),
+            "flagship_agreements": v.get("partners.flagship_agreements", 0),
+        },
+        "events": {
+            "count": v.get("events.count", 0),
+            "participants": v.get("events.participants", 0),
+            "foreign_participants": v.get("events.foreign_participants", 0),
+            "papers": v.get("events.papers", 0),
+            "countries": f.countries.get("events", 0),
+            "flagship": v.get("events.flagship", 0),
+            "by_type": _breakdown(v, "events.by_type.", EVENT_TYPES),
+        },
+        "talent": {
+            "persons": v.get("talent.persons", 0),
+            "by_group": _breakdown(v, "talent.by_group.", GROUPS),
+            "reserve": v.get("talent.reserve", 0),
+            "posts": v.get("talent.posts", 0),
+            "posts_by_role": _breakdown(v, "talent.posts_by_role.", ROLES),
+        },
+    }
+
+
+def catalogue_codes(kind: str | None = None) -> list[str]:
+    return [r.code for r in all_regions() if kind is None or r.kind == kind]
+
+
+async def region_objects(
+    session: AsyncSession, regions: Sequence[str] | None, year: int, *, today: date | None = None
+) -> list[dict[str, Any]]:
+    """Objects for `regions` (None: every catalogue region), in the given order."""
+    now = datetime.now(UTC)
+    codes = list(regions) if regions is not None else catalogue_codes()
+    figures = await read_figures(session, regions, year, today or now.date())
+    return [metrics_object(code, year, now, figures.get(code)) for code in codes]
+
+
+async def year_trend(session: AsyncSession, region: str) -> list[dict[str, int]]:
+    """Per-year events and agreements of a region (for the dashboard's year-over-year chart)."""
+    rows = await session.execute(
+        text(
+            f"SELECT year, metric, value FROM rm_metrics WHERE gen = {CURRENT_GEN} AND region = :region AND year > 0 "
+            "AND metric IN ('events.count', 'events.participants', 'events.foreign_participants', "
+            "'partners.agreements_signed') ORDER BY year"
+        ),
+        {"region": region},
+    )
+    by_year: dict[int, dict[str, int]] = {}
+    for row_year, metric, value in rows:
+        entry = by_year.setdefault(row_year, {"year": row_year})
+        entry[metric.split(".", 1)[1]] = value
+    return [by_year[y] for y in sorted(by_year)]
+
+
+async def partner_organizations(session: AsyncSession, year: int, today: date) -> int:
+    """Organizations that are party to at least one agreement in force (signed by the end of `year`)."""
+    value = await session.scalar(
+        text(
+            "SELECT count(DISTINCT o.org_id) FROM rm_agreement_orgs o JOIN rm_agreement_regions a "
+            "ON a.gen = o.gen AND a.agreement_id = o.agreement_id AND a.region = 'all' "
+            f"WHERE o.gen = {CURRENT_GEN} AND a.status = 'active' "
+            "AND (a.expires_on IS NULL OR a.expires_on >= :today) AND (:year = 0 OR a.signed_year <= :year)"
+        ),
+        {"today": today, "year": year},
+    )
+    return int(value or 0)
+
+
+async def body_rows(session: AsyncSession, year: int) -> list[dict[str, Any]]:
+    """Every province and every body seen, with the year's counts and the time of its last change."""
+    seen: dict[tuple[str, str], datetime | None] = {}
+    rows = await session.execute(
+        text(f"SELECT kind, code, last_change FROM rm_bodies WHERE gen = {CURRENT_GEN} ORDER BY kind, code")
+    )
+    for kind, code, last_change in rows:
+        if isinstance(last_change, str):  # SQLite returns text from a raw query
+            last_change = datetime.fromisoformat(last_change)
+        if last_change is not None and last_change.tzinfo is None:
+            last_change = last_change.replace(tzinfo=UTC)
+        seen[(kind, code)] = last_change
+    counts: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    metric_rows = await session.execute(
+        text(
+            f"SELECT region, year, metric, value FROM rm_metrics WHERE gen = {CURRENT_GEN} "
+            "AND region LIKE 'body:%' AND year IN (:year, 0)"
+        ),
+        {"year": year},
+    )
+    for region, row_year, metric, value in metric_rows:
+        kind, _, code = region[len(BODY_PREFIX) :].partition(":")
+        pool = metric == "talent.persons"
+        if (row_year == year) if not pool else (row_year == 0):
+            counts[(kind, code)][metric] += value
+    names = {p.code: (p.name_en, p.name_zh) for p in PROVINCES}
+    keys = [("province", p.code) for p in PROVINCES]
+    keys += sorted(k for k in seen if k not in set(keys))
+    result = []
+    for kind, code in keys:
+        c = counts.get((kind, code), {})
+        events, agreements, persons = (
+            c.get("events.count", 0),
+            c.get("partners.agreements_signed", 0),
+            c.get("talent.persons", 0),
+        )
+        last = seen.get((kind, code))
+        name_en, name_zh = names.get(code, (None, None)) if kind == "province" else (None, None)
+        result.append(
+            {
+                "kind": kind,
+                "code": code,
+                "name": name_en,
+                "name_zh": name_zh,
+                "events": events,
+                "agreements_signed": agreements,
+                "persons": persons,
+                "last_change": last.isoformat() if last else None,
+                "nothing_recorded": kind == "province" and events == 0 and agreements == 0,
+            }
+        )
+    return result

@@ -1,0 +1,174 @@
+"""In-process fan-out of per-region metric changes to Server-Sent-Event subscribers.
+
+After every committed consumer batch the projection tells the broadcaster which regions changed. Each
+region is published at most once per coalescing window, leading edge first: an isolated change goes
+out at once, a burst of a thousand events sends a handful of messages per region. Every message has a
+monotonically increasing id (starting from the process's start time, so ids also increase across
+restarts) and the last `buffer` messages are kept, so a client reconnecting with `Last-Event-ID` gets
+what it missed — or, when that is too old or from another process, a full snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from reporting.read.queries import catalogue_codes, region_objects
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StreamMessage:
+    id: int
+    year: int
+    region: str
+    data: str
+
+
+@dataclass(eq=False)
+class Subscription:
+    year: int
+    queue: asyncio.Queue[StreamMessage | None]
+    backlog: list[StreamMessage] = field(default_factory=list)
+    overflowed: bool = False
+
+
+class MetricsBroadcaster:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        coalesce_ms: int = 150,
+        buffer: int = 2048,
+        queue_size: int = 256,
+    ) -> None:
+        self.sessions = sessions
+        self.window = coalesce_ms / 1000
+        self.queue_size = queue_size
+        self._ring: deque[StreamMessage] = deque(maxlen=buffer)
+        self._subscribers: set[Subscription] = set()
+        self._pending: set[str] = set()
+        self._next_allowed: dict[str, float] = {}
+        self._wake = asyncio.Event()
+        self._last_id = int(time.time() * 1000) * 1000
+        self._first_id = self._last_id + 1
+        self._task: asyncio.Task[None] | None = None
+        self.published = 0
+        self.flushes = 0
+        self._known = set(catalogue_codes())
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="metrics-broadcaster")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for sub in list(self._subscribers):
+            with contextlib.suppress(asyncio.QueueFull):
+                sub.queue.put_nowait(None)
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    @property
+    def last_id(self) -> int:
+        return self._last_id
+
+    # --- producers -------------------------------------------------------------------------------
+    def notify(self, regions: Iterable[str]) -> None:
+        """Called after a committed batch with the regions whose figures changed."""
+        fresh = {r for r in regions if r in self._known}
+        if fresh:
+            self._pending |= fresh
+            self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                now = time.monotonic()
+                ready = {r for r in self._pending if self._next_allowed.get(r, 0.0) <= now}
+                if ready:
+                    self._pending -= ready
+                    for region in ready:
+                        self._next_allowed[region] = now + self.window
+                    try:
+                        await self._publish(sorted(ready))
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:  # a failed read must not end the stream: retry in the next window
+                        log.exception("could not publish metric changes")
+                        self._pending |= ready
+                        await asyncio.sleep(self.window)
+                if self._pending:
+                    delay = min(self._next_allowed.get(r, 0.0) for r in self._pending) - time.monotonic()
+                    if delay > 0:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._wake.wait(), delay)
+                        self._wake.clear()
+
+    async def _publish(self, regions: list[str]) -> None:
+        years = {0} | {s.year for s in self._subscribers}
+        messages: list[StreamMessage] = []
+        async with self.sessions() as session:
+            for year in sorted(years):
+                for obj in await region_objects(session, regions, year):
+                    self._last_id += 1
+                    messages.append(StreamMessage(self._last_id, year, obj["region"], json.dumps(obj)))
+        self.flushes += 1
+        self._ring.extend(messages)
+        for sub in list(self._subscribers):
+            for message in messages:
+                if message.year != sub.year:
+                    continue
+                try:
+                    sub.queue.put_nowait(message)
+                except asyncio.QueueFull:  # a slow client: close it; it resumes with Last-Event-ID
+                    sub.overflowed = True
+                    self._drop(sub)
+                    break
+        self.published += len(messages)
+
+    def _drop(self, sub: Subscription) -> None:
+        self._subscribers.discard(sub)
+        while not sub.queue.empty():
+            sub.queue.get_nowait()
+        sub.queue.put_nowait(None)
+
+    # --- subscribers -----------------------------------------------------------------------------
+    async def subscribe(self, year: int, last_event_id: str | None) -> Subscription:
+        sub = Subscription(year=year, queue=asyncio.Queue(self.queue_size))
+        # Subscribed before the backlog is read, so nothing published meanwhile is missed.
+        self._subscribers.add(sub)
+        if last_event_id is not None:
+            sub.backlog = await self._missed(year, last_event_id)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self._subscribers.discard(sub)
+
+    async def _missed(self, year: int, last_event_id: str) -> list[StreamMessage]:
+        try:
+            last = int(last_event_id)
+        except ValueError:
+            last = -1
+        oldest = self._ring[0].id if self._ring else self._last_id + 1
+        if oldest - 1 <= last <= self._last_id:
+            return [m for m in self._ring if m.id > last and m.year == year]
+        # Too old, or from another process: a snapshot of every region replaces the gap.
+        async with self.sessions() as session:
+            objects = await region_objects(session, None, year)
+        return [StreamMessage(self._last_id, year, obj["region"], json.dumps(obj)) for obj in objects]

@@ -32,13 +32,13 @@ running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 accepting() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
 
 java_cmd() {
-  java -Xms256m -Xmx768m -XX:+UseG1GC -Dlog4j2.configurationFile="$here/kafka/log4j2.properties" \
-    -Dkafka.logs.dir="$home/logs-$port" -cp "$libs/*" "$@"
+  java -Xms256m -Xmx768m -XX:+UseG1GC -Dlog4j2.configurationFile="$here/kafka/log4j2.properties" -cp "$libs/*" "$@"
 }
 
 start() {
   need
   if running; then say "already running (pid $(cat "$pidfile")) on 127.0.0.1:$port"; return 0; fi
+  if accepting; then say "a broker started elsewhere already listens on 127.0.0.1:$port; using it"; return 0; fi
   mkdir -p "$data"
   props=$home/server-$port.properties
   cat >"$props" <<PROPS

@@ -6,7 +6,7 @@
 set -euo pipefail
 services="partners events talent reporting"
 say() { echo "postgres: $*"; }
-as_postgres() { if [ "$(id -u)" = 0 ]; then su postgres -s /bin/sh -c "$*"; else sudo -u postgres sh -c "$*"; fi; }
+as_postgres() { if [ "$(id -u)" = 0 ]; then su postgres -s /bin/sh -c "cd / && $*"; else sudo -u postgres sh -c "cd / && $*"; fi; }
 
 install() {
   if ! command -v pg_lsclusters >/dev/null || [ -z "$(pg_lsclusters -h 2>/dev/null)" ]; then

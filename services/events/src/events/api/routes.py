@@ -23,6 +23,7 @@ from events.api.schemas import (
     STALE,
     TOO_LARGE,
     UNAUTHORIZED,
+    UNPARSEABLE,
     BatchResponse,
     EventPage,
 )
@@ -91,6 +92,7 @@ def _state_response(description: str, *, with_etag: bool = True) -> dict[str, An
     responses={
         201: {"description": "Recorded and published", "headers": _ETAG_HEADER},
         200: _state_response("Posted before with the same content: the existing event; nothing published"),
+        **UNPARSEABLE,
         **UNAUTHORIZED,
         **FORBIDDEN,
         **CONFLICT,
@@ -256,6 +258,7 @@ async def get_event(event_id: EventId, principal: CurrentPrincipal, request: Req
     response_model=EventState,
     responses={
         200: {"headers": _ETAG_HEADER},
+        **UNPARSEABLE,
         **UNAUTHORIZED,
         **FORBIDDEN,
         **NOT_FOUND,

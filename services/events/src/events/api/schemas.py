@@ -33,7 +33,14 @@ class ProblemDetails(BaseModel):
 
 
 def problem(status: int, description: str, example_detail: str, **extra: Any) -> dict[str, Any]:
-    titles = {401: "Unauthorized", 403: "Forbidden", 404: "Not found", 409: "Conflict", 412: "Precondition failed"}
+    titles = {
+        400: "Bad request",
+        401: "Unauthorized",
+        403: "Forbidden",
+        404: "Not found",
+        409: "Conflict",
+        412: "Precondition failed",
+    }
     titles |= {413: "Payload too large", 422: "Validation failed"}
     example = {
         "type": f"https://exchange-tracker.dev/problems/{status}",
@@ -49,6 +56,9 @@ def problem(status: int, description: str, example_detail: str, **extra: Any) ->
     }
 
 
+UNPARSEABLE: Responses = {
+    400: problem(400, "The body could not be read at all (e.g. not UTF-8)", "There was an error parsing the body")
+}
 UNAUTHORIZED: Responses = {401: problem(401, "Missing, expired or invalid token", "The token has expired.")}
 FORBIDDEN: Responses = {
     403: problem(403, "Wrong scope, or another body's event", "The token lacks the `events:write` scope.")

@@ -1,0 +1,96 @@
+"""The domain's validation rules, without a database or a web framework."""
+
+from __future__ import annotations
+
+import pytest
+from common.regions import PROVINCES
+from events.domain.model import EVENT_TYPES, EventContent, EventCreate, EventPatch, Organizer, can_act_for
+from pydantic import ValidationError
+
+VALID = {
+    "external_ref": "GD-1",
+    "title": "Forum",
+    "type": "forum",
+    "start_date": "2025-05-10",
+    "end_date": "2025-05-12",
+    "host_province": "440000",
+}
+
+
+def errors_of(data) -> dict[str, str]:
+    with pytest.raises(ValidationError) as caught:
+        EventCreate.model_validate(data)
+    return {".".join(map(str, e["loc"])): e["msg"] for e in caught.value.errors()}
+
+
+def test_minimal_event_gets_the_defaults():
+    event = EventCreate.model_validate(VALID)
+    assert event.host_country == "CN" and event.participants == 0 and event.countries == [] and not event.flagship
+
+
+def test_countries_are_normalised_so_equal_content_compares_equal():
+    a = EventCreate.model_validate({**VALID, "countries": ["fr", "DE", "de"], "title": "  Forum "})
+    b = EventCreate.model_validate({**VALID, "countries": ["DE", "FR"]})
+    assert a.content().canonical() == b.content().canonical()
+    assert a.countries == ["DE", "FR"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"end_date": "2025-05-09"}, "end_date"),
+        ({"participants": 1, "foreign_participants": 2}, "foreign_participants"),
+        ({"participants": -1}, "participants"),
+        ({"countries": ["CN"]}, "countries"),
+        ({"countries": ["QQ"]}, "countries"),
+        ({"host_country": "XY"}, "host_country"),
+        ({"host_province": None}, "host_province"),
+        ({"host_province": "440100"}, "host_province"),
+        ({"host_country": "DE"}, "host_province"),
+        ({"title": " "}, "title"),
+        ({"title": "t" * 501}, "title"),
+        ({"start_date": "1948-12-31", "end_date": "1949-01-01"}, "start_date"),
+        ({"end_date": "2101-01-01"}, "end_date"),
+        ({"surprise": 1}, "surprise"),
+        ({"type": "banquet"}, "type"),
+    ],
+)
+def test_each_rule_names_its_field(change, field):
+    assert field in errors_of({**VALID, **change})
+
+
+def test_online_and_abroad_events_need_no_province():
+    EventCreate.model_validate({**VALID, "type": "online", "host_province": None})
+    EventCreate.model_validate({**VALID, "host_country": "DE", "host_province": None})
+
+
+def test_kosovo_is_a_country_and_every_event_type_is_accepted():
+    for event_type in EVENT_TYPES:
+        EventCreate.model_validate({**VALID, "type": event_type, "countries": ["XK"]})
+
+
+def test_every_provincial_code_is_accepted_as_host_and_organizer():
+    assert len(PROVINCES) == 34
+    for province in PROVINCES:
+        EventCreate.model_validate({**VALID, "host_province": province.code})
+        Organizer(kind="province", code=province.code)
+    with pytest.raises(ValidationError):
+        Organizer(kind="province", code="440300")
+
+
+def test_patch_is_validated_as_a_whole_after_applying():
+    content = EventContent.model_validate({k: v for k, v in VALID.items() if k != "external_ref"})
+    assert EventPatch.model_validate({"papers": 3}).apply_to(content).papers == 3
+    with pytest.raises(ValidationError) as caught:
+        EventPatch.model_validate({"end_date": "2025-01-01"}).apply_to(content)
+    assert caught.value.errors()[0]["loc"] == ("end_date",)
+    with pytest.raises(ValidationError):
+        EventPatch.model_validate({"title": None})
+    assert EventPatch.model_validate({"city": None}).apply_to(content).city is None
+
+
+def test_who_may_act_for_whom():
+    gd = Organizer(kind="province", code="440000")
+    assert can_act_for(org_kind="province", org_code="440000", is_admin=False, organizer=gd)
+    assert not can_act_for(org_kind="province", org_code="110000", is_admin=False, organizer=gd)
+    assert can_act_for(org_kind="hq", org_code="HQ", is_admin=True, organizer=gd)

@@ -23,6 +23,8 @@ from reporting.read.queries import catalogue_codes, region_objects
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 log = logging.getLogger(__name__)
+YEAR_RETENTION_SECONDS = 600.0
+MAX_YEARS = 6
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class MetricsBroadcaster:
         self.published = 0
         self.flushes = 0
         self._known = set(catalogue_codes())
+        self._years: dict[int, float] = {}
 
     # --- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -121,7 +124,12 @@ class MetricsBroadcaster:
                         self._wake.clear()
 
     async def _publish(self, regions: list[str]) -> None:
-        years = {0} | {s.year for s in self._subscribers}
+        now = time.monotonic()
+        for sub in self._subscribers:
+            self._years[sub.year] = now
+        # Years subscribed recently stay published, so a client that reconnects can resume.
+        self._years = {y: t for y, t in self._years.items() if now - t < YEAR_RETENTION_SECONDS}
+        years = {0} | set(sorted(self._years, key=self._years.__getitem__)[-MAX_YEARS:])
         messages: list[StreamMessage] = []
         async with self.sessions() as session:
             for year in sorted(years):
@@ -153,6 +161,7 @@ class MetricsBroadcaster:
         sub = Subscription(year=year, queue=asyncio.Queue(self.queue_size))
         # Subscribed before the backlog is read, so nothing published meanwhile is missed.
         self._subscribers.add(sub)
+        self._years[year] = time.monotonic()
         if last_event_id is not None:
             sub.backlog = await self._missed(year, last_event_id)
         return sub

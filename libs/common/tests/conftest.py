@@ -11,6 +11,7 @@ from common.db import create_engine, new_metadata
 from common.inbox import inbox_table
 from common.kafka import ensure_topics
 from common.outbox import outbox_table
+from common.testing.infra import local_kafka
 from sqlalchemy import Column, Integer, String, Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -45,3 +46,11 @@ async def topic(kafka_bootstrap: str, topic_prefix: str, request: pytest.Fixture
     name = f"{topic_prefix}{request.node.name.replace('[', '-').replace(']', '')[:60]}"
     await ensure_topics(kafka_bootstrap, [name, f"{name}.dlq"], partitions=3)
     return name
+
+
+@pytest.fixture(scope="session")
+def restartable_kafka():
+    """A broker of its own (port 19092), so stopping it cannot disturb other tests."""
+    local_kafka("start", port=19092, controller_port=19093)
+    yield "127.0.0.1:19092"
+    local_kafka("stop", port=19092, controller_port=19093)

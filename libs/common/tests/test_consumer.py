@@ -171,3 +171,57 @@ def test_envelope_round_trip():
     event = message(1)
     assert CloudEvent.from_bytes(event.to_bytes()) == event
     assert json.loads(event.to_bytes())["specversion"] == "1.0"
+
+
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
+async def test_consumer_carries_on_after_a_broker_restart(engine, restartable_kafka, topic_prefix, run_id):
+    from common.kafka import ensure_topics
+    from common.testing.infra import local_kafka
+
+    topic = f"{topic_prefix}consumer-restart"
+    await ensure_topics(restartable_kafka, [topic, f"{topic}.dlq"], partitions=3)
+    await produce(restartable_kafka, topic, [message(1).to_bytes()])
+    consumer = runner(engine, restartable_kafka, topic, f"g-{run_id}-restart", stall_timeout=5)
+    consumer.start()
+    try:
+        await wait_until(lambda: _eq(counter(engine), 1))
+        local_kafka("stop", port=19092, controller_port=19093)
+        await asyncio.sleep(3)
+        local_kafka("start", port=19092, controller_port=19093)
+        await produce(restartable_kafka, topic, [message(n).to_bytes() for n in (10, 100)])
+        await wait_until(lambda: _eq(counter(engine), 111), timeout=90)
+    finally:
+        await consumer.stop()
+
+
+async def test_trace_context_travels_from_the_writer_to_the_consumer(engine, kafka_bootstrap, topic, run_id):
+    from common.observability import new_traceparent, traceparent_var
+    from common.outbox import OutboxRelay, add_to_outbox
+
+    from .conftest import outbox
+
+    sessions = session_factory(engine)
+    incoming = new_traceparent(None)
+    token = traceparent_var.set(incoming)
+    try:
+        async with sessions() as session, session.begin():
+            await add_to_outbox(session, outbox, message(4), topic)
+    finally:
+        traceparent_var.reset(token)
+    relay = OutboxRelay(service="test", sessions=sessions, outbox=outbox, bootstrap_servers=kafka_bootstrap)
+    await relay.publish_once()
+    await relay.stop()
+    seen: list[Delivery] = []
+
+    async def remember(deliveries):
+        seen.extend(deliveries)
+
+    consumer = runner(engine, kafka_bootstrap, topic, f"g-{run_id}-{topic}", after_batch=remember)
+    consumer.start()
+    try:
+        await wait_until(lambda: _true(len(seen) == 1))
+    finally:
+        await consumer.stop()
+    trace_id = incoming.split("-")[1]
+    assert seen[0].traceparent is not None and seen[0].traceparent.split("-")[1] == trace_id
+    assert seen[0].traceparent != incoming  # a child span of the producer's

@@ -68,14 +68,6 @@ async def test_rolled_back_transaction_publishes_nothing(engine, kafka_bootstrap
     assert [json.loads(r.value)["id"] for r in records] == [committed.id]
 
 
-@pytest.fixture(scope="module")
-def restartable_kafka():
-    """A broker of its own (port 19092), so stopping it cannot disturb other tests."""
-    local_kafka("start", port=19092, controller_port=19093)
-    yield "127.0.0.1:19092"
-    local_kafka("stop", port=19092, controller_port=19093)
-
-
 @pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
 async def test_broker_down_with_1000_pending_loses_nothing_and_keeps_order(engine, restartable_kafka, topic_prefix):
     from common.kafka import ensure_topics

@@ -20,14 +20,13 @@ import time
 import uuid
 
 from aiokafka import AIOKafkaConsumer
-from sqlalchemy import Column, Integer, String, Table, insert, text
-from sqlalchemy.ext.asyncio import create_async_engine
-
 from common.db import create_engine, new_metadata, session_factory
 from common.envelope import new_event
 from common.kafka import ensure_topics, new_producer
 from common.outbox import OutboxRelay, add_to_outbox, install_wakeup, outbox_table
 from common.testing.infra import kafka_bootstrap_servers, postgres_admin_url
+from sqlalchemy import Column, Integer, String, Table, insert, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 metadata = new_metadata()
 outbox = outbox_table(metadata)
@@ -35,8 +34,12 @@ changes = Table("changes", metadata, Column("id", Integer, primary_key=True), Co
 
 
 def payload(n: int) -> str:
-    event = new_event(source="/bench", type="exchange.bench.recorded", subject=f"agg-{n % 1000}",
-                      data={"seq": n, "title": "International Conference on Materials " * 4, "version": 1})
+    event = new_event(
+        source="/bench",
+        type="exchange.bench.recorded",
+        subject=f"agg-{n % 1000}",
+        data={"seq": n, "title": "International Conference on Materials " * 4, "version": 1},
+    )
     return event.model_dump_json()
 
 
@@ -63,11 +66,20 @@ async def relay_drain(url: str, bootstrap: str, topic: str, n: int) -> float:
     now = __import__("datetime").datetime.now(__import__("datetime").UTC)
     async with engine.begin() as connection:
         for start in range(0, n, 5000):
-            await connection.execute(insert(outbox), [
-                {"event_id": str(uuid.uuid4()), "topic": topic, "key": f"agg-{i % 1000}", "payload": payload(i),
-                 "headers": json.dumps({"content-type": "application/cloudevents+json"}), "created_at": now}
-                for i in range(start, min(start + 5000, n))
-            ])
+            await connection.execute(
+                insert(outbox),
+                [
+                    {
+                        "event_id": str(uuid.uuid4()),
+                        "topic": topic,
+                        "key": f"agg-{i % 1000}",
+                        "payload": payload(i),
+                        "headers": json.dumps({"content-type": "application/cloudevents+json"}),
+                        "created_at": now,
+                    }
+                    for i in range(start, min(start + 5000, n))
+                ],
+            )
     relay = OutboxRelay(service="bench", sessions=session_factory(engine), outbox=outbox, bootstrap_servers=bootstrap)
     await relay._ensure_producer()  # connect before timing, as the raw producer does
     started = time.perf_counter()
@@ -85,8 +97,14 @@ async def latency(url: str, bootstrap: str, topic: str, rate: int, seconds: int)
     relay = OutboxRelay(service="bench", sessions=sessions, outbox=outbox, bootstrap_servers=bootstrap)
     install_wakeup(sessions, relay.wake)
     relay.start()
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="latest",
-                                enable_auto_commit=False, fetch_max_wait_ms=5, group_id=None)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="latest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=5,
+        group_id=None,
+    )
     await consumer.start()
     await asyncio.sleep(1)
     committed: dict[str, float] = {}
@@ -109,12 +127,13 @@ async def latency(url: str, bootstrap: str, topic: str, rate: int, seconds: int)
             await asyncio.sleep(delay)
         async with sessions() as session, session.begin():
             await session.execute(insert(changes).values(note=f"change {n}"))
-            event = new_event(source="/bench", type="exchange.bench.recorded", subject=f"agg-{n % 100}",
-                              data={"seq": n})
+            event = new_event(
+                source="/bench", type="exchange.bench.recorded", subject=f"agg-{n % 100}", data={"seq": n}
+            )
             await add_to_outbox(session, outbox, event, topic)
         committed[event.id] = time.perf_counter()
     deadline = time.perf_counter() + 10
-    while len(arrived) < total and time.perf_counter() < deadline:
+    while len(arrived) < total and time.perf_counter() < deadline:  # noqa: ASYNC110 - bounded wait
         await asyncio.sleep(0.05)
     reader.cancel()
     await consumer.stop()
@@ -158,8 +177,10 @@ async def main() -> None:
     print(f"outbox relay          : {relayed:10,.0f} msg/s  ({(c2 - c1) / args.messages * 1e6:.0f} CPU-ms/1000 msgs)")
     print(f"ratio relay/raw       : {relayed / raw:10.2f}   (target >= 0.5)")
     print(f"commit->consumed at {args.rate}/s offered, {len(samples)} of {args.rate * args.seconds} received:")
-    print(f"  p50 {statistics.median(samples):.1f} ms  p99 {samples[int(len(samples) * 0.99) - 1]:.1f} ms  "
-          f"max {samples[-1]:.1f} ms   (target p99 <= 20 ms)")
+    print(
+        f"  p50 {statistics.median(samples):.1f} ms  p99 {samples[int(len(samples) * 0.99) - 1]:.1f} ms  "
+        f"max {samples[-1]:.1f} ms   (target p99 <= 20 ms)"
+    )
 
 
 if __name__ == "__main__":

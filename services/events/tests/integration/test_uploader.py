@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from common.auth import mint_token
-from common.testing.plugin import TEST_SECRET
+from common.testing.plugin import TEST_SECRET, wait_until
 from events.adapters.tables import events, outbox
 from events.entrypoints.upload import HEADERS
 from openpyxl import Workbook
@@ -76,8 +76,11 @@ async def test_5000_rows_killed_midway_then_resumed(live, tmp_path):
 
     try:
         first = uploader(sheet, live, "--batch-size", "100")
-        while first.poll() is None and await count(events) < 1000:
-            await asyncio.sleep(0.01)
+
+        async def midway() -> bool:
+            return first.poll() is not None or await count(events) >= 1000
+
+        await wait_until(midway, timeout=120, interval=0.01)
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=30)
         assert first.returncode == -signal.SIGKILL, "the uploader finished before it could be interrupted"
@@ -155,5 +158,5 @@ async def test_wrong_token_fails_clearly(live, tmp_path):
         "--url",
         live.url,
     ]
-    done = subprocess.run(command, capture_output=True, timeout=60)
+    done = await asyncio.to_thread(subprocess.run, command, capture_output=True, timeout=60)
     assert done.returncode == 2 and b"401" in done.stderr

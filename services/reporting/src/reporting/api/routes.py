@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from common.auth import AuthConfig, Principal, decode_token, mint_token, require_scope
-from common.errors import PROBLEM, Forbidden, NotFound, Unauthorized
+from common.errors import Forbidden, NotFound, Unauthorized
 from common.regions import all_regions, is_region_code
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -30,11 +30,8 @@ Year = Annotated[int | None, Query(ge=1900, le=2100, description="YYYY; omitted:
 RegionKindQuery = Annotated[
     Literal["all", "world", "group", "province", "national"] | None, Query(description="only regions of this kind")
 ]
-_errors: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing or invalid token", "content": {PROBLEM: {}}},
-    403: {"description": "The token lacks `reporting:read`", "content": {PROBLEM: {}}},
-}
-_not_found: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown region", "content": {PROBLEM: {}}}}
+_errors = schemas.problem_responses(401, 403, 422)
+_not_found = schemas.problem_responses(404)
 TARGET_NAMES = {
     "partners": ("Partner organizations", "合作伙伴组织"),
     "agreements": ("Agreements signed", "合作协议"),

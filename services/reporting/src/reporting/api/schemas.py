@@ -112,3 +112,34 @@ class DashboardSession(BaseModel):
     token_type: Literal["Bearer"] = "Bearer"
     expires_in: int
     scope: str = "reporting:read"
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str | int]
+    msg: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem (`application/problem+json`)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[ValidationIssue] | None = Field(default=None, description="For 422: every invalid parameter.")
+
+
+_DESCRIPTIONS = {
+    401: "Missing, expired or invalid token",
+    403: "The token lacks `reporting:read`",
+    404: "Unknown region",
+    422: "Invalid parameters",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
+    schema = {"$ref": "#/components/schemas/Problem"}
+    return {
+        status: {"description": _DESCRIPTIONS[status], "model": Problem, "content": {"application/problem+json": {"schema": schema}}}
+        for status in statuses
+    }

@@ -94,7 +94,11 @@ async def relay_drain(url: str, bootstrap: str, topic: str, n: int) -> float:
 async def latency(url: str, bootstrap: str, topic: str, rate: int, seconds: int) -> list[float]:
     engine = create_engine(url)
     sessions = session_factory(engine)
-    relay = OutboxRelay(service="bench", sessions=sessions, outbox=outbox, bootstrap_servers=bootstrap)
+    # As ServiceRuntime does: the relay on a connection of its own.
+    relay_engine = create_engine(url, pool_size=1, max_overflow=0, pool_pre_ping=False)
+    relay = OutboxRelay(
+        service="bench", sessions=session_factory(relay_engine), outbox=outbox, bootstrap_servers=bootstrap
+    )
     install_wakeup(sessions, relay.wake)
     relay.start()
     consumer = AIOKafkaConsumer(
@@ -138,6 +142,7 @@ async def latency(url: str, bootstrap: str, topic: str, rate: int, seconds: int)
     reader.cancel()
     await consumer.stop()
     await relay.stop()
+    await relay_engine.dispose()
     await engine.dispose()
     return [(arrived[i] - t) * 1000 for i, t in committed.items() if i in arrived]
 

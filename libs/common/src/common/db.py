@@ -44,6 +44,8 @@ def ensure_sqlite_directory(url: str) -> None:
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if is_sqlite(url):
         ensure_sqlite_directory(url)
+        for pool_option in ("pool_size", "max_overflow", "pool_pre_ping"):
+            kwargs.pop(pool_option, None)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")

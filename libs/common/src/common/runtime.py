@@ -27,21 +27,25 @@ class ServiceRuntime:
     sessions: async_sessionmaker[AsyncSession]
     relay: OutboxRelay | None = None
     consumers: list[ConsumerRunner] = field(default_factory=list)
+    relay_engine: AsyncEngine | None = None
 
     @classmethod
     def build(cls, settings: ServiceSettings, outbox: Table | None) -> ServiceRuntime:
         engine = create_engine(settings.database_url)
         sessions = session_factory(engine)
-        relay = None
+        relay = relay_engine = None
         if outbox is not None and settings.relay_enabled:
+            # The relay gets one connection of its own: no pool checkout or pre-ping per cycle (a
+            # broken connection fails one cycle, is discarded, and the next cycle reconnects).
+            relay_engine = create_engine(settings.database_url, pool_size=1, max_overflow=0, pool_pre_ping=False)
             relay = OutboxRelay(
                 service=settings.service_name,
-                sessions=sessions,
+                sessions=session_factory(relay_engine),
                 outbox=outbox,
                 bootstrap_servers=settings.kafka_bootstrap_servers,
             )
             install_wakeup(sessions, relay.wake)
-        return cls(settings, engine, sessions, relay)
+        return cls(settings, engine, sessions, relay, relay_engine=relay_engine)
 
     async def start(self, topics: list[str]) -> None:
         try:
@@ -60,6 +64,8 @@ class ServiceRuntime:
             await consumer.stop()
         if self.relay:
             await self.relay.stop()
+        if self.relay_engine:
+            await self.relay_engine.dispose()
         await self.engine.dispose()
 
     @contextlib.asynccontextmanager

@@ -222,10 +222,14 @@ async def metrics_stream(
     _principal: Annotated[Principal, Depends(stream_principal)],
     year: Year = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=40)] = None,
+    last_event_id_query: Annotated[
+        str | None,
+        Query(alias="last_event_id", max_length=40, description="as the Last-Event-ID header, for a new EventSource"),
+    ] = None,
 ) -> Response:
     broadcaster = request.app.state.broadcaster
     settings = request.app.state.settings
-    subscription = await broadcaster.subscribe(year or 0, last_event_id)
+    subscription = await broadcaster.subscribe(year or 0, last_event_id or last_event_id_query)
 
     async def messages() -> AsyncIterator[ServerSentEvent]:
         try:

@@ -1,0 +1,358 @@
+/* The reporting dashboard: figures from /v1/metrics, live updates from the SSE stream, ECharts served
+   by the service itself. Authentication: a reporting:read token pasted once (kept in localStorage) is
+   sent as a Bearer header to the API; the stream uses a short-lived read-only token obtained from
+   POST /v1/dashboard/session, since EventSource cannot send headers. */
+(function () {
+  "use strict";
+
+  const I18N = {
+    zh: {
+      title: "国际科技交流 · 实时概览", year: "年度", allYears: "全部年度", signout: "退出", login: "请输入访问令牌",
+      loginHelp: "粘贴具有 reporting:read 权限的令牌（只需一次，保存在本浏览器中）。", signin: "进入",
+      badToken: "令牌无效或缺少 reporting:read 权限", live: "实时", reconnecting: "正在重新连接…", offline: "离线",
+      chartByRegion: "各地区活动与参加人数", chartTrend: "逐年趋势", chartRoles: "国际组织任职（按职务）",
+      footer: "数据实时更新；离线可用（ECharts 由本服务提供）。", asOf: "数据时间",
+      kinds: { "": "全部", world: "世界地区", group: "国家集团", province: "省份", national: "全国性组织", all: "总计" },
+      cols: {
+        code: "代码", name: "地区", "events.count": "活动", "events.participants": "参加人数",
+        "events.foreign_participants": "外方人数", "events.papers": "论文", "events.countries": "涉及国家",
+        "partners.organizations": "合作组织", "partners.agreements_signed": "签署协议", "partners.agreements_active": "有效协议",
+        "partners.agreements_expiring_90d": "90天内到期", "partners.countries": "合作国家", "talent.persons": "人才",
+        "talent.reserve": "后备人才", "talent.posts": "国际任职",
+      },
+      targets: { partners: "合作伙伴组织", agreements: "合作协议", people: "人才库人数", organizations: "组织库数量", flagship_projects: "品牌项目" },
+      roles: { president: "主席", vice_president: "副主席", executive_board: "执委", secretary_general: "秘书长", committee_chair: "委员会主席", member: "委员", other: "其他" },
+      participants: "参加人数", events: "活动", agreements: "协议", detail: "地区详情",
+    },
+    en: {
+      title: "International S&T exchange · live overview", year: "Year", allYears: "All years", signout: "Sign out",
+      login: "Paste an access token", loginHelp: "Paste a token with the reporting:read scope (once; kept in this browser).",
+      signin: "Open", badToken: "The token is invalid or lacks reporting:read", live: "Live",
+      reconnecting: "Reconnecting…", offline: "Offline", chartByRegion: "Events and participants by region",
+      chartTrend: "Year-over-year trend", chartRoles: "Posts in international organizations by role",
+      footer: "Figures update live; works offline (ECharts is served by this service).", asOf: "As of",
+      kinds: { "": "All", world: "World regions", group: "Groups", province: "Provinces", national: "National bodies", all: "Total" },
+      cols: {
+        code: "Code", name: "Region", "events.count": "Events", "events.participants": "Participants",
+        "events.foreign_participants": "Foreign", "events.papers": "Papers", "events.countries": "Countries reached",
+        "partners.organizations": "Organizations", "partners.agreements_signed": "Agreements signed",
+        "partners.agreements_active": "Active", "partners.agreements_expiring_90d": "Expiring 90d",
+        "partners.countries": "Partner countries", "talent.persons": "People", "talent.reserve": "Reserve",
+        "talent.posts": "Posts",
+      },
+      targets: { partners: "Partner organizations", agreements: "Agreements", people: "People in the pools", organizations: "Organizations", flagship_projects: "Flagship projects" },
+      roles: { president: "President", vice_president: "Vice-president", executive_board: "Executive board", secretary_general: "Secretary-general", committee_chair: "Committee chair", member: "Member", other: "Other" },
+      participants: "Participants", events: "Events", agreements: "Agreements", detail: "Region detail",
+    },
+  };
+  const FIGURES = [
+    "events.count", "events.participants", "events.foreign_participants", "events.papers", "events.countries",
+    "partners.organizations", "partners.agreements_signed", "partners.agreements_active",
+    "partners.agreements_expiring_90d", "partners.countries", "talent.persons", "talent.reserve", "talent.posts",
+  ];
+  const TOTALS = ["events.count", "events.participants", "events.foreign_participants", "events.countries",
+    "partners.agreements_active", "partners.organizations", "talent.persons", "talent.posts"];
+
+  const state = {
+    token: localStorage.getItem("reporting.token"),
+    lang: localStorage.getItem("reporting.lang") || "zh",
+    year: "", kind: "province", regions: [], byCode: {}, figures: {},
+    sort: { key: "events.count", dir: "desc" }, selected: "all",
+    source: null, lastEventId: null, retry: 1000, charts: {}, chartTimer: null, targetsTimer: null,
+  };
+  const $ = (id) => document.getElementById(id);
+  const t = (key) => I18N[state.lang][key];
+  const get = (obj, path) => path.split(".").reduce((o, k) => (o == null ? undefined : o[k]), obj);
+  const fmt = (n) => (n == null ? "–" : Number(n).toLocaleString(state.lang === "zh" ? "zh-CN" : "en-US"));
+  const regionName = (code) => {
+    const r = state.byCode[code];
+    return r ? (state.lang === "zh" ? r.name_zh : r.name) : code;
+  };
+
+  async function api(path, options = {}) {
+    const response = await fetch(path, {
+      ...options, headers: { Authorization: "Bearer " + state.token, ...(options.headers || {}) },
+    });
+    if (response.status === 401 || response.status === 403) throw Object.assign(new Error("auth"), { auth: true });
+    if (!response.ok) throw new Error(path + ": " + response.status);
+    return response.json();
+  }
+
+  function setStatus(s) {
+    const el = $("status");
+    el.dataset.state = s;
+    el.textContent = t(s);
+  }
+
+  function applyLanguage() {
+    document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
+    document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+    $("lang").textContent = state.lang === "zh" ? "English" : "中文";
+    setStatus($("status").dataset.state || "offline");
+    fillYears();
+    renderAll();
+  }
+
+  function fillYears() {
+    const select = $("year");
+    const now = new Date().getFullYear();
+    const options = [["", t("allYears")]];
+    for (let y = now + 1; y >= now - 8; y--) options.push([String(y), String(y)]);
+    select.innerHTML = options.map(([v, label]) => `<option value="${v}">${label}</option>`).join("");
+    select.value = state.year;
+  }
+
+  // --- rendering -------------------------------------------------------------------------------
+  function renderAll() {
+    if (!state.regions.length) return;
+    renderTotals();
+    renderKinds();
+    renderTable();
+    renderDetail();
+    scheduleCharts(0);
+  }
+
+  function renderTotals() {
+    const all = state.figures.all || {};
+    $("totals").innerHTML = TOTALS.map((key) =>
+      `<div class="card"><div class="label">${t("cols")[key]}</div>` +
+      `<div class="value" data-testid="total-${key}">${fmt(get(all, key))}</div></div>`).join("");
+    if (all.as_of) $("as-of").textContent = `${t("asOf")}: ${new Date(all.as_of).toLocaleString()}`;
+  }
+
+  function renderTargets(data) {
+    $("targets").innerHTML = data.targets.map((item) => {
+      const pct = Math.round(item.progress * 100);
+      return `<div class="card"><div class="label">${t("targets")[item.key] || item.key}</div>` +
+        `<div class="value" data-testid="target-${item.key}">${fmt(item.value)} <small>/ ${fmt(item.target)}</small></div>` +
+        `<div class="bar"><div style="width:${Math.min(pct, 100)}%"></div></div><div class="label">${pct}%</div></div>`;
+    }).join("");
+  }
+
+  function renderKinds() {
+    const kinds = ["", "world", "group", "province", "national"];
+    $("kinds").innerHTML = kinds.map((k) =>
+      `<button type="button" data-kind="${k}" aria-pressed="${state.kind === k}">${t("kinds")[k]}</button>`).join("");
+    $("kinds").querySelectorAll("button").forEach((b) => b.addEventListener("click", () => {
+      state.kind = b.dataset.kind; renderKinds(); renderTable(); scheduleCharts(0);
+    }));
+  }
+
+  function visibleRegions() {
+    const rows = state.regions.filter((r) => !state.kind || r.kind === state.kind);
+    const { key, dir } = state.sort;
+    const sign = dir === "asc" ? 1 : -1;
+    return rows.slice().sort((a, b) => {
+      let va, vb;
+      if (key === "code") { va = a.code; vb = b.code; } else if (key === "name") { va = regionName(a.code); vb = regionName(b.code); } else {
+        va = get(state.figures[a.code], key) || 0; vb = get(state.figures[b.code], key) || 0;
+      }
+      return va < vb ? -sign : va > vb ? sign : 0;
+    });
+  }
+
+  function renderTable() {
+    const cols = ["code", "name", ...FIGURES];
+    $("regions").querySelector("thead").innerHTML = "<tr>" + cols.map((c) =>
+      `<th data-key="${c}" aria-sort="${state.sort.key === c ? (state.sort.dir === "asc" ? "ascending" : "descending") : "none"}">${t("cols")[c]}</th>`).join("") + "</tr>";
+    $("regions").querySelectorAll("th").forEach((th) => th.addEventListener("click", () => {
+      const key = th.dataset.key;
+      state.sort = { key, dir: state.sort.key === key && state.sort.dir === "desc" ? "asc" : "desc" };
+      renderTable();
+    }));
+    $("regions").querySelector("tbody").innerHTML = visibleRegions().map((r) => {
+      const f = state.figures[r.code];
+      return `<tr data-region="${r.code}" class="${r.code === state.selected ? "selected" : ""}">` +
+        `<td>${r.code}</td><td>${regionName(r.code)}</td>` +
+        FIGURES.map((key) => `<td data-key="${key}" data-testid="cell-${r.code}-${key}">${fmt(get(f, key))}</td>`).join("") + "</tr>";
+    }).join("");
+    $("regions").querySelectorAll("tbody tr").forEach((tr) => tr.addEventListener("click", () => select(tr.dataset.region)));
+  }
+
+  function updateRow(obj) {
+    const tr = document.querySelector(`tr[data-region="${CSS.escape(obj.region)}"]`);
+    if (!tr) return;
+    tr.querySelectorAll("td[data-key]").forEach((td) => {
+      const text = fmt(get(obj, td.dataset.key));
+      if (td.textContent !== text) {
+        td.textContent = text;
+        td.classList.remove("flash"); void td.offsetWidth; td.classList.add("flash");
+      }
+    });
+  }
+
+  function renderDetail() {
+    const code = state.selected;
+    const f = state.figures[code];
+    if (!f) { $("detail").innerHTML = ""; return; }
+    const items = [...FIGURES.map((k) => [t("cols")[k], get(f, k)]),
+      ...Object.entries(f.events.by_type).map(([k, v]) => [`${t("events")}: ${k}`, v]),
+      ...Object.entries(f.talent.by_group).map(([k, v]) => [`${t("cols")["talent.persons"]}: ${k}`, v])];
+    $("detail").innerHTML = `<h3>${t("detail")}: ${regionName(code)} <small>${code}</small></h3><dl>` +
+      items.map(([k, v]) => `<div><dt>${k}</dt><dd data-testid="detail-value">${fmt(v)}</dd></div>`).join("") + "</dl>";
+    $("trend-region").textContent = regionName(code);
+    $("roles-region").textContent = regionName(code);
+  }
+
+  function select(code) {
+    state.selected = code;
+    document.querySelectorAll("tbody tr").forEach((tr) => tr.classList.toggle("selected", tr.dataset.region === code));
+    renderDetail();
+    scheduleCharts(0);
+  }
+
+  // --- charts ----------------------------------------------------------------------------------
+  function chart(id) {
+    if (!state.charts[id]) state.charts[id] = echarts.init($(id), "dark", { renderer: "canvas" });
+    return state.charts[id];
+  }
+
+  function scheduleCharts(delay) {
+    clearTimeout(state.chartTimer);
+    state.chartTimer = setTimeout(renderCharts, delay === undefined ? 500 : delay);
+  }
+
+  async function renderCharts() {
+    if (typeof echarts === "undefined" || !state.regions.length) return;
+    const rows = visibleRegions().filter((r) => r.code !== "all")
+      .sort((a, b) => (get(state.figures[b.code], "events.count") || 0) - (get(state.figures[a.code], "events.count") || 0))
+      .slice(0, 15);
+    chart("chart-regions").setOption({
+      backgroundColor: "transparent", tooltip: { trigger: "axis" }, legend: { data: [t("events"), t("participants")] },
+      grid: { left: 50, right: 50, bottom: 80, top: 30 },
+      xAxis: { type: "category", data: rows.map((r) => regionName(r.code)), axisLabel: { rotate: 40 } },
+      yAxis: [{ type: "value", name: t("events") }, { type: "value", name: t("participants") }],
+      series: [
+        { name: t("events"), type: "bar", data: rows.map((r) => get(state.figures[r.code], "events.count") || 0) },
+        { name: t("participants"), type: "line", yAxisIndex: 1, data: rows.map((r) => get(state.figures[r.code], "events.participants") || 0) },
+      ],
+    });
+    const f = state.figures[state.selected];
+    if (f) {
+      const roles = Object.entries(f.talent.posts_by_role).filter(([, v]) => v > 0);
+      chart("chart-roles").setOption({
+        backgroundColor: "transparent", tooltip: { trigger: "item" },
+        series: [{ type: "pie", radius: ["35%", "70%"], data: roles.map(([k, v]) => ({ name: t("roles")[k] || k, value: v })) }],
+      }, true);
+    }
+    try {
+      const trend = await api(`/v1/metrics/regions/${encodeURIComponent(state.selected)}/trend`);
+      chart("chart-trend").setOption({
+        backgroundColor: "transparent", tooltip: { trigger: "axis" }, legend: { data: [t("events"), t("agreements")] },
+        grid: { left: 40, right: 20, bottom: 30, top: 30 },
+        xAxis: { type: "category", data: trend.years.map((y) => String(y.year)) }, yAxis: { type: "value" },
+        series: [
+          { name: t("events"), type: "line", smooth: true, data: trend.years.map((y) => y.count || 0) },
+          { name: t("agreements"), type: "line", smooth: true, data: trend.years.map((y) => y.agreements_signed || 0) },
+        ],
+      }, true);
+    } catch (err) { if (err.auth) signOut(); }
+  }
+
+  // --- data ------------------------------------------------------------------------------------
+  const yearQuery = () => (state.year ? `?year=${state.year}` : "");
+
+  async function loadTargets() {
+    try { renderTargets(await api("/v1/targets" + yearQuery())); } catch (err) { if (err.auth) signOut(); }
+  }
+
+  async function load() {
+    const [regions, metrics] = await Promise.all([api("/v1/regions"), api("/v1/metrics" + yearQuery())]);
+    state.regions = regions.items;
+    state.byCode = Object.fromEntries(regions.items.map((r) => [r.code, r]));
+    state.figures = Object.fromEntries(metrics.regions.map((o) => [o.region, o]));
+    renderAll();
+    loadTargets();
+  }
+
+  function onMetrics(obj) {
+    state.figures[obj.region] = obj;
+    updateRow(obj);
+    if (obj.region === "all") {
+      renderTotals();
+      clearTimeout(state.targetsTimer);
+      state.targetsTimer = setTimeout(loadTargets, 1000);
+    }
+    if (obj.region === state.selected) renderDetail();
+    scheduleCharts();
+  }
+
+  async function connect() {
+    if (state.source) { state.source.close(); state.source = null; }
+    let session;
+    try {
+      session = await api("/v1/dashboard/session", { method: "POST" });
+    } catch (err) {
+      if (err.auth) { signOut(); return; }
+      setStatus("reconnecting");
+      setTimeout(connect, state.retry);
+      state.retry = Math.min(state.retry * 2, 15000);
+      return;
+    }
+    const params = new URLSearchParams({ access_token: session.access_token });
+    if (state.year) params.set("year", state.year);
+    if (state.lastEventId) params.set("last_event_id", state.lastEventId);
+    const source = new EventSource("/v1/metrics/stream?" + params.toString());
+    state.source = source;
+    source.onopen = () => { state.retry = 1000; setStatus("live"); };
+    source.addEventListener("metrics", (e) => {
+      if (e.lastEventId) state.lastEventId = e.lastEventId;
+      onMetrics(JSON.parse(e.data));
+    });
+    source.onerror = () => {
+      setStatus("reconnecting");
+      if (source.readyState === EventSource.CLOSED) {  // e.g. the short-lived token expired: get a new one
+        setTimeout(() => { if (state.source === source) connect(); }, state.retry);
+        state.retry = Math.min(state.retry * 2, 15000);
+      }
+    };
+  }
+
+  function signOut() {
+    localStorage.removeItem("reporting.token");
+    state.token = null;
+    if (state.source) state.source.close();
+    $("main").hidden = true;
+    $("login").hidden = false;
+    setStatus("offline");
+  }
+
+  async function start() {
+    $("login").hidden = true;
+    $("main").hidden = false;
+    try {
+      await load();
+      await connect();
+    } catch (err) {
+      if (err.auth) { signOut(); $("login-error").textContent = t("badToken"); return; }
+      setStatus("reconnecting");
+      setTimeout(start, 2000);
+    }
+  }
+
+  $("login-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const value = $("token").value.trim().replace(/^Bearer\s+/i, "");
+    if (!value) return;
+    state.token = value;
+    localStorage.setItem("reporting.token", value);
+    $("login-error").textContent = "";
+    start();
+  });
+  $("signout").addEventListener("click", signOut);
+  $("lang").addEventListener("click", () => {
+    state.lang = state.lang === "zh" ? "en" : "zh";
+    localStorage.setItem("reporting.lang", state.lang);
+    applyLanguage();
+    scheduleCharts(0);
+  });
+  $("year").addEventListener("change", () => {
+    state.year = $("year").value;
+    state.lastEventId = null;
+    load().then(connect);
+  });
+  window.addEventListener("resize", () => Object.values(state.charts).forEach((c) => c.resize()));
+
+  applyLanguage();
+  if (state.token) start(); else { $("login").hidden = false; setStatus("offline"); }
+})();

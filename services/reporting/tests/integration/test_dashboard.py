@@ -1,0 +1,169 @@
+"""The dashboard in a real browser (Debian's chromium driven by Playwright): sign in with a pasted
+token, post an event through the events API, see the region's figure change without a reload, see the
+reconnecting state, switch languages, and keep a screenshot."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from common.testing.plugin import wait_until
+from support import EVENTS, event_data, event_message, free_port, prepare, running_service
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+OUTPUT = Path(__file__).resolve().parents[1] / "output"
+VENDOR = Path(__file__).resolve().parents[2] / "src/reporting/static/dashboard/vendor/echarts.min.js"
+PROVINCE = "630000"  # Qinghai: nothing else in these tests records an event there
+
+pytestmark = [
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="run deploy/local/chromium.sh first"),
+    pytest.mark.skipif(not VENDOR.exists(), reason="run deploy/local/reporting-assets.sh first"),
+]
+
+
+class EventsService:
+    """The real events service, run as its own process (reporting never imports it)."""
+
+    def __init__(self, database_url: str, bootstrap: str, prefix: str, secret: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "EVENTS_DATABASE_URL": database_url,
+            "EVENTS_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "EVENTS_TOPIC_PREFIX": prefix,
+            "EVENTS_JWT_SECRET": secret,
+            "EVENTS_ENVIRONMENT": "test",
+        }
+        self.cli = str(Path(sys.executable).parent / "events")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    async def start(self) -> bool:
+        if not Path(self.cli).exists():
+            return False
+        migrate = await asyncio.create_subprocess_exec(self.cli, "migrate", env=self.env)
+        if await migrate.wait() != 0:
+            return False
+        self.process = subprocess.Popen(
+            [self.cli, "serve", "--port", str(self.port)], env=self.env, stderr=subprocess.DEVNULL
+        )
+
+        async def up() -> bool:
+            try:
+                async with httpx.AsyncClient() as client:
+                    return (await client.get(self.url + "/readyz")).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        try:
+            await wait_until(up, 30)
+        except AssertionError:
+            return False
+        return True
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+async def test_dashboard_updates_live_in_a_real_browser(make_database, kafka_bootstrap, topic_prefix, jwt_secret, token):
+    from playwright.async_api import async_playwright, expect
+
+    prefix = f"{topic_prefix}dash."
+    settings = await prepare(make_database, "rep_dash", kafka_bootstrap, prefix, jwt_secret)
+    events = EventsService(await make_database("ev_dash"), kafka_bootstrap, prefix, jwt_secret)
+    events_ready = await events.start()
+    reader = token("hq", "HQ", "reporting:read")
+    OUTPUT.mkdir(exist_ok=True)
+    try:
+        async with running_service(settings, reader) as service, async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = await browser.new_page(viewport={"width": 1600, "height": 1000})
+            external = [r.url for r in []]
+            page.on("request", lambda r: external.append(r.url) if not r.url.startswith(service.base_url) else None)
+            await page.goto(service.base_url + "/dashboard/")
+            await page.get_by_test_id("token").fill(reader)
+            await page.get_by_test_id("signin").click()
+            await expect(page.get_by_test_id("status")).to_have_attribute("data-state", "live", timeout=15000)
+            cell = page.get_by_test_id(f"cell-cn:{PROVINCE}-events.count")
+            await expect(cell).to_have_text("0")
+            await page.evaluate("window.__sameDocument = true")
+            await page.evaluate(
+                """() => { window.__states = [];
+                new MutationObserver(() => window.__states.push(document.getElementById('status').dataset.state))
+                  .observe(document.getElementById('status'), {attributes: true}); }"""
+            )
+
+            if events_ready:
+                body = {
+                    "external_ref": f"dash-{uuid.uuid4().hex[:8]}",
+                    "title": "青海国际科技论坛",
+                    "type": "forum",
+                    "start_date": f"{datetime.now(UTC).year}-06-01",
+                    "end_date": f"{datetime.now(UTC).year}-06-02",
+                    "host_country": "CN",
+                    "host_province": PROVINCE,
+                    "city": "Xining",
+                    "participants": 250,
+                    "foreign_participants": 40,
+                    "papers": 12,
+                    "countries": ["DE", "KZ"],
+                }
+                async with httpx.AsyncClient(base_url=events.url) as client:
+                    response = await client.post(
+                        "/v1/events", json=body, headers={"Authorization": token("province", PROVINCE, "events:write")}
+                    )
+                assert response.status_code == 201, response.text
+            else:  # the events service could not start here: publish what it would have published
+                warning = "events service unavailable: produced an exchange.event.recorded CloudEvent instead"
+                print(warning)
+                await service.producer.send(
+                    EVENTS, event_message(event_data(host_province=PROVINCE, organizer=("province", PROVINCE)))
+                )
+
+            await expect(cell).to_have_text("1", timeout=15000)
+            await expect(page.get_by_test_id(f"cell-cn:{PROVINCE}-events.participants")).to_have_text("250" if events_ready else "100")
+            assert await page.evaluate("window.__sameDocument === true")  # updated in place, no reload
+            await page.wait_for_timeout(1000)  # the charts redraw at most twice a second
+            await page.screenshot(path=str(OUTPUT / "dashboard.png"), full_page=True)
+
+            # The stream drops (e.g. a restart): the page says so and comes back by itself.
+            broadcaster = service.app.state.broadcaster
+            for sub in list(broadcaster._subscribers):
+                broadcaster._drop(sub)
+            await expect(page.get_by_test_id("status")).to_have_attribute("data-state", "live", timeout=15000)
+            assert "reconnecting" in await page.evaluate("window.__states")
+
+            await page.get_by_test_id("lang").click()
+            await expect(page.locator("h1")).to_have_text("International S&T exchange · live overview")
+            await expect(page.get_by_test_id("status")).to_have_text("Live")
+            await page.screenshot(path=str(OUTPUT / "dashboard-en.png"), full_page=True)
+
+            # Sorting by a column puts the province with the most events first.
+            await page.locator('th[data-key="events.count"]').click()
+            await page.locator('th[data-key="events.count"]').click()
+            first = page.locator("tbody tr").first
+            await expect(first).to_have_attribute("data-region", f"cn:{PROVINCE}")
+            assert not external, f"the dashboard fetched from elsewhere: {external}"
+            await browser.close()
+    finally:
+        events.stop()
+    assert events_ready, "the events service did not start; the CloudEvent fallback was used"

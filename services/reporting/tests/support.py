@@ -83,8 +83,10 @@ def event_data(
 
 def event_message(data: dict[str, Any], type_: str | None = None, **kwargs: Any) -> CloudEvent:
     if type_ is None:
-        type_ = "exchange.event.cancelled" if data["status"] == "cancelled" else (
-            "exchange.event.recorded" if data["version"] == 1 else "exchange.event.updated"
+        type_ = (
+            "exchange.event.cancelled"
+            if data["status"] == "cancelled"
+            else ("exchange.event.recorded" if data["version"] == 1 else "exchange.event.updated")
         )
     return envelope("/events", type_, data, **kwargs)
 
@@ -220,7 +222,9 @@ class RunningService:
         await wait_until(done, timeout)
 
 
-async def prepare(make_database: Any, name: str, bootstrap: str, prefix: str, secret: str, **overrides: Any) -> ReportingSettings:
+async def prepare(
+    make_database: Any, name: str, bootstrap: str, prefix: str, secret: str, **overrides: Any
+) -> ReportingSettings:
     url = await make_database(name)
     await upgrade_async(url, SERVICE_DIR)
     settings = ReportingSettings(

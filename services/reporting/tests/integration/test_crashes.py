@@ -28,12 +28,18 @@ def scenario(seed: int) -> tuple[list, dict[str, tuple[int, int]]]:
     rng = random.Random(seed)
     messages, final = [], {}
     for _ in range(300):
-        data = event_data(host_province=rng.choice(PROVINCES), participants=rng.randint(1, 500), start_date="2025-03-01")
+        data = event_data(
+            host_province=rng.choice(PROVINCES), participants=rng.randint(1, 500), start_date="2025-03-01"
+        )
         messages.append(event_message(data))
         final[data["id"]] = data
     for event_id in rng.sample(sorted(final), 80):
-        data = {**final[event_id], "version": 2, "host_province": rng.choice(PROVINCES),
-                "participants": rng.randint(1, 500)}
+        data = {
+            **final[event_id],
+            "version": 2,
+            "host_province": rng.choice(PROVINCES),
+            "participants": rng.randint(1, 500),
+        }
         messages.append(event_message(data))
         final[event_id] = data
     for event_id in rng.sample(sorted(final), 30):

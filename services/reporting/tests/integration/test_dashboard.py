@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
 import uuid
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -53,16 +53,17 @@ class EventsService:
             "EVENTS_ENVIRONMENT": "test",
         }
         self.cli = str(Path(sys.executable).parent / "events")
-        self.process: subprocess.Popen[bytes] | None = None
+        self.available = Path(self.cli).exists()
+        self.process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> bool:
-        if not Path(self.cli).exists():
+        if not self.available:
             return False
         migrate = await asyncio.create_subprocess_exec(self.cli, "migrate", env=self.env)
         if await migrate.wait() != 0:
             return False
-        self.process = subprocess.Popen(
-            [self.cli, "serve", "--port", str(self.port)], env=self.env, stderr=subprocess.DEVNULL
+        self.process = await asyncio.create_subprocess_exec(
+            self.cli, "serve", "--port", str(self.port), env=self.env, stderr=asyncio.subprocess.DEVNULL
         )
 
         async def up() -> bool:
@@ -78,13 +79,15 @@ class EventsService:
             return False
         return True
 
-    def stop(self) -> None:
-        if self.process:
+    async def stop(self) -> None:
+        if self.process and self.process.returncode is None:
             self.process.terminate()
-            self.process.wait(10)
+            await asyncio.wait_for(self.process.wait(), 10)
 
 
-async def test_dashboard_updates_live_in_a_real_browser(make_database, kafka_bootstrap, topic_prefix, jwt_secret, token):
+async def test_dashboard_updates_live_in_a_real_browser(
+    make_database, kafka_bootstrap, topic_prefix, jwt_secret, token
+):
     from playwright.async_api import async_playwright, expect
 
     prefix = f"{topic_prefix}dash."
@@ -134,13 +137,15 @@ async def test_dashboard_updates_live_in_a_real_browser(make_database, kafka_boo
                 assert response.status_code == 201, response.text
             else:  # the events service could not start here: publish what it would have published
                 warning = "events service unavailable: produced an exchange.event.recorded CloudEvent instead"
-                print(warning)
+                warnings.warn(warning, stacklevel=1)
                 await service.producer.send(
                     EVENTS, event_message(event_data(host_province=PROVINCE, organizer=("province", PROVINCE)))
                 )
 
             await expect(cell).to_have_text("1", timeout=15000)
-            await expect(page.get_by_test_id(f"cell-cn:{PROVINCE}-events.participants")).to_have_text("250" if events_ready else "100")
+            await expect(page.get_by_test_id(f"cell-cn:{PROVINCE}-events.participants")).to_have_text(
+                "250" if events_ready else "100"
+            )
             assert await page.evaluate("window.__sameDocument === true")  # updated in place, no reload
             await page.wait_for_timeout(1000)  # the charts redraw at most twice a second
             await page.screenshot(path=str(OUTPUT / "dashboard.png"), full_page=True)
@@ -165,5 +170,5 @@ async def test_dashboard_updates_live_in_a_real_browser(make_database, kafka_boo
             assert not external, f"the dashboard fetched from elsewhere: {external}"
             await browser.close()
     finally:
-        events.stop()
+        await events.stop()
     assert events_ready, "the events service did not start; the CloudEvent fallback was used"

@@ -38,7 +38,7 @@ def history(rng: random.Random, n_events: int = 400) -> dict[str, list]:
     last = {}
     for _ in range(n_events):
         data = event_data(
-            host_province=rng.choice(provinces + [None]),
+            host_province=rng.choice([*provinces, None]),
             host_country="CN",
             organizer=rng.choice([("province", rng.choice(provinces)), ("society", "CAST")]),
             countries=rng.sample(countries, rng.randint(0, 3)),
@@ -55,21 +55,32 @@ def history(rng: random.Random, n_events: int = 400) -> dict[str, list]:
         events.append(event_message({**last[event_id], "version": 3, "status": "cancelled"}))
     orgs = [str(uuid.uuid4()) for _ in range(20)]
     for org in orgs:
-        partners.append(organization_message(org, rng.choice(countries + [None])))
+        partners.append(organization_message(org, rng.choice([*countries, None])))
     for i in range(30):
         partners.append(
             agreement_message(
-                str(uuid.uuid4()), rng.sample(orgs, 2), signed_on=f"202{rng.randint(2, 5)}-02-0{i % 9 + 1}",
+                str(uuid.uuid4()),
+                rng.sample(orgs, 2),
+                signed_on=f"202{rng.randint(2, 5)}-02-0{i % 9 + 1}",
                 expires_on=rng.choice([None, "2026-12-31", "2030-01-01"]),
             )
         )
     for _ in range(60):
         talent.append(
             person_message(
-                str(uuid.uuid4()), groups=rng.sample(["youth", "engineer", "woman_scientist"], 2),
-                country=rng.choice(["CN", "DE", "US"]), province=rng.choice(provinces + [None]),
-                posts=[{"organization": "X", "organization_country": rng.choice(countries), "role": "member",
-                        "start_date": "2022-01-01", "end_date": rng.choice([None, "2024-06-30"])}],
+                str(uuid.uuid4()),
+                groups=rng.sample(["youth", "engineer", "woman_scientist"], 2),
+                country=rng.choice(["CN", "DE", "US"]),
+                province=rng.choice([*provinces, None]),
+                posts=[
+                    {
+                        "organization": "X",
+                        "organization_country": rng.choice(countries),
+                        "role": "member",
+                        "start_date": "2022-01-01",
+                        "end_date": rng.choice([None, "2024-06-30"]),
+                    }
+                ],
             )
         )
     return {EVENTS: events, PARTNERS: partners, TALENT: talent}
@@ -84,9 +95,7 @@ async def snapshot(service) -> dict:
                 obj.pop("as_of")
             result[year] = body["regions"]
         result["bodies"] = (await client.get("/v1/bodies", params={"year": 2024})).json()["items"]
-        result["targets"] = [
-            {k: v for k, v in t.items()} for t in (await client.get("/v1/targets")).json()["targets"]
-        ]
+        result["targets"] = [{k: v for k, v in t.items()} for t in (await client.get("/v1/targets")).json()["targets"]]
     return result
 
 

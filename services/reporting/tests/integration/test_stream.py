@@ -74,7 +74,9 @@ async def test_a_burst_of_a_thousand_events_sends_a_handful_of_messages(service)
 
 
 async def test_heartbeats_keep_an_idle_stream_alive(service):
-    messages = await collect(service, until=lambda ms: sum((m.comment or "").startswith("ping") for m in ms) >= 2, timeout=5)
+    messages = await collect(
+        service, until=lambda ms: sum((m.comment or "").startswith("ping") for m in ms) >= 2, timeout=5
+    )
     assert sum((m.comment or "").startswith("ping") for m in messages) >= 2
 
 
@@ -130,7 +132,9 @@ async def test_dashboard_session_token_opens_the_stream(service, token):
     service.headers = {}
     try:
         messages = await collect(
-            service, until=lambda ms: any(m.comment == "connected" for m in ms), params={"access_token": session["access_token"]}
+            service,
+            until=lambda ms: any(m.comment == "connected" for m in ms),
+            params={"access_token": session["access_token"]},
         )
     finally:
         service.headers = service_headers

@@ -122,7 +122,12 @@ def test_decode_rejects_what_cannot_be_attributed_and_skips_unknown_types():
         source="/events",
         type="exchange.event.cancelled",
         subject="e1",
-        data={"id": "e1", "version": 2, "organizer": {"kind": "province", "code": "440000"}, "start_date": "2025-01-01"},
+        data={
+            "id": "e1",
+            "version": 2,
+            "organizer": {"kind": "province", "code": "440000"},
+            "start_date": "2025-01-01",
+        },
     )
     change = decode_change(ok)
     assert change is not None and change.kind == "event" and change.version == 2

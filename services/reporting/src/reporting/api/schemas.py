@@ -140,6 +140,10 @@ _DESCRIPTIONS = {
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
     schema = {"$ref": "#/components/schemas/Problem"}
     return {
-        status: {"description": _DESCRIPTIONS[status], "model": Problem, "content": {"application/problem+json": {"schema": schema}}}
+        status: {
+            "description": _DESCRIPTIONS[status],
+            "model": Problem,
+            "content": {"application/problem+json": {"schema": schema}},
+        }
         for status in statuses
     }

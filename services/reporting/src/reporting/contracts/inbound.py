@@ -51,7 +51,10 @@ class EventState(_Tolerant):
     status: str = "active"
     updated_at: datetime | None = None
 
-    _host = field_validator("host_country")(classmethod(lambda cls, v: _country(v)))
+    @field_validator("host_country")
+    @classmethod
+    def _host_country(cls, value: str | None) -> str | None:
+        return _country(value)
 
     @field_validator("countries")
     @classmethod
@@ -70,7 +73,10 @@ class OrganizationState(_Tolerant):
     status: str | None = None
     updated_at: datetime | None = None
 
-    _country = field_validator("country")(classmethod(lambda cls, v: _country(v)))
+    @field_validator("country")
+    @classmethod
+    def _known_country(cls, value: str | None) -> str | None:
+        return _country(value)
 
 
 class AgreementState(_Tolerant):
@@ -105,7 +111,10 @@ class Post(_Tolerant):
     start_date: date | None = None
     end_date: date | None = None
 
-    _org_country = field_validator("organization_country")(classmethod(lambda cls, v: _country(v)))
+    @field_validator("organization_country")
+    @classmethod
+    def _org_country(cls, value: str | None) -> str | None:
+        return _country(value)
 
 
 class PersonState(_Tolerant):
@@ -120,7 +129,10 @@ class PersonState(_Tolerant):
     deleted: bool = False
     updated_at: datetime | None = None
 
-    _country = field_validator("country")(classmethod(lambda cls, v: _country(v)))
+    @field_validator("country")
+    @classmethod
+    def _known_country(cls, value: str | None) -> str | None:
+        return _country(value)
 
 
 class Removal(_Tolerant):

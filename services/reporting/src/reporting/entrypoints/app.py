@@ -77,9 +77,9 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.include_router(router)
 
-    @app.get("/dashboard", include_in_schema=False)
     async def dashboard_redirect() -> RedirectResponse:
         return RedirectResponse("/dashboard/")
 
+    app.add_api_route("/dashboard", dashboard_redirect, methods=["GET"], include_in_schema=False)
     app.mount("/dashboard", StaticFiles(directory=STATIC / "dashboard", html=True), name="dashboard")
     return app

@@ -53,8 +53,12 @@ class BatchResult:
     changed_regions: set[str] = field(default_factory=set)
 
 
+def _is_postgresql(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
 def _insert(session: AsyncSession) -> Any:
-    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    return pg_insert if _is_postgresql(session) else sqlite_insert
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
@@ -112,8 +116,8 @@ async def apply_changes(session: AsyncSession, gen: int, changes: Sequence[Chang
     org_facts_new: dict[str, dict[str, Any] | None] = {}
     for (kind, aggregate_id), change in fresh.items():
         if kind == "organization":
-            state = change.state if isinstance(change.state, OrganizationState) else None
-            org_facts_new[aggregate_id] = organization_facts(state)
+            org_state = change.state if isinstance(change.state, OrganizationState) else None
+            org_facts_new[aggregate_id] = organization_facts(org_state)
     agreements_to_recompute: set[str] = set()
     if org_facts_new:
         stored_orgs = stored.get("organization", {})
@@ -323,7 +327,7 @@ async def _write(
         stmt = insert(bodies)
         latest = (
             func.greatest(b.last_change, stmt.excluded.last_change)
-            if session.bind.dialect.name == "postgresql"
+            if _is_postgresql(session)
             else func.max(b.last_change, stmt.excluded.last_change)
         )
         stmt = stmt.on_conflict_do_update(index_elements=[b.gen, b.kind, b.code], set_={"last_change": latest})

@@ -10,6 +10,7 @@ rebuild applies by version, which makes repeated deliveries harmless on their ow
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -105,6 +106,18 @@ class _Replayer:
                 self.applied += result.applied
 
 
+async def assign_every_partition(
+    consumer: AIOKafkaConsumer, topics: Sequence[str], timeout: float = 30.0
+) -> list[TopicPartition]:
+    """Without a group, subscribing assigns every partition of the topics once metadata arrives."""
+    consumer.subscribe(list(topics))
+    for _ in range(int(timeout / 0.02)):
+        if {tp.topic for tp in consumer.assignment()} == set(topics):
+            break
+        await asyncio.sleep(0.02)
+    return sorted(consumer.assignment())
+
+
 async def _end_offsets(consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
     offsets = await consumer.end_offsets(list(partitions))
     return {tp: int(o) for tp, o in offsets.items()}
@@ -123,6 +136,7 @@ async def rebuild(
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers,
         group_id=None,  # a fresh reader at the beginning of every partition; commits nothing
+        auto_offset_reset="earliest",
         enable_auto_commit=False,
         isolation_level="read_committed",
         max_poll_records=max_records,
@@ -131,15 +145,7 @@ async def rebuild(
     )
     await consumer.start()
     try:
-        partitions = [
-            TopicPartition(topic, p) for topic in topics for p in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = [
-                TopicPartition(topic, p) for topic in topics for p in sorted(consumer.partitions_for_topic(topic) or ())
-            ]
-        consumer.assign(partitions)
+        partitions = await assign_every_partition(consumer, topics)
         await consumer.seek_to_beginning(*partitions)
         replayer = _Replayer(sessions, new_gen, consumer)
         await replayer.until(await _end_offsets(consumer, partitions), max_records)

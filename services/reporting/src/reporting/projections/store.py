@@ -73,6 +73,15 @@ def _dumps(value: Any) -> str:
 async def _load(session: AsyncSession, gen: int, kind: str, ids: Iterable[str]) -> dict[str, _Stored]:
     wanted = sorted(set(ids))
     found: dict[str, _Stored] = {}
+    if _is_postgresql(session):
+        driver = await _driver(session)
+        for record in await driver.fetch(_LOAD, gen, kind, wanted):
+            found[record[0]] = _Stored(
+                record[1],
+                json.loads(record[2]) if record[2] else None,
+                Contribution.from_json(json.loads(record[3])),
+            )
+        return found
     t = aggregates.c
     for chunk in _chunks(wanted):
         rows = await session.execute(
@@ -154,8 +163,7 @@ async def apply_changes(session: AsyncSession, gen: int, changes: Sequence[Chang
         for org_id, org in (await _load(session, gen, "organization", missing)).items():
             org_country[org_id] = (org.facts or {}).get("country")
 
-    metric_deltas: dict[MetricKey, int] = {}
-    ref_deltas: dict[RefKey, int] = {}
+    signed: list[tuple[Contribution, int]] = []
     state_rows: list[dict[str, Any]] = []
     agreement_region_rows: list[dict[str, Any]] = []
     agreement_org_rows: list[dict[str, Any]] = []
@@ -165,9 +173,9 @@ async def apply_changes(session: AsyncSession, gen: int, changes: Sequence[Chang
     def account(kind: str, aggregate_id: str, version: int, at: datetime | None, facts: Any, new: Contribution) -> None:
         previous = stored.get(kind, {}).get(aggregate_id)
         if previous is not None:
-            previous.contribution.add_to(metric_deltas, ref_deltas, -1)
+            signed.append((previous.contribution, -1))
             result.changed_regions |= previous.contribution.regions()
-        new.add_to(metric_deltas, ref_deltas, +1)
+        signed.append((new, +1))
         result.changed_regions |= new.regions()
         state_rows.append(
             {
@@ -218,8 +226,7 @@ async def apply_changes(session: AsyncSession, gen: int, changes: Sequence[Chang
         session,
         gen,
         state_rows,
-        metric_deltas,
-        ref_deltas,
+        signed,
         rewritten_agreements,
         agreement_region_rows,
         agreement_org_rows,
@@ -257,14 +264,61 @@ async def _write(
     session: AsyncSession,
     gen: int,
     state_rows: list[dict[str, Any]],
-    metric_deltas: dict[MetricKey, int],
-    ref_deltas: dict[RefKey, int],
+    signed: list[tuple[Contribution, int]],
     rewritten_agreements: list[str],
     agreement_region_rows: list[dict[str, Any]],
     agreement_org_rows: list[dict[str, Any]],
     body_changes: dict[tuple[str, str], datetime],
 ) -> None:
     insert = _insert(session)
+    if _is_postgresql(session):
+        await _write_postgresql(session, gen, state_rows, signed)
+    else:
+        await _write_portable(session, gen, state_rows, signed)
+    if rewritten_agreements:
+        for chunk in _chunks(sorted(set(rewritten_agreements))):
+            await session.execute(
+                delete(agreement_regions).where(
+                    and_(agreement_regions.c.gen == gen, agreement_regions.c.agreement_id.in_(chunk))
+                )
+            )
+            await session.execute(
+                delete(agreement_orgs).where(
+                    and_(agreement_orgs.c.gen == gen, agreement_orgs.c.agreement_id.in_(chunk))
+                )
+            )
+        if agreement_region_rows:
+            await session.execute(insert(agreement_regions), agreement_region_rows)
+        unique_org_rows = list({(r["org_id"], r["agreement_id"]): r for r in agreement_org_rows}.values())
+        if unique_org_rows:
+            await session.execute(insert(agreement_orgs), unique_org_rows)
+    if body_changes:
+        b = bodies.c
+        stmt = insert(bodies)
+        latest = (
+            func.greatest(b.last_change, stmt.excluded.last_change)
+            if _is_postgresql(session)
+            else func.max(b.last_change, stmt.excluded.last_change)
+        )
+        stmt = stmt.on_conflict_do_update(index_elements=[b.gen, b.kind, b.code], set_={"last_change": latest})
+        await session.execute(
+            stmt,
+            [
+                {"gen": gen, "kind": k, "code": code, "last_change": at}
+                for (k, code), at in sorted(body_changes.items())
+            ],
+        )
+
+
+async def _write_portable(
+    session: AsyncSession, gen: int, state_rows: list[dict[str, Any]], signed: list[tuple[Contribution, int]]
+) -> None:
+    """Any dialect (SQLite for local use): deltas expanded in Python, written with bulk upserts."""
+    insert = _insert(session)
+    metric_deltas: dict[MetricKey, int] = {}
+    ref_deltas: dict[RefKey, int] = {}
+    for contribution, sign in signed:
+        contribution.add_to(metric_deltas, ref_deltas, sign)
     if state_rows:
         stmt = insert(aggregates)
         stmt = stmt.on_conflict_do_update(
@@ -305,36 +359,77 @@ async def _write(
         )
         for chunk in _chunks(ref_rows):
             await session.execute(stmt, list(chunk))
-    if rewritten_agreements:
-        for chunk in _chunks(sorted(set(rewritten_agreements))):
-            await session.execute(
-                delete(agreement_regions).where(
-                    and_(agreement_regions.c.gen == gen, agreement_regions.c.agreement_id.in_(chunk))
-                )
-            )
-            await session.execute(
-                delete(agreement_orgs).where(
-                    and_(agreement_orgs.c.gen == gen, agreement_orgs.c.agreement_id.in_(chunk))
-                )
-            )
-        if agreement_region_rows:
-            await session.execute(insert(agreement_regions), agreement_region_rows)
-        unique_org_rows = list({(r["org_id"], r["agreement_id"]): r for r in agreement_org_rows}.values())
-        if unique_org_rows:
-            await session.execute(insert(agreement_orgs), unique_org_rows)
-    if body_changes:
-        b = bodies.c
-        stmt = insert(bodies)
-        latest = (
-            func.greatest(b.last_change, stmt.excluded.last_change)
-            if _is_postgresql(session)
-            else func.max(b.last_change, stmt.excluded.last_change)
+
+
+# PostgreSQL: the contributions go to the server as one JSON document and are expanded, summed and
+# upserted there, in C and on the database's own core; rows travel as arrays (one bind per column).
+_LOAD = (
+    "SELECT id, version, facts, contribution FROM rm_aggregates WHERE gen = $1 AND kind = $2 AND id = ANY($3::text[])"
+)
+_STATE_UPSERT = """
+INSERT INTO rm_aggregates (gen, kind, id, version, facts, contribution, changed_at)
+SELECT $1, k, i, v, f, c, t FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::timestamptz[])
+    AS s(k, i, v, f, c, t)
+ON CONFLICT (gen, kind, id) DO UPDATE SET version = excluded.version, facts = excluded.facts,
+    contribution = excluded.contribution, changed_at = coalesce(excluded.changed_at, rm_aggregates.changed_at)
+"""
+_METRICS_UPSERT = """
+INSERT INTO rm_metrics (gen, region, year, metric, value)
+SELECT $1, r, y, m, v FROM unnest($2::text[], $3::int[], $4::text[], $5::bigint[]) AS d(r, y, m, v)
+ON CONFLICT (gen, region, year, metric) DO UPDATE SET value = rm_metrics.value + excluded.value
+"""
+_REFS_UPSERT = """
+INSERT INTO rm_country_refs (gen, kind, region, year, country, n)
+SELECT $1, k, r, y, c, n FROM unnest($2::text[], $3::text[], $4::int[], $5::text[], $6::int[]) AS d(k, r, y, c, n)
+ON CONFLICT (gen, kind, region, year, country) DO UPDATE SET n = rm_country_refs.n + excluded.n
+"""
+
+
+async def _driver(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session, inside the session's open transaction."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
+
+
+async def _write_postgresql(
+    session: AsyncSession, gen: int, state_rows: list[dict[str, Any]], signed: list[tuple[Contribution, int]]
+) -> None:
+    driver = await _driver(session)
+    if state_rows:
+        rows = sorted(state_rows, key=lambda r: (r["kind"], r["id"]))
+        await driver.execute(
+            _STATE_UPSERT,
+            gen,
+            [r["kind"] for r in rows],
+            [r["id"] for r in rows],
+            [r["version"] for r in rows],
+            [r["facts"] for r in rows],
+            [r["contribution"] for r in rows],
+            [r["changed_at"] for r in rows],
         )
-        stmt = stmt.on_conflict_do_update(index_elements=[b.gen, b.kind, b.code], set_={"last_change": latest})
-        await session.execute(
-            stmt,
-            [
-                {"gen": gen, "kind": k, "code": code, "last_change": at}
-                for (k, code), at in sorted(body_changes.items())
-            ],
+    metric_deltas: dict[MetricKey, int] = {}
+    ref_deltas: dict[RefKey, int] = {}
+    for contribution, sign in signed:
+        contribution.add_to(metric_deltas, ref_deltas, sign)
+    metric_keys = sorted(k for k, v in metric_deltas.items() if v)  # sorted: one lock order for every consumer
+    if metric_keys:
+        await driver.execute(
+            _METRICS_UPSERT,
+            gen,
+            [k[0] for k in metric_keys],
+            [k[1] for k in metric_keys],
+            [k[2] for k in metric_keys],
+            [metric_deltas[k] for k in metric_keys],
+        )
+    ref_keys = sorted(k for k, v in ref_deltas.items() if v)
+    if ref_keys:
+        await driver.execute(
+            _REFS_UPSERT,
+            gen,
+            [k[0] for k in ref_keys],
+            [k[1] for k in ref_keys],
+            [k[2] for k in ref_keys],
+            [k[3] for k in ref_keys],
+            [ref_deltas[k] for k in ref_keys],
         )

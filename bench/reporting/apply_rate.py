@@ -1,0 +1,257 @@
+"""Projection apply rate (inbox, exact figures, one transaction per batch) against a raw aiokafka
+consume of the same messages, plus `GET /v1/metrics/regions/{code}` latency against a SQL GROUP BY over
+the raw events, and `reporting rebuild` of the same topic — all in one run.
+
+    uv run python bench/reporting/apply_rate.py --events 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+from sqlalchemy import text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common.auth import mint_token
+from common.db import create_engine, session_factory
+from common.kafka.consumer import ConsumerRunner
+from harness import (
+    BOOTSTRAP,
+    event_stream,
+    make_topics,
+    percentile,
+    produce,
+    run_id,
+    scratch_database,
+    summary,
+)
+from reporting.adapters.tables import inbox
+from reporting.projections.handler import ProjectionHandler
+from reporting.projections.rebuild import assign_every_partition, rebuild
+from reporting.read.queries import region_objects
+
+SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
+
+
+async def raw_consume(topic: str, n: int) -> float:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=BOOTSTRAP, group_id=None, enable_auto_commit=False, isolation_level="read_committed",
+        max_poll_records=5000, fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=16 * 1024 * 1024,
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        partitions = await assign_every_partition(consumer, [topic])
+        await consumer.seek_to_beginning(*partitions)
+        seen = 0
+        started = time.perf_counter()
+        while seen < n:
+            batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for records in batch.values():
+                for record in records:
+                    seen += 1
+                    _ = record.value  # the raw consume does nothing with the value
+        return time.perf_counter() - started
+    finally:
+        await consumer.stop()
+
+
+async def projection_consume(url: str, topics: list[str], n: int, max_batch: int) -> tuple[float, ConsumerRunner]:
+    engine = create_engine(url)
+    handler = ProjectionHandler()
+    runner = ConsumerRunner(
+        service="bench-reporting", topics=topics, group_id=f"bench-{run_id()}", sessions=session_factory(engine),
+        inbox=inbox, handler=handler, bootstrap_servers=BOOTSTRAP, max_batch=max_batch,
+    )  # fmt: skip
+    runner.start()
+    started = None
+    try:
+        while runner.state.processed + runner.state.duplicates < n:
+            if started is None and runner.state.processed:
+                started = time.perf_counter()  # from the first applied batch: group join is not apply time
+            await asyncio.sleep(0.01)
+        elapsed = time.perf_counter() - (started or time.perf_counter())
+    finally:
+        await runner.stop()
+        await engine.dispose()
+    return elapsed, runner
+
+
+async def check_exact(url: str, expected) -> int:
+    engine = create_engine(url)
+    mismatches = 0
+    try:
+        async with session_factory(engine)() as session:
+            for year in (0, 2021, 2022, 2023, 2024, 2025):
+                regions = sorted({r for (r, y) in expected.by_region_year if y == year})
+                for obj in await region_objects(session, regions, year):
+                    want = expected.by_region_year[(obj["region"], year)]
+                    if [obj["events"]["count"], obj["events"]["participants"]] != want:
+                        mismatches += 1
+    finally:
+        await engine.dispose()
+    return mismatches
+
+
+async def load_raw_table(url: str, finals: list[dict]) -> None:
+    """The same events as plain rows, for the GROUP BY baseline (what a naive report would query)."""
+    import asyncpg
+
+    dsn = url.replace("postgresql+asyncpg", "postgresql")
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute(
+            "CREATE TABLE bench_raw_events (id text PRIMARY KEY, host_province text, start_year int, "
+            "participants int, foreign_participants int, papers int, type text, status text)"
+        )
+        rows = [
+            (
+                d["id"], d["host_province"], int(d["start_date"][:4]), d["participants"], d["foreign_participants"],
+                d["papers"], d["type"], d["status"],
+            )
+            for d in finals
+        ]  # fmt: skip
+        await connection.copy_records_to_table("bench_raw_events", records=rows)
+        await connection.execute("CREATE INDEX ON bench_raw_events (host_province, start_year)")
+        await connection.execute("ANALYZE bench_raw_events")
+    finally:
+        await connection.close()
+
+
+async def group_by_latency(url: str, province: str, year: int, rounds: int) -> list[float]:
+    engine = create_engine(url)
+    query = text(
+        "SELECT count(*), sum(participants), sum(foreign_participants), sum(papers), type FROM bench_raw_events "
+        "WHERE host_province = :p AND start_year = :y AND status = 'active' GROUP BY ROLLUP(type)"
+    )
+    timings = []
+    try:
+        async with engine.connect() as connection:
+            for _ in range(rounds):
+                started = time.perf_counter()
+                (await connection.execute(query, {"p": province, "y": year})).all()
+                timings.append((time.perf_counter() - started) * 1000)
+    finally:
+        await engine.dispose()
+    return timings
+
+
+async def http_latency(url: str, topics_prefix: str, code: str, year: int, rounds: int) -> list[float]:
+    port = 18004
+    env = {
+        **os.environ,
+        "REPORTING_DATABASE_URL": url,
+        "REPORTING_CONSUMER_ENABLED": "false",
+        "REPORTING_TOPIC_PREFIX": topics_prefix,
+        "REPORTING_JWT_SECRET": SECRET,
+        "REPORTING_ENVIRONMENT": "test",
+        "REPORTING_LOG_LEVEL": "WARNING",
+    }
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "from reporting.entrypoints.cli import main; main()", "serve", "--port", str(port),
+        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    token = mint_token(secret=SECRET, org_kind="hq", org_code="HQ", scopes=["reporting:read"])
+    timings = []
+    try:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}
+        ) as client:
+            for _ in range(200):
+                try:
+                    if (await client.get("/healthz")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    await asyncio.sleep(0.1)
+            for _ in range(50):  # warm up
+                await client.get(f"/v1/metrics/regions/{code}", params={"year": year})
+            for _ in range(rounds):
+                started = time.perf_counter()
+                response = await client.get(f"/v1/metrics/regions/{code}", params={"year": year})
+                timings.append((time.perf_counter() - started) * 1000)
+                assert response.status_code == 200
+    finally:
+        server.terminate()
+        await server.wait()
+    return timings
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=2000)
+    args = parser.parse_args()
+    rid = run_id()
+    prefix = f"bench{rid}."
+    topics = await make_topics(prefix)
+    events_topic = topics[1]
+    print(f"generating {args.events:,} messages ...", flush=True)
+    messages, expected, finals = event_stream(args.events)
+    n = len(messages)
+    seconds = await produce(events_topic, messages)
+    print(f"produced {n:,} messages in {seconds:.1f}s ({n / seconds:,.0f}/s)", flush=True)
+    del messages
+    raw = await raw_consume(events_topic, n)
+    print(f"raw aiokafka consume: {n / raw:,.0f} msg/s ({raw:.1f}s)", flush=True)
+    async with scratch_database(f"bench_reporting_{rid}") as url:
+        elapsed, _runner = await projection_consume(url, topics, n, args.batch)
+        print(
+            f"projection apply (inbox + state + deltas, one transaction per batch of ≤{args.batch}): "
+            f"{n / elapsed:,.0f} msg/s ({elapsed:.1f}s) = {raw / elapsed:.2f}× the raw consume rate",
+            flush=True,
+        )
+        mismatches = await check_exact(url, expected)
+        print(f"exactness: {mismatches} region-year figures differ from the expected ones", flush=True)
+
+        await load_raw_table(url, finals)
+        code, year = "cn:440000", 2024
+        http = await http_latency(url, prefix, code, year, args.rounds)
+        print(f"GET /v1/metrics/regions/{code}?year={year} over HTTP: {summary(http)}", flush=True)
+        group_by = await group_by_latency(url, "440000", year, min(args.rounds, 300))
+        print(f"SQL GROUP BY over the raw events (indexed): {summary(group_by)}", flush=True)
+        print(f"ratio GROUP BY p50 / endpoint p50: {percentile(group_by, 50) / percentile(http, 50):.1f}×", flush=True)
+        all_group_by = await group_by_all(url, rounds=20)
+        print(f"SQL GROUP BY for every province and year (the /v1/metrics equivalent): {summary(all_group_by)}")
+
+        engine = create_engine(url)
+        try:
+            report = await rebuild(session_factory(engine), bootstrap_servers=BOOTSTRAP, topics=topics)
+        finally:
+            await engine.dispose()
+        print(
+            f"reporting rebuild: {report.messages:,} messages in {report.seconds:.1f}s ({report.rate:,.0f}/s) "
+            f"= {raw / report.seconds:.2f}× the raw consume rate",
+            flush=True,
+        )
+        mismatches = await check_exact(url, expected)
+        print(f"exactness after rebuild: {mismatches} region-year figures differ", flush=True)
+
+
+async def group_by_all(url: str, rounds: int) -> list[float]:
+    engine = create_engine(url)
+    query = text(
+        "SELECT host_province, start_year, count(*), sum(participants) FROM bench_raw_events "
+        "WHERE status = 'active' GROUP BY host_province, start_year"
+    )
+    timings = []
+    try:
+        async with engine.connect() as connection:
+            for _ in range(rounds):
+                started = time.perf_counter()
+                (await connection.execute(query)).all()
+                timings.append((time.perf_counter() - started) * 1000)
+    finally:
+        await engine.dispose()
+    return timings
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -8,3 +8,11 @@ class EventsSettings(ServiceSettings):
 
     service_name: str = "events"
     database_url: str = "sqlite+aiosqlite:///./.local/events.db"
+    # A fixed pool sized for the request concurrency of one worker: connections beyond the pool
+    # (SQLAlchemy's overflow) are opened and closed per request, which costs a TCP and TLS handshake
+    # each and was most of the single-POST CPU under load (bench/events/README.md).
+    db_pool_size: int = 20
+    db_max_overflow: int = 5
+    # Pinging on every checkout costs a round trip per request; a connection broken by a database
+    # restart fails one request and SQLAlchemy then invalidates the whole pool.
+    db_pool_pre_ping: bool = False

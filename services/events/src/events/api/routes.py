@@ -8,13 +8,14 @@ import uuid
 from datetime import date
 from typing import Annotated, Any
 
-from common.auth import CurrentPrincipal, Principal, require_scope
+from common.auth import Principal
 from common.errors import PayloadTooLarge, Unprocessable
 from common.regions import is_country_code
 from fastapi import APIRouter, Body, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from events.adapters.repository import EventFilter
+from events.api.auth import Authenticated, Writer
 from events.api.schemas import (
     CONFLICT,
     FORBIDDEN,
@@ -33,7 +34,6 @@ from events.domain.model import EventCreate, EventPatch, EventType
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
-Writer = Annotated[Principal, require_scope("events:write")]
 EventId = Annotated[uuid.UUID, Path(description="The event's id.")]
 IfMatch = Annotated[
     str | None,
@@ -188,7 +188,7 @@ async def _batch_items(request: Request) -> list[Any]:
     responses={**UNAUTHORIZED, **INVALID},
 )
 async def list_events(
-    principal: CurrentPrincipal,
+    principal: Authenticated,
     request: Request,
     organizer: Annotated[
         str | None,
@@ -247,7 +247,7 @@ async def list_events(
     response_model=EventState,
     responses={200: {"headers": _ETAG_HEADER}, **UNAUTHORIZED, **NOT_FOUND, **INVALID},
 )
-async def get_event(event_id: EventId, principal: CurrentPrincipal, request: Request) -> JSONResponse:
+async def get_event(event_id: EventId, principal: Authenticated, request: Request) -> JSONResponse:
     """One event, cancelled ones included; `ETag` is its version."""
     return _resource(await _service(request).get_event(event_id))
 

@@ -3,17 +3,19 @@ change and the message announcing it are committed together (transactional outbo
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from common.envelope import CloudEvent, new_event
 from common.errors import Conflict, Forbidden, NotFound, PreconditionFailed, Unprocessable, validation_errors
+from common.observability import traceparent_var
 from common.outbox import add_many_to_outbox, add_to_outbox
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from events.adapters import repository as repo
 from events.adapters.tables import outbox
@@ -90,10 +92,35 @@ class ItemResult:
         return answer
 
 
+def _outbox_row(message: CloudEvent, topic: str, now: datetime) -> dict[str, Any]:
+    """The outbox row `common.outbox.add_to_outbox` would write, for the single-statement path."""
+    headers = {"content-type": "application/cloudevents+json", "ce_type": message.type}
+    if traceparent := traceparent_var.get():
+        headers["traceparent"] = traceparent
+    return {
+        "event_id": message.id,
+        "topic": topic,
+        "key": message.subject,
+        "payload": message.model_dump_json(),
+        "headers": json.dumps(headers),
+        "created_at": now,
+    }
+
+
 class EventsService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], topic: str) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        topic: str,
+        *,
+        engine: AsyncEngine | None = None,
+        wake_relay: Callable[[], None] | None = None,
+    ) -> None:
         self.sessions = sessions
         self.topic = topic
+        # On PostgreSQL, creates take the single-statement path (see repository.record_new_postgres).
+        self.fast_engine = engine if engine is not None and engine.dialect.name == "postgresql" else None
+        self.wake_relay = wake_relay or (lambda: None)
 
     # -- create ------------------------------------------------------------------------------------
     async def record_event(self, *, actor: Actor, draft: EventCreate) -> Recorded:
@@ -109,11 +136,18 @@ class EventsService:
             content=content,
             now=now,
         )
-        async with self.sessions() as session, session.begin():
-            if await repo.insert_if_new(session, values):
-                state = repo.state_of(values)
-                await add_to_outbox(session, outbox, _message(EVENT_RECORDED, state), self.topic)
+        state = repo.state_of(values)
+        message = _message(EVENT_RECORDED, state)
+        if self.fast_engine is not None:
+            if await repo.record_new_postgres(self.fast_engine, values, _outbox_row(message, self.topic, now)):
+                self.wake_relay()
                 return Recorded(state, created=True)
+        else:
+            async with self.sessions() as session, session.begin():
+                if await repo.insert_if_new(session, values):
+                    await add_to_outbox(session, outbox, message, self.topic)
+                    return Recorded(state, created=True)
+        async with self.sessions() as session:
             existing = await repo.find_by_key(session, (organizer.kind, organizer.code, draft.external_ref))
         if existing is None:  # pragma: no cover - the conflicting row cannot vanish: events are never deleted
             raise Conflict("The event could not be recorded; retry.")

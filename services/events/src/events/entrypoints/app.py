@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from common.db import create_engine, session_factory
+from common.outbox import install_wakeup
+from common.regions import is_country_code
 from common.runtime import ServiceRuntime
 from common.web import create_service_app, database_check, kafka_check
 from fastapi import FastAPI
@@ -16,15 +19,37 @@ from events.config import EventsSettings
 from events.contracts import TOPIC, asyncapi
 
 
+async def _runtime(settings: EventsSettings) -> ServiceRuntime:
+    """The common runtime, with the request engine sized by this service's settings."""
+    runtime = ServiceRuntime.build(settings, outbox)
+    await runtime.engine.dispose()  # built with the library's defaults and never connected
+    runtime.engine = create_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_pre_ping=settings.db_pool_pre_ping,
+    )
+    runtime.sessions = session_factory(runtime.engine)
+    if runtime.relay is not None:
+        install_wakeup(runtime.sessions, runtime.relay.wake)
+    is_country_code("CN")  # load the country tables now, not in the first request
+    return runtime
+
+
 def create_app(settings: EventsSettings | None = None) -> FastAPI:
     settings = settings or EventsSettings()
     topic = settings.topic(TOPIC)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = ServiceRuntime.build(settings, outbox)
+        runtime = await _runtime(settings)
         app.state.runtime = runtime
-        app.state.events = EventsService(runtime.sessions, topic)
+        app.state.events = EventsService(
+            runtime.sessions,
+            topic,
+            engine=runtime.engine,
+            wake_relay=runtime.relay.wake if runtime.relay is not None else None,
+        )
         app.state.readiness_checks = [database_check(runtime.engine), kafka_check(settings.kafka_bootstrap_servers)]
         async with runtime.running([topic]):
             yield

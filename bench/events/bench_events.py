@@ -1,0 +1,222 @@
+"""Events service benchmark, beside a baseline measured in the same run.
+
+    uv run python bench/events/bench_events.py [--requests 10000] [--batches 40]
+
+Starts (on loopback, one uvicorn worker each) the events service with its outbox relay publishing to
+the local Kafka, and the baseline (bare FastAPI + raw asyncpg committing the same row and an outbox
+row, no validation); both on fresh PostgreSQL databases migrated with the service's migrations. The
+load generator runs in a separate process. Reports rates, latencies and server CPU-ms per 1,000
+events; writes bench/events/results.json. Needs deploy/local/postgres.sh and kafka.sh running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from common.auth import mint_token
+from common.migrations import upgrade
+from common.testing.infra import postgres_admin_url
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+SERVICE_DIR = ROOT / "services" / "events"
+SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def create_databases(admin_url: str, names: list[str]) -> list[str]:
+    admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        for name in names:
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    await admin.dispose()
+    return [make_url(admin_url).set(database=n).render_as_string(hide_password=False) for n in names]
+
+
+async def drop_databases(admin_url: str, names: list[str]) -> None:
+    admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        for name in names:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await admin.dispose()
+
+
+async def outbox_backlog(url: str) -> int:
+    engine = create_async_engine(url)
+    async with engine.connect() as connection:
+        count = await connection.scalar(text("SELECT count(*) FROM outbox WHERE sent_at IS NULL"))
+    await engine.dispose()
+    return int(count or 0)
+
+
+def wait_healthy(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(
+                f"server on port {port} exited: {process.stderr.read().decode() if process.stderr else ''}"
+            )
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    process.terminate()
+    raise SystemExit(f"server on port {port} did not start: {process.stderr.read().decode()[-3000:] if process.stderr else ''}")
+
+
+def load(mode: str, port: int, token: str, pid: int, **options: Any) -> dict[str, Any]:
+    command = [sys.executable, str(HERE / "loadgen.py"), mode, "--port", str(port), "--token", token]
+    for name, value in options.items():
+        command += [f"--{name.replace('_', '-')}", str(value)]
+    before = cpu_seconds(pid)
+    done = subprocess.run(command, capture_output=True, check=True, timeout=600)
+    result: dict[str, Any] = json.loads(done.stdout)
+    result["server_cpu_s"] = cpu_seconds(pid) - before
+    return result
+
+
+def per_thousand(result: dict[str, Any], events_per_request: int = 1) -> float:
+    events = result["requests"] * events_per_request
+    return result["server_cpu_s"] * 1000 / events * 1000  # CPU-ms per 1,000 events
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=10_000, help="single POSTs per closed-loop run")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--open-rate", type=float, default=500)
+    parser.add_argument("--open-seconds", type=float, default=10)
+    parser.add_argument("--batches", type=int, default=40, help="batches of 1,000 in the batch run")
+    parser.add_argument("--batch-concurrency", type=int, default=2)
+    args = parser.parse_args()
+
+    run = uuid.uuid4().hex[:8]
+    admin_url = postgres_admin_url()
+    names = [f"bench_{run}_events", f"bench_{run}_baseline"]
+    ours_url, baseline_url = asyncio.run(create_databases(admin_url, names))
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        for url in (ours_url, baseline_url):
+            upgrade(url, SERVICE_DIR)
+        ours_port, baseline_port = free_port(), free_port()
+        env = {
+            **os.environ,
+            "EVENTS_DATABASE_URL": ours_url,
+            "EXCHANGE_JWT_SECRET": SECRET,
+            "EXCHANGE_TOPIC_PREFIX": f"bench{run}.",
+            "EVENTS_LOG_LEVEL": "WARNING",
+        }
+        ours = subprocess.Popen(
+            [sys.executable, "-m", "events.entrypoints.cli", "serve", "--port", str(ours_port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        processes.append(ours)
+        dsn = make_url(baseline_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        baseline = subprocess.Popen(
+            [sys.executable, str(HERE / "baseline_app.py"), "--port", str(baseline_port), "--dsn", dsn],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        processes.append(baseline)
+        wait_healthy(ours_port, ours)
+        wait_healthy(baseline_port, baseline)
+        token = mint_token(secret=SECRET, org_kind="province", org_code="440000", scopes="events:write")
+
+        results: dict[str, Any] = {"machine": {"cpus": os.cpu_count()}, "settings": vars(args)}
+        print("warming up …", file=sys.stderr)
+        for port, pid in ((ours_port, ours.pid), (baseline_port, baseline.pid)):
+            load("closed", port, token, pid, requests=1000, concurrency=args.concurrency)
+        load("batch", ours_port, token, ours.pid, requests=3, batch_size=1000, concurrency=1)
+
+        print("single POST, closed loop …", file=sys.stderr)
+        results["baseline_single"] = load(
+            "closed", baseline_port, token, baseline.pid, requests=args.requests, concurrency=args.concurrency
+        )
+        results["ours_single"] = load(
+            "closed", ours_port, token, ours.pid, requests=args.requests, concurrency=args.concurrency
+        )
+
+        print("single POST, open loop …", file=sys.stderr)
+        count = int(args.open_rate * args.open_seconds)
+        results["ours_open"] = load(
+            "open", ours_port, token, ours.pid, requests=count, rate=args.open_rate, concurrency=64
+        )
+        results["baseline_open"] = load(
+            "open", baseline_port, token, baseline.pid, requests=count, rate=args.open_rate, concurrency=64
+        )
+
+        print("batch …", file=sys.stderr)
+        results["ours_batch"] = load(
+            "batch",
+            ours_port,
+            token,
+            ours.pid,
+            requests=args.batches,
+            batch_size=1000,
+            concurrency=args.batch_concurrency,
+        )
+        drain_started = time.perf_counter()
+        while asyncio.run(outbox_backlog(ours_url)) > 0 and time.perf_counter() - drain_started < 120:
+            time.sleep(0.2)
+        results["relay_drain_after_batch_s"] = time.perf_counter() - drain_started
+
+        b, o, batch = results["baseline_single"], results["ours_single"], results["ours_batch"]
+        batch["events_per_s"] = batch["rate"] * 1000
+        summary = {
+            "baseline_single_rate": b["rate"],
+            "baseline_cpu_ms_per_1000": per_thousand(b),
+            "ours_single_rate": o["rate"],
+            "ours_cpu_ms_per_1000": per_thousand(o),
+            "ratio_single": o["rate"] / b["rate"],
+            "ours_p99_ms_at_offered": results["ours_open"]["p99_ms"],
+            "baseline_p99_ms_at_offered": results["baseline_open"]["p99_ms"],
+            "batch_events_per_s": batch["events_per_s"],
+            "batch_cpu_ms_per_1000": per_thousand(batch, 1000),
+        }
+        results["summary"] = summary
+        (HERE / "results.json").write_text(json.dumps(results, indent=2))
+        print(json.dumps(summary, indent=2))
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        asyncio.run(drop_databases(admin_url, names))
+
+
+if __name__ == "__main__":
+    main()

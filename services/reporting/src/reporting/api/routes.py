@@ -42,7 +42,7 @@ TARGET_NAMES = {
 
 
 def _sessions(request: Request) -> Any:
-    return request.app.state.runtime.sessions
+    return request.app.state.read_sessions
 
 
 @router.get(

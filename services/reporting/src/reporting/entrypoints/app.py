@@ -6,12 +6,14 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from common.db import create_engine, is_sqlite, session_factory
 from common.kafka.consumer import ConsumerRunner, Delivery
 from common.runtime import ServiceRuntime
 from common.web import create_service_app, database_check, kafka_check
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reporting.adapters.tables import inbox
 from reporting.api.routes import router
@@ -22,14 +24,24 @@ from reporting.stream.broadcaster import MetricsBroadcaster
 STATIC = Path(__file__).resolve().parents[1] / "static"
 
 
+def create_read_engine(url: str) -> AsyncEngine:
+    """Reads are single statements: autocommit saves the BEGIN/ROLLBACK round trips, and no pre-ping
+    (a dropped connection fails one read, and the pool replaces it)."""
+    if is_sqlite(url):
+        return create_engine(url)
+    return create_engine(url, isolation_level="AUTOCOMMIT", pool_pre_ping=False)
+
+
 def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     settings = settings or ReportingSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = ServiceRuntime.build(settings, None)  # reporting publishes nothing
+        read_engine = create_read_engine(settings.database_url)
+        read_sessions = session_factory(read_engine)
         broadcaster = MetricsBroadcaster(
-            runtime.sessions,
+            read_sessions,
             coalesce_ms=settings.stream_coalesce_ms,
             buffer=settings.stream_buffer,
             queue_size=settings.stream_queue_size,
@@ -54,6 +66,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
                 )
             )
         app.state.runtime = runtime
+        app.state.read_sessions = read_sessions
         app.state.handler = handler
         app.state.broadcaster = broadcaster
         app.state.readiness_checks = [database_check(runtime.engine), kafka_check(settings.kafka_bootstrap_servers)]
@@ -64,6 +77,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
                 yield
         finally:
             await broadcaster.stop()
+            await read_engine.dispose()
 
     app = create_service_app(
         settings=settings,

@@ -52,43 +52,50 @@ def _region_filter(regions: Sequence[str] | None) -> tuple[str, dict[str, Any], 
 async def read_figures(
     session: AsyncSession, regions: Sequence[str] | None, year: int, today: date
 ) -> dict[str, RegionFigures]:
-    """Figures per region for `year` (0: all years); `regions` None reads every non-body region."""
+    """Figures per region for `year` (0: all years); `regions` None reads every non-body region.
+
+    One statement (one round trip, one snapshot): counters, distinct countries, and the agreements in
+    force today and expiring within 90 days."""
     where, params, binds = _region_filter(regions)
     figures: dict[str, RegionFigures] = defaultdict(RegionFigures)
     if year:
         years_clause = f"(year IN (:year, 0) OR (year BETWEEN 1 AND :year AND metric LIKE '{OPEN_POSTS}%'))"
     else:
         years_clause = "year = 0"
-    metrics_sql = text(
-        f"SELECT region, year, metric, value FROM rm_metrics WHERE gen = {CURRENT_GEN} AND {where} AND {years_clause}"
-    ).bindparams(*binds)
-    for region, row_year, metric, value in await session.execute(metrics_sql, {**params, "year": year}):
-        target = figures[region].values
-        if metric.startswith(OPEN_POSTS):
-            if year and 1 <= row_year <= year:
-                target[metric.replace(OPEN_POSTS, "talent.posts", 1)] += value
-        elif (
-            not year or (row_year == year and not is_pool_metric(metric)) or (row_year == 0 and is_pool_metric(metric))
-        ):
-            target[metric] += value
-    refs_sql = text(
-        f"SELECT region, kind, count(*) FROM rm_country_refs WHERE gen = {CURRENT_GEN} AND {where} "
-        "AND year = :year AND n > 0 GROUP BY region, kind"
-    ).bindparams(*binds)
-    for region, kind, count in await session.execute(refs_sql, {**params, "year": year}):
-        figures[region].countries[kind] = count
-    agreements_sql = text(
-        "SELECT region, count(*), "
-        "sum(CASE WHEN expires_on IS NOT NULL AND expires_on <= :horizon THEN 1 ELSE 0 END) "
-        f"FROM rm_agreement_regions WHERE gen = {CURRENT_GEN} AND {where} AND status = 'active' "
-        "AND (expires_on IS NULL OR expires_on >= :today) AND (:year = 0 OR signed_year <= :year) GROUP BY region"
+    sql = text(
+        f"SELECT 'm', region, year, metric, value FROM rm_metrics WHERE gen = {CURRENT_GEN} AND {where} "
+        f"AND {years_clause} "
+        "UNION ALL "
+        f"SELECT 'c', region, 0, kind, count(*) FROM rm_country_refs WHERE gen = {CURRENT_GEN} AND {where} "
+        "AND year = :year AND n > 0 GROUP BY region, kind "
+        "UNION ALL "
+        "SELECT 'a', region, 0, 'active', count(*) FROM rm_agreement_regions "
+        f"WHERE gen = {CURRENT_GEN} AND {where} AND status = 'active' "
+        "AND (expires_on IS NULL OR expires_on >= :today) AND (:year = 0 OR signed_year <= :year) GROUP BY region "
+        "UNION ALL "
+        "SELECT 'e', region, 0, 'expiring', count(*) FROM rm_agreement_regions "
+        f"WHERE gen = {CURRENT_GEN} AND {where} AND status = 'active' "
+        "AND expires_on >= :today AND expires_on <= :horizon AND (:year = 0 OR signed_year <= :year) GROUP BY region"
     ).bindparams(*binds)
     horizon = today + timedelta(days=EXPIRING_DAYS)
-    for region, active, expiring in await session.execute(
-        agreements_sql, {**params, "year": year, "today": today, "horizon": horizon}
-    ):
-        figures[region].agreements_active = int(active)
-        figures[region].agreements_expiring = int(expiring or 0)
+    rows = await session.execute(sql, {**params, "year": year, "today": today, "horizon": horizon})
+    for source, region, row_year, metric, value in rows:
+        entry = figures[region]
+        if source == "m":
+            if metric.startswith(OPEN_POSTS):
+                if year and 1 <= row_year <= year:
+                    entry.values[metric.replace(OPEN_POSTS, "talent.posts", 1)] += value
+            else:
+                # A year's own counters, plus the pools (people, organizations) as they stand (year 0).
+                pool = is_pool_metric(metric)
+                if not year or (row_year == year and not pool) or (row_year == 0 and pool):
+                    entry.values[metric] += value
+        elif source == "c":
+            entry.countries[metric] = int(value)
+        elif source == "a":
+            entry.agreements_active = int(value)
+        else:
+            entry.agreements_expiring = int(value)
     return figures
 
 

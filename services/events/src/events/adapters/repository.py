@@ -240,3 +240,59 @@ async def record_new_postgres(engine: AsyncEngine, values: Mapping[str, Any], ou
         driver: Any = raw.driver_connection
         inserted = await driver.fetchval(_PG_RECORD, *params)
     return inserted is not None
+
+
+# -- PostgreSQL bulk create -------------------------------------------------------------------------
+# A batch in one statement: the rows travel as one array per column (asyncpg encodes arrays in C),
+# the events are inserted unless their key exists, and exactly the inserted ones get outbox rows.
+_PG_TYPES = {
+    "id": "uuid",
+    "start_date": "date",
+    "end_date": "date",
+    "participants": "int",
+    "foreign_participants": "int",
+    "papers": "int",
+    "flagship": "bool",
+    "version": "int",
+    "created_at": "timestamptz",
+    "updated_at": "timestamptz",
+}
+_PG_BULK = (
+    "WITH input AS (SELECT * FROM unnest("
+    + ", ".join(f"${i + 1}::{_PG_TYPES.get(name, 'text')}[]" for i, name in enumerate(_EVENT_COLUMNS))
+    + f") AS t({', '.join(_EVENT_COLUMNS)})), "
+    f"inserted AS (INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) SELECT "
+    + ", ".join(f"{name}::jsonb" if name in _CASTS else name for name in _EVENT_COLUMNS)
+    + " FROM input ON CONFLICT (organizer_kind, organizer_code, external_ref) DO NOTHING RETURNING id), "
+    f"messages AS (SELECT * FROM unnest(${_N + 1}::text[], ${_N + 2}::uuid[], ${_N + 3}::text[]) "
+    "WITH ORDINALITY AS m(event_id, aggregate_id, payload, n)) "
+    "INSERT INTO outbox (event_id, topic, key, payload, headers, created_at) "
+    f"SELECT m.event_id, ${_N + 4}, m.aggregate_id::text, m.payload, ${_N + 5}, ${_N + 6} "
+    "FROM messages m JOIN inserted i ON i.id = m.aggregate_id ORDER BY m.n RETURNING key"
+)
+
+
+async def record_many_postgres(
+    engine: AsyncEngine,
+    rows: Sequence[Mapping[str, Any]],
+    messages: Sequence[tuple[str, str]],
+    *,
+    topic: str,
+    headers: str,
+    now: datetime,
+) -> set[str]:
+    """Insert the new events of `rows` with their messages (`(message id, payload)` per row, same
+    order); returns the ids of the events inserted (the others already existed)."""
+    if not rows:
+        return set()
+    columns = [
+        [json.dumps(row[name]) for row in rows] if name in _CASTS else [row[name] for row in rows]
+        for name in _EVENT_COLUMNS
+    ]
+    params: list[Any] = [*columns, [m[0] for m in messages], [row["id"] for row in rows], [m[1] for m in messages]]
+    params += [topic, headers, now]
+    async with engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+        driver: Any = raw.driver_connection
+        inserted = await driver.fetch(_PG_BULK, *params)
+    return {r[0] for r in inserted}

@@ -92,17 +92,39 @@ class ItemResult:
         return answer
 
 
-def _outbox_row(message: CloudEvent, topic: str, now: datetime) -> dict[str, Any]:
-    """The outbox row `common.outbox.add_to_outbox` would write, for the single-statement path."""
-    headers = {"content-type": "application/cloudevents+json", "ce_type": message.type}
+def _headers(event_type: str) -> str:
+    headers = {"content-type": "application/cloudevents+json", "ce_type": event_type}
     if traceparent := traceparent_var.get():
         headers["traceparent"] = traceparent
+    return json.dumps(headers)
+
+
+def _envelope(event_type: str, state: dict[str, Any], now: datetime) -> tuple[str, str]:
+    """(message id, CloudEvent JSON): the envelope `common.envelope.new_event` builds, serialised
+    directly; on the bulk path building a pydantic model per message cost more than the insert."""
+    message_id = str(uuid.uuid4())
+    envelope = {
+        "specversion": "1.0",
+        "id": message_id,
+        "source": SOURCE,
+        "type": event_type,
+        "subject": state["id"],
+        "time": now.isoformat().replace("+00:00", "Z"),
+        "datacontenttype": "application/json",
+        "data": state,
+    }
+    return message_id, json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
+
+
+def _outbox_row(event_type: str, state: dict[str, Any], topic: str, now: datetime) -> dict[str, Any]:
+    """The outbox row `common.outbox.add_to_outbox` would write, for the single-statement path."""
+    message_id, payload = _envelope(event_type, state, now)
     return {
-        "event_id": message.id,
+        "event_id": message_id,
         "topic": topic,
-        "key": message.subject,
-        "payload": message.model_dump_json(),
-        "headers": json.dumps(headers),
+        "key": state["id"],
+        "payload": payload,
+        "headers": _headers(event_type),
         "created_at": now,
     }
 
@@ -137,15 +159,15 @@ class EventsService:
             now=now,
         )
         state = repo.state_of(values)
-        message = _message(EVENT_RECORDED, state)
         if self.fast_engine is not None:
-            if await repo.record_new_postgres(self.fast_engine, values, _outbox_row(message, self.topic, now)):
+            row = _outbox_row(EVENT_RECORDED, state, self.topic, now)
+            if await repo.record_new_postgres(self.fast_engine, values, row):
                 self.wake_relay()
                 return Recorded(state, created=True)
         else:
             async with self.sessions() as session, session.begin():
                 if await repo.insert_if_new(session, values):
-                    await add_to_outbox(session, outbox, message, self.topic)
+                    await add_to_outbox(session, outbox, _message(EVENT_RECORDED, state), self.topic)
                     return Recorded(state, created=True)
         async with self.sessions() as session:
             existing = await repo.find_by_key(session, (organizer.kind, organizer.code, draft.external_ref))
@@ -196,12 +218,27 @@ class EventsService:
                 candidates[key] = (content, row)
             pending.append((result, key, content))
 
-        async with self.sessions() as session, session.begin():
-            inserted = await repo.insert_many_if_new(session, [row for _content, row in candidates.values()])
+        rows = [row for _content, row in candidates.values()]
+        if self.fast_engine is not None:
+            messages = [_envelope(EVENT_RECORDED, repo.state_of(row), now) for row in rows]
+            inserted_ids = await repo.record_many_postgres(
+                self.fast_engine, rows, messages, topic=self.topic, headers=_headers(EVENT_RECORDED), now=now
+            )
+            inserted = {key for key, (_c, row) in candidates.items() if str(row["id"]) in inserted_ids}
+            if inserted:
+                self.wake_relay()
             missing = [key for key in candidates if key not in inserted]
-            existing = await repo.find_by_keys(session, missing) if missing else {}
-            states = [repo.state_of(candidates[key][1]) for key in candidates if key in inserted]
-            await add_many_to_outbox(session, outbox, [_message(EVENT_RECORDED, s) for s in states], self.topic)
+            existing: dict[repo.Key, dict[str, Any]] = {}
+            if missing:
+                async with self.sessions() as session:
+                    existing = await repo.find_by_keys(session, missing)
+        else:
+            async with self.sessions() as session, session.begin():
+                inserted = await repo.insert_many_if_new(session, rows)
+                missing = [key for key in candidates if key not in inserted]
+                existing = await repo.find_by_keys(session, missing) if missing else {}
+                states = [repo.state_of(candidates[key][1]) for key in candidates if key in inserted]
+                await add_many_to_outbox(session, outbox, [_message(EVENT_RECORDED, s) for s in states], self.topic)
 
         announced: set[repo.Key] = set()
         for result, key, content in pending:

@@ -231,16 +231,22 @@ async def metrics_stream(
     settings = request.app.state.settings
     subscription = await broadcaster.subscribe(year or 0, last_event_id or last_event_id_query)
 
-    async def messages() -> AsyncIterator[ServerSentEvent]:
+    async def messages() -> AsyncIterator[ServerSentEvent | bytes]:
         try:
             yield ServerSentEvent(comment="connected", retry=1000)
-            for message in subscription.backlog:
-                yield ServerSentEvent(data=message.data, event="metrics", id=str(message.id))
+            if subscription.backlog:
+                yield b"".join(m.encoded for m in subscription.backlog)
             while True:
                 message = await subscription.queue.get()
+                frames = [message]
+                while message is not None and not subscription.queue.empty():  # one write for a whole flush
+                    message = subscription.queue.get_nowait()
+                    frames.append(message)
+                ready = [m.encoded for m in frames if m is not None]
+                if ready:
+                    yield b"".join(ready)
                 if message is None:
                     return
-                yield ServerSentEvent(data=message.data, event="metrics", id=str(message.id))
         finally:
             broadcaster.unsubscribe(subscription)
 

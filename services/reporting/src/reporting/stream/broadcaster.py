@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -33,6 +34,11 @@ class StreamMessage:
     year: int
     region: str
     data: str
+
+    @functools.cached_property
+    def encoded(self) -> bytes:
+        """The SSE frame, encoded once however many subscribers receive it."""
+        return f"event: metrics\r\nid: {self.id}\r\ndata: {self.data}\r\n\r\n".encode()
 
 
 @dataclass(eq=False)

@@ -148,7 +148,7 @@ class EventsService:
     async def record_event(self, *, actor: Actor, draft: EventCreate) -> Recorded:
         """Record a new event, or answer the existing one when this external_ref was posted before."""
         organizer = _organizer_for(actor, draft.organizer)
-        content = draft.content().canonical()
+        content = draft.canonical_content()
         now = datetime.now(UTC)
         values = repo.row_values(
             event_id=repo.uuid7(),
@@ -205,7 +205,7 @@ class EventsService:
                 ]
                 continue
             key: repo.Key = (organizer.kind, organizer.code, draft.external_ref)
-            content = draft.content().canonical()
+            content = draft.canonical_content()
             if key not in candidates:
                 row = repo.row_values(
                     event_id=repo.uuid7(),

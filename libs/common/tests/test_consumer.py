@@ -145,6 +145,7 @@ async def test_crash_before_db_commit_loses_nothing(engine, kafka_bootstrap, top
         inbox=inbox,
         handler=FailingHandler(),
         bootstrap_servers=kafka_bootstrap,
+        isolate_after=1000,  # a crash each time, not a poison message: never dead-letter here
     )
     crashing.start()
     await asyncio.sleep(2)
@@ -225,3 +226,32 @@ async def test_trace_context_travels_from_the_writer_to_the_consumer(engine, kaf
     trace_id = incoming.split("-")[1]
     assert seen[0].traceparent is not None and seen[0].traceparent.split("-")[1] == trace_id
     assert seen[0].traceparent != incoming  # a child span of the producer's
+
+
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
+async def test_a_message_that_always_fails_to_apply_is_isolated_and_dead_lettered(
+    engine, kafka_bootstrap, topic, run_id
+):
+    poison = message(1, key="k" * 100)  # longer than counters.key allows: the database refuses it
+    await produce(kafka_bootstrap, topic, [message(2).to_bytes(), poison.to_bytes(), message(3).to_bytes()])
+    consumer = runner(engine, kafka_bootstrap, topic, f"g-{run_id}-{topic}")
+    consumer.start()
+    try:
+        await wait_until(lambda: _eq(counter(engine), 5), timeout=60)
+    finally:
+        await consumer.stop()
+    dead = await read_topic(kafka_bootstrap, f"{topic}.dlq", expected=1)
+    assert [json.loads(r.value)["id"] for r in dead] == [poison.id]
+    assert dict(dead[0].headers)["dlq.reason"] == b"apply-failed"
+
+
+async def test_an_overlong_event_id_is_dead_lettered_not_retried(engine, kafka_bootstrap, topic, run_id):
+    overlong = message(1).model_copy(update={"id": "x" * 65})
+    await produce(kafka_bootstrap, topic, [overlong.to_bytes(), message(9).to_bytes()])
+    consumer = runner(engine, kafka_bootstrap, topic, f"g-{run_id}-{topic}")
+    consumer.start()
+    try:
+        await wait_until(lambda: _eq(counter(engine), 9))
+    finally:
+        await consumer.stop()
+    assert consumer.state.dead_lettered == 1

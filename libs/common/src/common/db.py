@@ -55,6 +55,15 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+            # The driver would only BEGIN at the first write, so reads before it see no snapshot and
+            # read-then-write transactions lose updates; take over transaction control (SQLAlchemy's
+            # documented recipe) and BEGIN IMMEDIATE, which serialises writers as PostgreSQL's row
+            # locks would.
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _sqlite_begin(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_size", 10)

@@ -18,7 +18,12 @@ class CloudEvent(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     specversion: Literal["1.0"] = "1.0"
-    id: str = Field(min_length=1, description="Unique per message; consumers de-duplicate by it.")
+    id: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[^\x00]+$",
+        description="Unique per message; consumers de-duplicate by it.",
+    )
     source: str = Field(min_length=1, description="`/partners`, `/events` or `/talent`.")
     type: str = Field(min_length=1, description="e.g. `exchange.event.recorded`.")
     subject: str = Field(min_length=1, description="The aggregate id; also the Kafka key.")

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
-from sqlalchemy import Table
+from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.envelope import CloudEvent
@@ -86,6 +86,7 @@ class ConsumerRunner:
         bootstrap_servers: str,
         max_batch: int = 2000,
         stall_timeout: float = 30.0,
+        isolate_after: int = 3,
         after_db_commit: Callable[[], Awaitable[None]] | None = None,
         after_batch: Callable[[Sequence[Delivery]], Awaitable[None]] | None = None,
     ) -> None:
@@ -98,6 +99,8 @@ class ConsumerRunner:
         self.bootstrap_servers = bootstrap_servers
         self.max_batch = max_batch
         self.stall_timeout = stall_timeout
+        self.isolate_after = isolate_after
+        self._failures = 0
         self.after_db_commit = after_db_commit
         self.after_batch = after_batch
         self.state = ConsumerState()
@@ -131,9 +134,11 @@ class ConsumerRunner:
                     self.state.last_progress = time.monotonic()
                 await self._watch(consumer, bool(records))
                 backoff = 0.2
+                self._failures = 0
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # database or broker trouble: rebuild and re-read uncommitted
+                self._failures += 1
                 log.warning("consumer batch failed; retrying in %.1fs: %s: %s", backoff, type(exc).__name__, exc)
                 await self._close()
                 await asyncio.sleep(backoff)
@@ -141,18 +146,19 @@ class ConsumerRunner:
 
     async def _process(self, consumer: AIOKafkaConsumer, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         deliveries: list[Delivery] = []
+        record_of: dict[str, ConsumerRecord[bytes, bytes]] = {}
         for record in records:
             delivery = await self._decode_or_dead_letter(record)
             if delivery is not None:
                 deliveries.append(delivery)
+                record_of.setdefault(delivery.envelope.id, record)
         by_id: dict[str, Delivery] = {}
         for d in deliveries:
             by_id.setdefault(d.envelope.id, d)
-        async with self.sessions() as session, session.begin():
-            new_ids = await claim_new(session, self.inbox, {i: d.topic for i, d in by_id.items()})
-            fresh = [d for i, d in by_id.items() if i in new_ids]
-            if fresh:
-                await self.handler.apply(session, fresh)
+        if self._failures >= self.isolate_after:
+            fresh = await self._apply_one_by_one(by_id, record_of)
+        else:
+            fresh = await self._apply(list(by_id.values()))
         duplicates = len(deliveries) - len(fresh)
         self._count(fresh, duplicates)
         if self.after_db_commit:
@@ -160,6 +166,38 @@ class ConsumerRunner:
         await consumer.commit(self._offsets(records))
         if self.after_batch and fresh:
             await self.after_batch(fresh)
+
+    async def _apply(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
+        """Apply in one transaction with the inbox; returns the deliveries that were new."""
+        async with self.sessions() as session, session.begin():
+            new_ids = await claim_new(session, self.inbox, {d.envelope.id: d.topic for d in deliveries})
+            fresh = [d for d in deliveries if d.envelope.id in new_ids]
+            if fresh:
+                await self.handler.apply(session, fresh)
+        return fresh
+
+    async def _apply_one_by_one(
+        self, by_id: dict[str, Delivery], record_of: dict[str, ConsumerRecord[bytes, bytes]]
+    ) -> list[Delivery]:
+        """After repeated batch failures: find the message that fails on its own and dead-letter it,
+        so one poison message cannot stop its partitions. While the database itself is down, raise."""
+        fresh: list[Delivery] = []
+        for event_id, delivery in by_id.items():
+            try:
+                fresh.extend(await self._apply([delivery]))
+            except Exception as exc:
+                if not await self._database_answers():
+                    raise
+                await self._dead_letter(record_of[event_id], exc, reason="apply-failed")
+        return fresh
+
+    async def _database_answers(self) -> bool:
+        try:
+            async with self.sessions() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
 
     async def _decode_or_dead_letter(self, record: ConsumerRecord[bytes, bytes]) -> Delivery | None:
         headers = {k: v for k, v in (record.headers or ())}
@@ -169,16 +207,16 @@ class ConsumerRunner:
         try:
             envelope = CloudEvent.from_bytes(record.value or b"")
             decoded = self.handler.decode(record.topic, envelope)
-        except (ValidationError, InvalidMessage, ValueError) as exc:
-            await self._dead_letter(record, exc)
+        except Exception as exc:  # whatever the decoder trips on, retrying cannot fix it
+            reason = "invalid-envelope" if isinstance(exc, ValidationError) else "invalid-data"
+            await self._dead_letter(record, exc, reason=reason)
             return None
         finally:
             traceparent_var.reset(token)
         return Delivery(record.topic, record.partition, record.offset, envelope, decoded, traceparent)
 
-    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], exc: Exception) -> None:
-        reason = "invalid-envelope" if isinstance(exc, ValidationError) else "invalid-data"
-        detail = str(exc)[:1000]
+    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], exc: Exception, *, reason: str) -> None:
+        detail = f"{type(exc).__name__}: {exc}"[:1000]
         producer = await self._ensure_dlq()
         headers = [
             *(record.headers or ()),
@@ -241,14 +279,24 @@ class ConsumerRunner:
             consumer = new_consumer(
                 self.bootstrap_servers, *self.topics, group_id=self.group_id, client_id=f"{self.service}-consumer"
             )
-            await asyncio.wait_for(consumer.start(), 30)
+            try:
+                await asyncio.wait_for(consumer.start(), 30)
+            except BaseException:  # a half-started consumer would stay in the group holding partitions
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(consumer.stop(), 10)
+                raise
             self._consumer = consumer
         return self._consumer
 
     async def _ensure_dlq(self) -> AIOKafkaProducer:
         if self._dlq is None:
             producer = new_producer(self.bootstrap_servers, client_id=f"{self.service}-dlq")
-            await asyncio.wait_for(producer.start(), 15)
+            try:
+                await asyncio.wait_for(producer.start(), 15)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(producer.stop(), 10)
+                raise
             self._dlq = producer
         return self._dlq
 

@@ -123,16 +123,37 @@ class OutboxRelay:
     # -- one pass ---------------------------------------------------------------------------------
     async def publish_once(self) -> int:
         """Publish up to one batch of unsent messages; returns how many were published."""
+        if self.sessions.kw["bind"].dialect.name != "postgresql":
+            return await self._publish_once_portable()
         async with self.sessions() as session, session.begin():
-            if session.get_bind().dialect.name == "postgresql":
-                rows, mark_sent = await self._claim_postgres(session)
-            else:
-                rows, mark_sent = await self._claim_portable(session)
+            rows, mark_sent = await self._claim_postgres(session)
             if not rows:
                 return 0
             await asyncio.wait_for(self._send(rows), self.send_timeout)
             sent_at = datetime.now(UTC)
             await mark_sent(sent_at)
+        self._observe(rows, sent_at)
+        return len(rows)
+
+    async def _publish_once_portable(self) -> int:
+        """SQLite (one relay per database file): read, send, then mark in a second short transaction,
+        so the database's single write lock is never held while waiting for the broker."""
+        o = self.outbox.c
+        async with self.sessions() as session, session.begin():
+            rows = (
+                await session.execute(
+                    select(o.id, o.topic, o.key, o.payload, o.headers, o.created_at)
+                    .where(o.sent_at.is_(None))
+                    .order_by(o.id)
+                    .limit(self.batch_size)
+                )
+            ).all()
+        if not rows:
+            return 0
+        await asyncio.wait_for(self._send(rows), self.send_timeout)
+        sent_at = datetime.now(UTC)
+        async with self.sessions() as session, session.begin():
+            await session.execute(update(self.outbox).where(o.id.in_([r.id for r in rows])).values(sent_at=sent_at))
         self._observe(rows, sent_at)
         return len(rows)
 
@@ -163,24 +184,6 @@ class OutboxRelay:
             await driver.execute(f"UPDATE {table} SET sent_at = $1 WHERE id = ANY($2::bigint[])", sent_at, ids)
 
         return [_Row(*r) for r in rows], mark_sent
-
-    async def _claim_portable(self, session: AsyncSession) -> tuple[Sequence[Any], MarkSent]:
-        o = self.outbox.c
-        rows = (
-            await session.execute(
-                select(o.id, o.topic, o.key, o.payload, o.headers, o.created_at)
-                .where(o.sent_at.is_(None))
-                .order_by(o.id)
-                .limit(self.batch_size)
-                .with_for_update(skip_locked=True)
-            )
-        ).all()
-
-        async def mark_sent(sent_at: datetime) -> None:
-            ids = [r.id for r in rows]
-            await session.execute(update(self.outbox).where(o.id.in_(ids)).values(sent_at=sent_at))
-
-        return rows, mark_sent
 
     async def _send(self, rows: Any) -> None:
         producer = await self._ensure_producer()

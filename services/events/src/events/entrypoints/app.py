@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from common.db import create_engine, session_factory
 from common.outbox import install_wakeup
@@ -11,12 +12,14 @@ from common.regions import is_country_code
 from common.runtime import ServiceRuntime
 from common.web import create_service_app, database_check, kafka_check
 from fastapi import FastAPI
+from pydantic import BaseModel
 
 from events.adapters.tables import outbox
 from events.api.routes import router
 from events.application.use_cases import EventsService
 from events.config import EventsSettings
 from events.contracts import TOPIC, asyncapi
+from events.domain.model import EventCreate
 
 
 async def _runtime(settings: EventsSettings) -> ServiceRuntime:
@@ -66,4 +69,25 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
         asyncapi=lambda: asyncapi(topic),
     )
     app.include_router(router)
+    _document_models(app, [EventCreate])
     return app
+
+
+def _document_models(app: FastAPI, models: list[type[BaseModel]]) -> None:
+    """Put request models that routes parse themselves (raw body, per-item batch validation) into
+    the OpenAPI components, where those routes' `$ref`s point."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            for model in models:
+                schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                for name, definition in schema.pop("$defs", {}).items():
+                    schemas.setdefault(name, definition)
+                schemas[model.__name__] = schema
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -14,12 +14,17 @@ from common.testing.plugin import TEST_SECRET
 from common.web import create_service_app
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DBAPIError
 
 
 class Thing(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1)
     count: int = Field(ge=0)
+
+
+class CharacterNotInRepertoireError(Exception):
+    """Named like asyncpg's: what PostgreSQL answers to a NUL in text."""
 
 
 def build_app() -> FastAPI:
@@ -36,6 +41,8 @@ def build_app() -> FastAPI:
             raise Conflict("A thing with this name exists.", existing_id="42")
         if thing.name == "boom":
             raise RuntimeError("secret internal detail")
+        if thing.name == "nul":
+            raise DBAPIError("INSERT ...", {}, CharacterNotInRepertoireError('invalid byte sequence for "UTF8": 0x00'))
         return {"by": principal.org_code}
 
     return app
@@ -163,3 +170,32 @@ def test_shared_variables_are_fallbacks_and_prefixed_ones_win(monkeypatch):
     assert EventsLike().kafka_bootstrap_servers == "shared:9092"
     monkeypatch.setenv("EVLIKE_KAFKA_BOOTSTRAP_SERVERS", "own:9092")
     assert EventsLike().kafka_bootstrap_servers == "own:9092"
+
+
+async def test_chunked_body_over_limit_is_413_not_400(client):
+    async def chunks():
+        for _ in range(5):
+            yield b"x" * 300
+
+    response = await client.post("/things", content=chunks(), headers={**bearer(), "content-type": "application/json"})
+    assert_problem(response, 413)
+
+
+async def test_chunked_body_under_limit_is_read_normally(client):
+    async def chunks():
+        yield b'{"name": "a",'
+        yield b' "count": 1}'
+
+    response = await client.post("/things", content=chunks(), headers={**bearer(), "content-type": "application/json"})
+    assert response.status_code == 200, response.text
+
+
+async def test_input_the_database_cannot_store_is_422(client):
+    body = assert_problem(await client.post("/things", json={"name": "nul", "count": 0}, headers=bearer()), 422)
+    assert "cannot be stored" in body["detail"]
+
+
+async def test_unknown_http_methods_share_one_metric_label(client):
+    await client.request("FROBNICATE", "/healthz")
+    text = (await client.get("/metrics")).text
+    assert 'method="FROBNICATE"' not in text and 'method="OTHER"' in text

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -14,7 +15,9 @@ import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from common.errors import Forbidden, Unauthorized
+from common.errors import Forbidden, Unauthorized, Unavailable
+
+log = logging.getLogger(__name__)
 
 OrgKind = Literal["province", "society", "hq"]
 ORG_KINDS: tuple[str, ...] = ("province", "society", "hq")
@@ -47,7 +50,7 @@ class AuthConfig:
 
 @lru_cache(maxsize=4)
 def _jwks_client(url: str) -> jwt.PyJWKClient:
-    return jwt.PyJWKClient(url, cache_keys=True)
+    return jwt.PyJWKClient(url, cache_keys=True, timeout=5)
 
 
 def decode_token(token: str, config: AuthConfig) -> Principal:
@@ -62,8 +65,11 @@ def decode_token(token: str, config: AuthConfig) -> Principal:
             claims = jwt.decode(token, config.secret, algorithms=["HS256"], audience=config.audience, options=options)
     except jwt.ExpiredSignatureError as exc:
         raise Unauthorized("The token has expired.") from exc
+    except jwt.PyJWKClientConnectionError as exc:  # our key source is down, not the caller's fault
+        log.warning("JWKS unreachable: %s", exc)
+        raise Unavailable("The token cannot be verified right now; try again.") from exc
     except (jwt.PyJWTError, ValueError) as exc:
-        raise Unauthorized(f"The token is not valid: {exc}") from exc
+        raise Unauthorized("The token is not valid (signature, expiry, audience or claims).") from exc
     org_kind, org_code, scope = claims.get("org_kind"), claims.get("org_code"), claims.get("scope", "")
     if org_kind not in ORG_KINDS or not isinstance(org_code, str) or not org_code or not isinstance(scope, str):
         raise Unauthorized("The token lacks valid org_kind, org_code or scope claims.")

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -113,14 +114,48 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return problem_response(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
 
+    @app.exception_handler(DBAPIError)
+    async def _database(_request: Request, exc: DBAPIError) -> JSONResponse:
+        if _is_unstorable_input(exc):
+            return problem_response(
+                422,
+                "The request contains characters that cannot be stored (NUL or unpaired surrogates).",
+                errors=[{"loc": ["body"], "msg": "unstorable characters"}],
+            )
+        log.exception("database error")
+        return problem_response(
+            503, "The database could not complete the request; try again.", headers={"Retry-After": "1"}
+        )
+
+    @app.exception_handler(UnicodeEncodeError)
+    async def _unencodable(_request: Request, _exc: UnicodeEncodeError) -> JSONResponse:
+        return problem_response(
+            422,
+            "The request contains characters that cannot be stored (unpaired surrogates).",
+            errors=[{"loc": ["body"], "msg": "unstorable characters"}],
+        )
+
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
         return problem_response(500, "An internal error occurred; it has been logged.")
 
 
+def _is_unstorable_input(exc: DBAPIError) -> bool:
+    """PostgreSQL refuses NUL in text and asyncpg unpaired surrogates: bad input, not our failure."""
+    text = f"{type(exc.orig).__name__} {exc.orig}"
+    return any(
+        marker in text
+        for marker in ("CharacterNotInRepertoire", "UntranslatableCharacter", "surrogate", "0x00", "UnicodeEncode")
+    )
+
+
 class BodyLimitMiddleware:
-    """413 for bodies over the limit, whether Content-Length says so or the stream shows it."""
+    """413 for bodies over the limit, whether Content-Length says so or the stream shows it.
+
+    A body without Content-Length (chunked) is read up to the limit first and then replayed: raising
+    from inside the app's receive would surface as FastAPI's own 400 instead.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -130,31 +165,31 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+        length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        if length is not None:
+            if length.isdigit() and int(length) > self.max_bytes:
                 await _send_413(send, self.max_bytes)
                 return
+            await self.app(scope, receive, send)
+            return
+        messages: list[Message] = []
         received = 0
-        too_large = False
-
-        async def limited_receive() -> Message:
-            nonlocal received, too_large
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    too_large = True
-                    raise _TooLarge
-            return message
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                await _send_413(send, self.max_bytes)
+                return
+            if not message.get("more_body", False):
+                break
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _TooLarge:
-            await _send_413(send, self.max_bytes)
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
 
-
-class _TooLarge(Exception):
-    pass
+        await self.app(scope, replay, send)
 
 
 async def _send_413(send: Send, limit: int) -> None:

@@ -3,6 +3,7 @@ stopped in the app's lifespan (engines are built there, never at import)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -28,6 +29,7 @@ class ServiceRuntime:
     relay: OutboxRelay | None = None
     consumers: list[ConsumerRunner] = field(default_factory=list)
     relay_engine: AsyncEngine | None = None
+    _topic_task: asyncio.Task[None] | None = None
 
     @classmethod
     def build(cls, settings: ServiceSettings, outbox: Table | None) -> ServiceRuntime:
@@ -52,14 +54,32 @@ class ServiceRuntime:
             await ensure_topics(
                 self.settings.kafka_bootstrap_servers, topics, partitions=self.settings.topic_partitions
             )
-        except Exception as exc:  # the relay and consumers retry; /readyz reports Kafka as down
-            log.warning("could not ensure topics at startup: %s", exc)
+        except Exception as exc:  # broker down at start-up: keep trying in the background
+            log.warning("could not ensure topics at startup, retrying in the background: %s", exc)
+            self._topic_task = asyncio.create_task(self._ensure_topics_until_done(topics))
         if self.relay:
             self.relay.start()
         for consumer in self.consumers:
             consumer.start()
 
+    async def _ensure_topics_until_done(self, topics: list[str]) -> None:
+        delay = 1.0
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await ensure_topics(
+                    self.settings.kafka_bootstrap_servers, topics, partitions=self.settings.topic_partitions
+                )
+            except Exception as exc:
+                log.warning("topics still not ensured: %s", exc)
+                delay = min(delay * 2, 30.0)
+            else:
+                log.info("topics ensured")
+                return
+
     async def stop(self) -> None:
+        if self._topic_task:
+            self._topic_task.cancel()
         for consumer in self.consumers:
             await consumer.stop()
         if self.relay:

@@ -18,8 +18,8 @@ async def ensure_topics(
 ) -> None:
     """Create the topics that do not exist yet (with their `.dlq` twins when listed)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15_000)
-    await admin.start()
     try:
+        await admin.start()
         existing = set(await admin.list_topics())
         missing = [t for t in dict.fromkeys(topics) if t not in existing]
         if not missing:

@@ -60,12 +60,6 @@ def _country(value: str) -> str:
     return code
 
 
-def _in_range(value: date) -> date:
-    if not EARLIEST <= value <= LATEST:
-        raise ValueError(f"must be between {EARLIEST.isoformat()} and {LATEST.isoformat()}")
-    return value
-
-
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 Tag = Annotated[str, Field(min_length=1, max_length=100)]
 
@@ -103,8 +97,13 @@ class EventContent(BaseModel):
         examples=["China–Germany Forum on Hydrogen Energy"],
     )
     type: EventType = Field(description="Kind of event.", examples=["forum"])
-    start_date: date = Field(description="First day (ISO 8601, 1949-01-01 … 2100-12-31).", examples=["2025-05-10"])
-    end_date: date = Field(description="Last day, on or after `start_date`.", examples=["2025-05-12"])
+    # Range checks as schema constraints: enforced by pydantic-core, no Python call per item.
+    start_date: date = Field(
+        ge=EARLIEST, le=LATEST, description="First day (ISO 8601, 1949-01-01 … 2100-12-31).", examples=["2025-05-10"]
+    )
+    end_date: date = Field(
+        ge=EARLIEST, le=LATEST, description="Last day, on or after `start_date`.", examples=["2025-05-12"]
+    )
     host_country: str = Field(
         default=HOME_COUNTRY,
         description="ISO 3166-1 alpha-2 code of the venue's country; `CN` by default.",
@@ -164,11 +163,6 @@ class EventContent(BaseModel):
     @classmethod
     def _tags(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(_clean_text(v) for v in value if v.strip()))
-
-    @field_validator("start_date", "end_date", mode="after")
-    @classmethod
-    def _dates(cls, value: date) -> date:
-        return _in_range(value)
 
     @field_validator("host_country", mode="after")
     @classmethod

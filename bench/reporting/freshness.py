@@ -12,13 +12,26 @@ import json
 import random
 import sys
 import time
+import uuid
 from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common.auth import mint_token
-from harness import PROVINCES, RawHTTPPool, RawSSE, Service, make_topics, run_id, scratch_database, summary
+from harness import (
+    BOOTSTRAP,
+    PROVINCES,
+    RawHTTPPool,
+    RawSSE,
+    Service,
+    envelope_bytes,
+    event_payload,
+    make_topics,
+    run_id,
+    scratch_database,
+    summary,
+)
 
 SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
 
@@ -29,6 +42,12 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--coalesce-ms", type=int, default=150)
+    parser.add_argument(
+        "--direct",
+        action="store_true",
+        help="produce exchange.event.recorded CloudEvents to Kafka instead of POSTing to the events service "
+        "(reporting's share of the freshness alone: from the broker's ack to the SSE message)",
+    )
     args = parser.parse_args()
     rid = run_id()
     prefix = f"fresh{rid}."
@@ -50,16 +69,18 @@ async def main() -> None:
             },
             18104,
         )
-        await events.start()
+        if not args.direct:
+            await events.start()
         await reporting.start(migrate=False)
         try:
-            await run(args, events, reporting)
+            await run(args, events, reporting, f"{prefix}exchange.events.v1")
         finally:
-            await events.stop()
+            if not args.direct:
+                await events.stop()
             await reporting.stop()
 
 
-async def run(args: argparse.Namespace, events: Service, reporting: Service) -> None:
+async def run(args: argparse.Namespace, events: Service, reporting: Service, topic: str) -> None:
     reader = mint_token(secret=SECRET, org_kind="hq", org_code="HQ", scopes=["reporting:read"])
     stream = RawSSE("127.0.0.1", reporting.port, "/v1/metrics/stream", {"Authorization": f"Bearer {reader}"})
     stream.start()
@@ -74,7 +95,14 @@ async def run(args: argparse.Namespace, events: Service, reporting: Service) -> 
     per_province: dict[str, int] = defaultdict(int)
     errors = 0
     pool = RawHTTPPool("127.0.0.1", events.port, 64)
-    await pool.open()
+    producer = None
+    if args.direct:
+        from aiokafka import AIOKafkaProducer
+
+        producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", enable_idempotence=True, linger_ms=1)
+        await producer.start()
+    else:
+        await pool.open()
 
     async def post(i: int, province: str, measured: bool) -> None:
         nonlocal errors
@@ -92,9 +120,15 @@ async def run(args: argparse.Namespace, events: Service, reporting: Service) -> 
             "papers": 0,
             "countries": [rng.choice(["DE", "FR", "JP", "TH"])],
         }
-        status, _ = await pool.request(
-            "POST", "/v1/events", json.dumps(body).encode(), {"Authorization": tokens[province]}
-        )
+        if producer is not None:
+            data = {**event_payload(str(uuid.uuid4()), 1, rng), "host_province": province, "start_date": "2025-05-01"}
+            data["organizer"] = {"kind": "province", "code": province}
+            await producer.send_and_wait(topic, envelope_bytes(data), key=data["id"].encode())
+            status = 201
+        else:
+            status, _ = await pool.request(
+                "POST", "/v1/events", json.dumps(body).encode(), {"Authorization": tokens[province]}
+            )
         now = time.perf_counter()
         if status != 201:
             errors += 1
@@ -115,6 +149,8 @@ async def run(args: argparse.Namespace, events: Service, reporting: Service) -> 
     await asyncio.gather(*tasks)
     offered = total / (time.perf_counter() - start)
     await pool.close()
+    if producer is not None:
+        await producer.stop()
     await asyncio.sleep(3)
     await stream.stop()
 

@@ -171,3 +171,21 @@ async def test_messages_arriving_during_a_rebuild_are_kept(service):
         assert await snapshot(service) == after_live
     finally:
         await engine.dispose()
+
+
+async def test_only_one_rebuild_runs_at_a_time(service):
+    from reporting.projections.rebuild import REBUILD_LOCK, RebuildRunning
+    from sqlalchemy import text
+
+    engine = create_engine(service.settings.database_url)
+    try:
+        async with session_factory(engine)() as holder:
+            await holder.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": REBUILD_LOCK})
+            with pytest.raises(RebuildRunning):
+                await rebuild(
+                    session_factory(engine),
+                    bootstrap_servers=service.settings.kafka_bootstrap_servers,
+                    topics=service.settings.source_topics(),
+                )
+    finally:
+        await engine.dispose()

@@ -32,10 +32,11 @@ from reporting.adapters.tables import (
 )
 from reporting.projections.changes import Change, decode_change
 from reporting.projections.store import apply_changes
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 log = logging.getLogger(__name__)
+REBUILD_LOCK = 7_304_221  # an arbitrary advisory-lock key, the same in every process
 PROJECTION_TABLES = (metrics, country_refs, aggregates, agreement_regions, agreement_orgs, bodies)
 
 
@@ -132,6 +133,32 @@ async def rebuild(
     keep_previous: bool = False,
 ) -> RebuildReport:
     started = time.perf_counter()
+    async with sessions() as lock_session:  # its transaction (and the lock) ends with the rebuild
+        await _lock_rebuilds(lock_session)
+        return await _rebuild(sessions, started, bootstrap_servers, topics, max_records, keep_previous)
+
+
+class RebuildRunning(RuntimeError):
+    """Another `reporting rebuild` holds the lock."""
+
+
+async def _lock_rebuilds(session: AsyncSession) -> None:
+    """One rebuild at a time (PostgreSQL: a transaction-level advisory lock, held until the session's
+    transaction ends — so a crashed rebuild never leaves it behind on a pooled connection)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    if not await session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": REBUILD_LOCK}):
+        raise RebuildRunning("another `reporting rebuild` is running")
+
+
+async def _rebuild(
+    sessions: async_sessionmaker[AsyncSession],
+    started: float,
+    bootstrap_servers: str,
+    topics: Sequence[str],
+    max_records: int,
+    keep_previous: bool,
+) -> RebuildReport:
     new_gen = await _allocate(sessions)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers,

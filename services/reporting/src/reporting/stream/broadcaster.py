@@ -20,10 +20,14 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from prometheus_client import Counter, Gauge
 from reporting.read.queries import catalogue_codes, region_objects
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 log = logging.getLogger(__name__)
+STREAM_SUBSCRIBERS = Gauge("reporting_stream_subscribers", "Open SSE subscriptions")
+STREAM_MESSAGES = Counter("reporting_stream_messages_total", "Region messages published to the SSE stream")
+STREAM_DROPPED = Counter("reporting_stream_slow_clients_total", "Subscribers closed because they fell behind")
 YEAR_RETENTION_SECONDS = 600.0
 MAX_YEARS = 6
 
@@ -155,9 +159,11 @@ class MetricsBroadcaster:
                     self._drop(sub)
                     break
         self.published += len(messages)
+        STREAM_MESSAGES.inc(len(messages))
 
     def _drop(self, sub: Subscription) -> None:
-        self._subscribers.discard(sub)
+        STREAM_DROPPED.inc()
+        self.unsubscribe(sub)
         while not sub.queue.empty():
             sub.queue.get_nowait()
         sub.queue.put_nowait(None)
@@ -167,6 +173,7 @@ class MetricsBroadcaster:
         sub = Subscription(year=year, queue=asyncio.Queue(self.queue_size))
         # Subscribed before the backlog is read, so nothing published meanwhile is missed.
         self._subscribers.add(sub)
+        STREAM_SUBSCRIBERS.set(len(self._subscribers))
         self._years[year] = time.monotonic()
         if last_event_id is not None:
             sub.backlog = await self._missed(year, last_event_id)
@@ -174,6 +181,7 @@ class MetricsBroadcaster:
 
     def unsubscribe(self, sub: Subscription) -> None:
         self._subscribers.discard(sub)
+        STREAM_SUBSCRIBERS.set(len(self._subscribers))
 
     async def _missed(self, year: int, last_event_id: str) -> list[StreamMessage]:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -55,6 +56,10 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
         )
         app.state.readiness_checks = [database_check(runtime.engine), kafka_check(settings.kafka_bootstrap_servers)]
         async with runtime.running([topic]):
+            # The country/region tables and the app are loaded by now and live as long as the process:
+            # moving them out of the collector's generations keeps full collections short (they were
+            # visible as tens of milliseconds in the p99 latency).
+            gc.freeze()
             yield
 
     app = create_service_app(

@@ -86,18 +86,22 @@ class Contribution:
         )
 
     def add_to(self, metrics: dict[MetricKey, int], refs: dict[RefKey, int], sign: int) -> None:
+        # The hot loop of the projections: locals and pre-signed values keep it tight.
+        get = metrics.get
         for regions, years, values in self.blocks:
+            signed = [(metric, sign * value) for metric, value in values.items()]
             for region in regions:
                 for year in years:
-                    for metric, value in values.items():
+                    for metric, value in signed:
                         key = (region, year, metric)
-                        metrics[key] = metrics.get(key, 0) + sign * value
+                        metrics[key] = get(key, 0) + value
+        ref_get = refs.get
         for kind, years, by_region in self.refs:
             for region, countries in by_region.items():
                 for year in years:
                     for country in countries:
                         rkey = (kind, region, year, country)
-                        refs[rkey] = refs.get(rkey, 0) + sign
+                        refs[rkey] = ref_get(rkey, 0) + sign
 
     def regions(self) -> set[str]:
         found: set[str] = set()

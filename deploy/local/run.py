@@ -35,7 +35,12 @@ def cli(service: str) -> str:
 
 
 def service_env(service: str) -> dict[str, str]:
-    return {**os.environ, f"{service.upper()}_DATABASE_URL": database_url(service), "PYTHONUNBUFFERED": "1"}
+    return {
+        "EXCHANGE_ENVIRONMENT": "development",  # `make run` is a laptop: the development secret is allowed
+        **os.environ,
+        f"{service.upper()}_DATABASE_URL": database_url(service),
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 def start() -> None:

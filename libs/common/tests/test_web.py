@@ -156,8 +156,10 @@ async def test_metrics_exposes_request_counts(client):
 
 def test_settings_refuse_default_secret_in_production(monkeypatch):
     monkeypatch.delenv("EXCHANGE_JWT_SECRET", raising=False)
+    monkeypatch.delenv("EXCHANGE_ENVIRONMENT", raising=False)
     with pytest.raises(ValueError, match="EXCHANGE_JWT_SECRET"):
-        ServiceSettings(environment="production")
+        ServiceSettings()  # the default environment is production
+    assert ServiceSettings(environment="development").jwt_secret
 
 
 def test_shared_variables_are_fallbacks_and_prefixed_ones_win(monkeypatch):
@@ -166,6 +168,7 @@ def test_shared_variables_are_fallbacks_and_prefixed_ones_win(monkeypatch):
     class EventsLike(ServiceSettings):
         model_config = service_config("EVLIKE_")
 
+    monkeypatch.setenv("EXCHANGE_ENVIRONMENT", "development")
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "shared:9092")
     assert EventsLike().kafka_bootstrap_servers == "shared:9092"
     monkeypatch.setenv("EVLIKE_KAFKA_BOOTSTRAP_SERVERS", "own:9092")

@@ -30,7 +30,8 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
     service_name: str = "service"
-    environment: str = "development"
+    # Production unless told otherwise, so a forgotten setting refuses the public development secret.
+    environment: str = "production"
     database_url: str = "sqlite+aiosqlite:///./.local/service.db"
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     # Tests give each run its own topics by prefixing them; production leaves this empty.

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from common.db import create_engine, is_sqlite, session_factory
-from common.kafka.consumer import ConsumerRunner, Delivery
+from common.kafka.consumer import ConsumerRunner
 from common.runtime import ServiceRuntime
 from common.web import create_service_app, database_check, kafka_check
 from fastapi import FastAPI
@@ -48,7 +48,9 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         )
         handler = ProjectionHandler()
 
-        async def publish_changes(_fresh: Sequence[Delivery]) -> None:
+        async def publish_changes() -> None:
+            # Right after the batch's database commit — not after the offset commit — so the stream
+            # does not wait for a broker round trip; the figures it reads are committed.
             broadcaster.notify(handler.take_changed_regions())
 
         if settings.consumer_enabled:
@@ -62,7 +64,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
                     handler=handler,
                     bootstrap_servers=settings.kafka_bootstrap_servers,
                     max_batch=settings.max_batch,
-                    after_batch=publish_changes,
+                    after_db_commit=publish_changes,
                 )
             )
         app.state.runtime = runtime

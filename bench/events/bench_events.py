@@ -131,13 +131,13 @@ def main() -> None:
 
     run = uuid.uuid4().hex[:8]
     admin_url = postgres_admin_url()
-    names = [f"bench_{run}_events", f"bench_{run}_baseline"]
-    ours_url, baseline_url = asyncio.run(create_databases(admin_url, names))
+    names = [f"bench_{run}_events", f"bench_{run}_baseline", f"bench_{run}_split"]
+    ours_url, baseline_url, split_url = asyncio.run(create_databases(admin_url, names))
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        for url in (ours_url, baseline_url):
+        for url in (ours_url, baseline_url, split_url):
             upgrade(url, SERVICE_DIR)
-        ours_port, baseline_port = free_port(), free_port()
+        ours_port, baseline_port, split_port = free_port(), free_port(), free_port()
         env = {
             **os.environ,
             "EVENTS_DATABASE_URL": ours_url,
@@ -159,13 +159,30 @@ def main() -> None:
             stderr=subprocess.PIPE,
         )
         processes.append(baseline)
+        # The same service deployed as an API worker without a relay, beside one relay process.
+        split_env = {**env, "EVENTS_DATABASE_URL": split_url, "EVENTS_RELAY_ENABLED": "false"}
+        split = subprocess.Popen(
+            [sys.executable, "-m", "events.entrypoints.cli", "serve", "--port", str(split_port)],
+            env=split_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        processes.append(split)
+        relay = subprocess.Popen(
+            [sys.executable, "-m", "events.entrypoints.cli", "relay"],
+            env={**split_env, "EVENTS_RELAY_ENABLED": "true"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        processes.append(relay)
+        wait_healthy(split_port, split)
         wait_healthy(ours_port, ours)
         wait_healthy(baseline_port, baseline)
         token = mint_token(secret=SECRET, org_kind="province", org_code="440000", scopes="events:write")
 
         results: dict[str, Any] = {"machine": {"cpus": os.cpu_count()}, "settings": vars(args)}
         print("warming up …", file=sys.stderr)
-        for port, pid in ((ours_port, ours.pid), (baseline_port, baseline.pid)):
+        for port, pid in ((ours_port, ours.pid), (baseline_port, baseline.pid), (split_port, split.pid)):
             load("closed", port, token, pid, requests=1000, concurrency=args.concurrency)
         load("batch", ours_port, token, ours.pid, requests=3, batch_size=1000, concurrency=1)
 
@@ -176,6 +193,13 @@ def main() -> None:
         results["ours_single"] = load(
             "closed", ours_port, token, ours.pid, requests=args.requests, concurrency=args.concurrency
         )
+
+        relay_before = cpu_seconds(relay.pid)
+        results["split_single"] = load(
+            "closed", split_port, token, split.pid, requests=args.requests, concurrency=args.concurrency
+        )
+        results["split_relay_drain_s"] = wait_drained(split_url)
+        results["split_single"]["relay_cpu_s"] = cpu_seconds(relay.pid) - relay_before
 
         # Let the relay publish the closed-loop run's backlog first: its large send batches hold the
         # event loop and would show up as latency of the open-loop requests.
@@ -199,6 +223,18 @@ def main() -> None:
             concurrency=args.batch_concurrency,
         )
         results["relay_drain_after_batch_s"] = wait_drained(ours_url)
+        relay_before = cpu_seconds(relay.pid)
+        results["split_batch"] = load(
+            "batch",
+            split_port,
+            token,
+            split.pid,
+            requests=args.batches,
+            batch_size=1000,
+            concurrency=args.batch_concurrency,
+        )
+        results["split_batch_relay_drain_s"] = wait_drained(split_url)
+        results["split_batch"]["relay_cpu_s"] = cpu_seconds(relay.pid) - relay_before
 
         b, o, batch = results["baseline_single"], results["ours_single"], results["ours_batch"]
         batch["events_per_s"] = batch["rate"] * 1000
@@ -215,6 +251,13 @@ def main() -> None:
             },
             "batch_events_per_s": batch["events_per_s"],
             "batch_cpu_ms_per_1000": per_thousand(batch, 1000),
+            "split_single_rate": results["split_single"]["rate"],
+            "split_single_api_cpu_ms_per_1000": per_thousand(results["split_single"]),
+            "split_single_relay_cpu_ms_per_1000": results["split_single"]["relay_cpu_s"] * 1e6 / args.requests,
+            "split_ratio_single": results["split_single"]["rate"] / b["rate"],
+            "split_batch_events_per_s": results["split_batch"]["rate"] * 1000,
+            "split_batch_api_cpu_ms_per_1000": per_thousand(results["split_batch"], 1000),
+            "split_batch_relay_cpu_ms_per_1000": results["split_batch"]["relay_cpu_s"] * 1e3 / args.batches,
         }
         results["summary"] = summary
         (HERE / "results.json").write_text(json.dumps(results, indent=2))

@@ -21,7 +21,9 @@ MAX_EXAMPLES = 25
 
 
 # The document is the app's own; building the app starts nothing (engines are built in the lifespan).
-schema = schemathesis.openapi.from_dict(create_app(EventsSettings()).openapi())
+schema = schemathesis.openapi.from_dict(
+    create_app(EventsSettings(environment="test", jwt_secret=TEST_SECRET)).openapi()
+)
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8002)
     serve.add_argument("--workers", type=int, default=1)
+    sub.add_parser("relay", help="run only the outbox relay (for API workers started with EVENTS_RELAY_ENABLED=false)")
     sub.add_parser("asyncapi", help="print the AsyncAPI document (services/events/asyncapi.json)")
     sub.add_parser("openapi", help="print the OpenAPI document")
     template = sub.add_parser("template", help="write the spreadsheet templates (.xlsx and .csv)")
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "openapi":
         from events.entrypoints.app import create_app
 
-        print(json.dumps(create_app(EventsSettings()).openapi(), indent=2, ensure_ascii=False))
+        print(json.dumps(create_app(EventsSettings(environment="development")).openapi(), indent=2, ensure_ascii=False))
         return
     if args.command == "template":
         from events.entrypoints.upload import write_templates
@@ -51,6 +52,16 @@ def main(argv: list[str] | None = None) -> None:
         from common.migrations import upgrade
 
         upgrade(settings.database_url, SERVICE_DIR)
+        return
+    if args.command == "relay":
+        import asyncio
+
+        from common.observability import configure_logging
+
+        from events.entrypoints.app import run_relay
+
+        configure_logging(settings.service_name, settings.log_level)
+        asyncio.run(run_relay(settings.model_copy(update={"relay_enabled": True})))
         return
     import uvicorn
     from common.observability import configure_logging

@@ -17,4 +17,4 @@ class EventsSettings(ServiceSettings):
     # restart fails one request and SQLAlchemy then invalidates the whole pool.
     db_pool_pre_ping: bool = False
     # Seconds over which commits are gathered before the in-process relay is woken (see app.py).
-    relay_wake_delay: float = 0.005
+    relay_wake_delay: float = 0.02

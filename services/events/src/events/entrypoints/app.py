@@ -44,7 +44,7 @@ async def _runtime(settings: EventsSettings) -> ServiceRuntime:
 def _coalesced(wake: Callable[[], None], delay: float) -> Callable[[], None]:
     """`wake` at most once per `delay` seconds. Woken after every commit, the relay ran one full cycle
     (lock, read, send, mark) per request; gathering the commits of a few milliseconds into one cycle
-    cut its CPU per event several times over at a few milliseconds of publishing latency."""
+    cut its CPU per event several times over, for at most `delay` more publishing latency."""
     loop = asyncio.get_running_loop()
     pending = False
 

@@ -93,6 +93,17 @@ STALE: Responses = {
 class EventPage(BaseModel):
     """One page of events in id (creation) order."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [EventState.model_config["json_schema_extra"]["examples"][0]],  # type: ignore[index]
+                    "next_cursor": "AZOlsnwefUqbPyocXm96iw",
+                }
+            ]
+        }
+    )
+
     items: list[EventState] = Field(description="The events of this page.")
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
 

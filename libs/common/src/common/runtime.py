@@ -8,6 +8,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -32,8 +33,9 @@ class ServiceRuntime:
     _topic_task: asyncio.Task[None] | None = None
 
     @classmethod
-    def build(cls, settings: ServiceSettings, outbox: Table | None) -> ServiceRuntime:
-        engine = create_engine(settings.database_url)
+    def build(cls, settings: ServiceSettings, outbox: Table | None, **engine_options: Any) -> ServiceRuntime:
+        """`engine_options` (pool_size, max_overflow, pool_pre_ping, ...) size the request engine."""
+        engine = create_engine(settings.database_url, **engine_options)
         sessions = session_factory(engine)
         relay = relay_engine = None
         if outbox is not None and settings.relay_enabled:

@@ -8,8 +8,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from common.db import create_engine, session_factory
-from common.outbox import install_wakeup
 from common.regions import is_country_code
 from common.runtime import ServiceRuntime
 from common.web import create_service_app, database_check, kafka_check
@@ -26,17 +24,13 @@ from events.domain.model import EventCreate
 
 async def _runtime(settings: EventsSettings) -> ServiceRuntime:
     """The common runtime, with the request engine sized by this service's settings."""
-    runtime = ServiceRuntime.build(settings, outbox)
-    await runtime.engine.dispose()  # built with the library's defaults and never connected
-    runtime.engine = create_engine(
-        settings.database_url,
+    runtime = ServiceRuntime.build(
+        settings,
+        outbox,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=settings.db_pool_pre_ping,
     )
-    runtime.sessions = session_factory(runtime.engine)
-    if runtime.relay is not None:
-        install_wakeup(runtime.sessions, runtime.relay.wake)
     is_country_code("CN")  # load the country tables now, not in the first request
     return runtime
 

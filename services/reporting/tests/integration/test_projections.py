@@ -257,3 +257,34 @@ async def test_targets_and_annual_report(service):
 
 def test_dates_are_today():
     assert date.today() <= datetime.now(UTC).date() + timedelta(days=1)
+
+
+async def test_agreement_status_follows_the_calendar_without_messages(service):
+    """The same stored rows read on later days: active and expiring figures move with the date."""
+    from common.db import create_engine, session_factory
+    from reporting.read.queries import region_objects
+
+    base = service.seen()
+    today = datetime.now(UTC).date()
+    org = str(uuid.uuid4())
+    agreement = str(uuid.uuid4())
+    expires = today + timedelta(days=120)
+    await service.producer.send(
+        PARTNERS,
+        organization_message(org, "NO"),
+        agreement_message(agreement, [org], signed_on="2021-06-01", expires_on=expires.isoformat()),
+    )
+    await service.settle(base + 2)
+    engine = create_engine(service.settings.database_url)
+    try:
+        async with session_factory(engine)() as session:
+
+            async def nordic_on(day: date) -> tuple[int, int]:
+                (obj,) = await region_objects(session, ["group:nordic"], 2021, today=day)
+                return obj["partners"]["agreements_active"], obj["partners"]["agreements_expiring_90d"]
+
+            assert await nordic_on(today) == (1, 0)
+            assert await nordic_on(today + timedelta(days=40)) == (1, 1)  # now within 90 days of expiry
+            assert await nordic_on(expires + timedelta(days=1)) == (0, 0)  # expired, no message needed
+    finally:
+        await engine.dispose()

@@ -25,7 +25,9 @@ from support import free_port, prepare
 
 MAX_EXAMPLES = 30
 
-schema = schemathesis.openapi.from_dict(create_app(ReportingSettings()).openapi()).exclude(path="/v1/metrics/stream")
+schema = schemathesis.openapi.from_dict(
+    create_app(ReportingSettings(environment="test", jwt_secret=TEST_SECRET)).openapi()
+).exclude(path="/v1/metrics/stream")
 
 
 class LiveServer:

@@ -95,6 +95,9 @@ class Contribution:
                     for metric, value in signed:
                         key = (region, year, metric)
                         metrics[key] = get(key, 0) + value
+        self.add_refs_to(refs, sign)
+
+    def add_refs_to(self, refs: dict[RefKey, int], sign: int) -> None:
         ref_get = refs.get
         for kind, years, by_region in self.refs:
             for region, countries in by_region.items():
@@ -127,6 +130,37 @@ def _countries_by_region(countries: Iterable[str], also: Iterable[str]) -> dict[
     return {r: sorted(cs) for r, cs in sorted(by_region.items())}
 
 
+def merged_blocks(
+    signed: Iterable[tuple[Contribution, int]],
+) -> dict[tuple[tuple[str, ...], tuple[int, ...]], dict[str, int]]:
+    """The batch's blocks summed by (regions, years), signs applied: fewer expansions for the same deltas."""
+    merged: dict[tuple[tuple[str, ...], tuple[int, ...]], dict[str, int]] = {}
+    for contribution, sign in signed:
+        for regions, years, values in contribution.blocks:
+            key = (tuple(regions), tuple(years))
+            acc = merged.get(key)
+            if acc is None:
+                merged[key] = acc = {}
+            for metric, value in values.items():
+                acc[metric] = acc.get(metric, 0) + sign * value
+    return merged
+
+
+def expand_merged(
+    merged: dict[tuple[tuple[str, ...], tuple[int, ...]], dict[str, int]], metrics: dict[MetricKey, int]
+) -> None:
+    get = metrics.get
+    for (regions, years), values in merged.items():
+        items = [(m, v) for m, v in values.items() if v]
+        if not items:
+            continue
+        for region in regions:
+            for year in years:
+                for metric, value in items:
+                    key = (region, year, metric)
+                    metrics[key] = get(key, 0) + value
+
+
 def _nonzero(values: Mapping[str, int]) -> dict[str, int]:
     return {k: v for k, v in values.items() if v}
 
@@ -142,7 +176,6 @@ def event_contribution(state: EventState) -> Contribution:
     world: set[str] = set()
     for country in state.countries:
         world |= regions_of_country(country)
-    regions = sorted({ALL, home} | world)
     years = [state.start_date.year, 0]
     values = _nonzero(
         {
@@ -154,12 +187,16 @@ def event_contribution(state: EventState) -> Contribution:
             "events.flagship": int(state.flagship),
         }
     )
+    # `all` and the home region apart from the world regions: blocks with the same regions and years
+    # are summed across a batch before expansion, and the home part repeats a lot.
     contribution = Contribution(
         blocks=[
-            (regions, years, values),
+            ([ALL, home], years, values),
             ([body_region(state.organizer.kind, state.organizer.code)], years, {"events.count": 1}),
         ]
     )
+    if world:
+        contribution.blocks.insert(1, (sorted(world), years, values))
     if state.countries:
         contribution.refs.append(("events", years, _countries_by_region(state.countries, [home])))
     return contribution

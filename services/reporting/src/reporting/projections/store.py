@@ -26,6 +26,8 @@ from reporting.projections.attribution import (
     agreement_facts,
     agreement_rows,
     event_contribution,
+    expand_merged,
+    merged_blocks,
     organization_contribution,
     organization_facts,
     person_contribution,
@@ -317,8 +319,9 @@ async def _write_portable(
     insert = _insert(session)
     metric_deltas: dict[MetricKey, int] = {}
     ref_deltas: dict[RefKey, int] = {}
+    expand_merged(merged_blocks(signed), metric_deltas)
     for contribution, sign in signed:
-        contribution.add_to(metric_deltas, ref_deltas, sign)
+        contribution.add_refs_to(ref_deltas, sign)
     if state_rows:
         stmt = insert(aggregates)
         stmt = stmt.on_conflict_do_update(
@@ -410,8 +413,9 @@ async def _write_postgresql(
         )
     metric_deltas: dict[MetricKey, int] = {}
     ref_deltas: dict[RefKey, int] = {}
+    expand_merged(merged_blocks(signed), metric_deltas)
     for contribution, sign in signed:
-        contribution.add_to(metric_deltas, ref_deltas, sign)
+        contribution.add_refs_to(ref_deltas, sign)
     metric_keys = sorted(k for k, v in metric_deltas.items() if v)  # sorted: one lock order for every consumer
     if metric_keys:
         await driver.execute(

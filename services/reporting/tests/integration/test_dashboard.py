@@ -32,10 +32,14 @@ OUTPUT = Path(__file__).resolve().parents[1] / "output"
 VENDOR = Path(__file__).resolve().parents[2] / "src/reporting/static/dashboard/vendor/echarts.min.js"
 PROVINCE = "630000"  # Qinghai: nothing else in these tests records an event there
 
-pytestmark = [
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="run deploy/local/chromium.sh first"),
-    pytest.mark.skipif(not VENDOR.exists(), reason="run deploy/local/reporting-assets.sh first"),
-]
+
+@pytest.fixture(autouse=True)
+def browser_and_assets_installed() -> None:
+    """Missing pieces fail loudly: a skipped browser test would hide a broken setup (`make test` installs both)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is missing: run deploy/local/chromium.sh")
+    if not VENDOR.exists():
+        pytest.fail("ECharts is missing: run deploy/local/reporting-assets.sh")
 
 
 class EventsService:

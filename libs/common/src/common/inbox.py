@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, insert, select
+from sqlalchemy import Column, DateTime, MetaData, String, Table, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 INBOX_TABLE = "inbox"
@@ -24,9 +24,11 @@ def inbox_table(metadata: MetaData) -> Table:
 
 async def claim_new(session: AsyncSession, inbox: Table, topic_by_id: dict[str, str]) -> set[str]:
     """Record the ids not seen before and return them; ids already in the inbox are duplicates."""
-    ids: Sequence[str] = list(topic_by_id)
-    if not ids:
+    if not topic_by_id:
         return set()
+    if session.get_bind().dialect.name == "postgresql":
+        return await _claim_new_postgres(session, inbox, topic_by_id)
+    ids: Sequence[str] = list(topic_by_id)
     seen: set[str] = set()
     for start in range(0, len(ids), 5000):  # stay below the bind-parameter limits
         chunk = ids[start : start + 5000]
@@ -38,3 +40,15 @@ async def claim_new(session: AsyncSession, inbox: Table, topic_by_id: dict[str, 
             insert(inbox), [{"event_id": i, "topic": topic_by_id[i], "processed_at": now} for i in new]
         )
     return set(new)
+
+
+async def _claim_new_postgres(session: AsyncSession, inbox: Table, topic_by_id: dict[str, str]) -> set[str]:
+    # One round trip whatever the batch size: two array parameters, and the rows that were actually
+    # inserted (not conflicting with an earlier delivery) come back as the new ids.
+    statement = text(
+        f"INSERT INTO {inbox.name} (event_id, topic, processed_at) "
+        "SELECT e, t, now() FROM unnest(CAST(:ids AS varchar[]), CAST(:topics AS varchar[])) AS u(e, t) "
+        "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+    )
+    result = await session.execute(statement, {"ids": list(topic_by_id), "topics": list(topic_by_id.values())})
+    return set(result.scalars().all())

@@ -1,20 +1,21 @@
 # exchange-tracker — the two commands: `make run` and `make test`. Everything installs from here.
 SHELL := /bin/bash
-UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+# uv on PATH, else the one pip installs (`python3 -m uv` finds it in site-packages or the user site).
+UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 
-.PHONY: help setup infra kafka postgres run stop test test-fast lint format bench asyncapi clean
+.PHONY: help uv setup infra kafka postgres run stop test test-fast lint format bench asyncapi clean
 
 help:
 	@echo "make run    set up everything, start Kafka and the four services with a demo dataset"
 	@echo "make test   set up what tests need (Kafka, PostgreSQL, Chromium) and run every test"
 	@echo "make stop | lint | format | bench | asyncapi | clean"
 
-$(UV):
+uv:
 	@command -v python3 >/dev/null || { echo "python3 (3.11+) is required"; exit 1; }
-	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet --break-system-packages uv
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv || python3 -m pip install --quiet --user uv
 
-setup: $(UV)
+setup: uv
 	$(UV) sync --frozen
 	@if [ -x deploy/local/reporting-assets.sh ]; then deploy/local/reporting-assets.sh; fi
 

@@ -13,7 +13,8 @@ help:
 
 uv:
 	@command -v python3 >/dev/null || { echo "python3 (3.11+) is required"; exit 1; }
-	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv || python3 -m pip install --quiet --user uv
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv || python3 -m pip install --quiet --user uv \
+	  || python3 -m pip install --quiet --user --break-system-packages uv
 
 setup: uv
 	$(UV) sync --frozen

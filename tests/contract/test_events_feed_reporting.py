@@ -1,0 +1,41 @@
+"""Contract test across services: every message the events service documents in its checked-in
+catalogue (services/events/asyncapi.json) is accepted by reporting's tolerant reader, attributed as the
+contract says, and valid against the producer's own schema. Neither service imports the other here
+beyond its public entry points: the catalogue is the producer's side, `decode_change` the consumer's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from common.envelope import new_event
+from common.regions import regions_of_countries
+from reporting.projections.attribution import event_contribution, event_home_region
+from reporting.projections.changes import decode_change
+
+CATALOGUE = Path(__file__).resolve().parents[2] / "services" / "events" / "asyncapi.json"
+MESSAGES = json.loads(CATALOGUE.read_text())["components"]["messages"]
+
+
+@pytest.mark.parametrize("name", sorted(MESSAGES))
+def test_each_documented_event_is_read_by_reporting(name):
+    message = MESSAGES[name]
+    schema = message["payload"]
+    for example in schema["properties"]["data"]["examples"]:
+        event = new_event(source="/events", type=message["name"], subject=example["id"], data=example)
+        jsonschema.validate(event.model_dump(mode="json"), schema)  # the producer's own schema
+        change = decode_change(event)
+        assert change is not None, f"reporting ignores {message['name']}"
+        assert change.kind == "event" and change.id == example["id"] and change.version == example["version"]
+        # Attribution per the contract: `all`, one home region, every world region of its countries.
+        home = event_home_region(change.state)
+        expected_home = f"cn:{example['host_province']}" if example.get("host_province") else None
+        assert expected_home is None or home == expected_home
+        regions = event_contribution(change.state).regions()
+        if message["name"] == "exchange.event.cancelled":
+            assert regions == set()  # a cancelled event leaves every metric, whatever its data says
+        else:
+            assert {"all", home} <= regions
+            assert regions_of_countries(example["countries"]) <= regions

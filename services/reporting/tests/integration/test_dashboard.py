@@ -164,6 +164,7 @@ async def test_dashboard_updates_live_in_a_real_browser(
             await page.get_by_test_id("lang").click()
             await expect(page.locator("h1")).to_have_text("International S&T exchange · live overview")
             await expect(page.get_by_test_id("status")).to_have_text("Live")
+            await expect(page.locator("#targets")).to_contain_text("Partner organizations")  # every label switches
             await page.screenshot(path=str(OUTPUT / "dashboard-en.png"), full_page=True)
 
             # Sorting by a column puts the province with the most events first.

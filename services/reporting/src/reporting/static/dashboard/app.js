@@ -345,6 +345,7 @@
     localStorage.setItem("reporting.lang", state.lang);
     applyLanguage();
     scheduleCharts(0);
+    loadTargets();  // the target cards carry labels too
   });
   $("year").addEventListener("change", () => {
     state.year = $("year").value;

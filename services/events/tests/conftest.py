@@ -13,6 +13,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from common.migrations import upgrade_async
+from common.testing.live import LiveServer
 from common.testing.plugin import read_topic
 from events.config import EventsSettings
 from events.contracts import TOPIC
@@ -121,52 +122,20 @@ async def service(
         yield running
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class LiveServer:
-    """The app served by uvicorn on a free loopback port, in a thread with its own event loop."""
+class EventsLiveServer(LiveServer):
+    """The events app over real HTTP, remembering its settings (tests read its database through them)."""
 
     def __init__(self, settings: EventsSettings) -> None:
-        import threading
-
-        import uvicorn
-
+        super().__init__(create_app(settings), "events-live-server")
         self.settings = settings
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="events-live-server", daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        import time
-
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the events app did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
 
 
 @pytest.fixture(scope="module")
-async def live(request: pytest.FixtureRequest, make_database: Any, settings_factory: Any) -> AsyncIterator[LiveServer]:
+async def live(
+    request: pytest.FixtureRequest, make_database: Any, settings_factory: Any
+) -> AsyncIterator[EventsLiveServer]:
     """A migrated database and the app served over real HTTP (for schemathesis and the uploader)."""
     name = "live_" + request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")[:24]
     url = await migrated_database(make_database, name)
-    with LiveServer(settings_factory(url, name)) as server:
+    with EventsLiveServer(settings_factory(url, name)) as server:
         yield server

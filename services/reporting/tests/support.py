@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from aiokafka import AIOKafkaProducer
 from common.envelope import CloudEvent
 from common.kafka import ensure_topics
 from common.migrations import upgrade_async
+from common.testing.live import free_port
 from common.testing.plugin import wait_until
 from reporting.config import ReportingSettings
 from reporting.entrypoints.app import create_app
@@ -179,12 +179,6 @@ class Producer:
             futures.append(await self._producer.send(self.prefix + topic, value, key=k.encode()))
         for future in futures:
             await future
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

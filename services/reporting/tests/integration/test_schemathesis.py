@@ -4,13 +4,10 @@ tested in test_stream.py instead."""
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 import schemathesis
-import uvicorn
 from common.auth import mint_token
+from common.testing.live import LiveServer
 from common.testing.plugin import TEST_SECRET
 from hypothesis import HealthCheck, settings
 from reporting.config import ReportingSettings
@@ -21,7 +18,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from support import free_port, prepare
+from support import prepare
 
 MAX_EXAMPLES = 30
 
@@ -30,32 +27,10 @@ schema = schemathesis.openapi.from_dict(
 ).exclude(path="/v1/metrics/stream")
 
 
-class LiveServer:
-    def __init__(self, settings: ReportingSettings) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="reporting-live", daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the reporting app did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-
-
 @pytest.fixture(scope="module")
 async def live(make_database, kafka_bootstrap, topic_prefix, jwt_secret):
     settings = await prepare(make_database, "rep_schema", kafka_bootstrap, f"{topic_prefix}schema.", jwt_secret)
-    with LiveServer(settings) as server:
+    with LiveServer(create_app(settings), "reporting-live") as server:
         yield server
 
 

@@ -9,6 +9,7 @@ from common.envelope import CloudEvent
 from common.kafka.consumer import InvalidMessage
 from pydantic import BaseModel, ValidationError
 from reporting.contracts.inbound import AgreementState, EventState, OrganizationState, PersonState, Removal
+from reporting.projections.event_facts import EventFacts, event_facts
 
 KINDS = ("event", "organization", "agreement", "person")
 
@@ -37,6 +38,7 @@ class Change:
     at: datetime
     state: BaseModel | None
     body: tuple[str, str] | None = None
+    facts: EventFacts | None = None  # events only: their contribution in the fast path's terms
 
 
 def decode_change(envelope: CloudEvent) -> Change | None:
@@ -65,4 +67,6 @@ def decode_change(envelope: CloudEvent) -> Change | None:
         body = ("society", state.society)
     if isinstance(state, Removal):
         return Change(kind, aggregate_id, version, envelope.time, None, body)
+    if isinstance(state, EventState):
+        return Change(kind, aggregate_id, version, envelope.time, state, body, event_facts(state))
     return Change(kind, aggregate_id, version, envelope.time, state, body)

@@ -14,7 +14,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from reporting.adapters.tables import aggregates, agreement_orgs, agreement_regions, bodies, country_refs, metrics
+from reporting.adapters.tables import (
+    aggregates,
+    agreement_orgs,
+    agreement_regions,
+    bodies,
+    country_refs,
+    event_facts,
+    metrics,
+)
 from reporting.contracts.inbound import AgreementState, EventState, OrganizationState, PersonState
 from reporting.projections.attribution import (
     BODY_PREFIX,
@@ -25,7 +33,6 @@ from reporting.projections.attribution import (
     agreement_contribution,
     agreement_facts,
     agreement_rows,
-    event_contribution,
     expand_merged,
     merged_blocks,
     organization_contribution,
@@ -33,6 +40,13 @@ from reporting.projections.attribution import (
     person_contribution,
 )
 from reporting.projections.changes import Change
+from reporting.projections.event_facts import (
+    EventDeltas,
+    EventFacts,
+    decode_countries,
+    encode_countries,
+)
+from reporting.projections.event_facts import event_facts as facts_of_event
 from sqlalchemy import and_, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -108,20 +122,28 @@ async def apply_changes(session: AsyncSession, gen: int, changes: Sequence[Chang
             newest[key] = change
     result.ignored = len(changes) - len(newest)
 
+    metric_deltas: dict[MetricKey, int] = {}
+    ref_deltas: dict[RefKey, int] = {}
+    body_changes: dict[tuple[str, str], datetime] = {}
+    events = {i: c for (k, i), c in newest.items() if k == "event"}
+    event_rows = await _apply_events(session, gen, events, metric_deltas, ref_deltas, body_changes, result)
+
     by_kind: dict[str, dict[str, Change]] = {}
     for (kind, aggregate_id), change in newest.items():
-        by_kind.setdefault(kind, {})[aggregate_id] = change
+        if kind != "event":
+            by_kind.setdefault(kind, {})[aggregate_id] = change
     stored: dict[str, dict[str, _Stored]] = {}
     for kind, items in by_kind.items():
         stored[kind] = await _load(session, gen, kind, items)
 
     fresh: dict[tuple[str, str], Change] = {}
-    for (kind, aggregate_id), change in newest.items():
-        previous = stored[kind].get(aggregate_id)
-        if previous is not None and change.version <= previous.version:
-            result.ignored += 1  # an older (or the same) version than the one applied
-            continue
-        fresh[(kind, aggregate_id)] = change
+    for kind, items in by_kind.items():
+        for aggregate_id, change in items.items():
+            previous = stored[kind].get(aggregate_id)
+            if previous is not None and change.version <= previous.version:
+                result.ignored += 1  # an older (or the same) version than the one applied
+                continue
+            fresh[(kind, aggregate_id)] = change
 
     # Organizations whose country changed re-attribute the agreements naming them.
     org_facts_new: dict[str, dict[str, Any] | None] = {}
@@ -170,7 +192,6 @@ async def apply_changes(session: AsyncSession, gen: int, changes: Sequence[Chang
     agreement_region_rows: list[dict[str, Any]] = []
     agreement_org_rows: list[dict[str, Any]] = []
     rewritten_agreements: list[str] = []
-    body_changes: dict[tuple[str, str], datetime] = {}
 
     def account(kind: str, aggregate_id: str, version: int, at: datetime | None, facts: Any, new: Contribution) -> None:
         previous = stored.get(kind, {}).get(aggregate_id)
@@ -193,10 +214,7 @@ async def apply_changes(session: AsyncSession, gen: int, changes: Sequence[Chang
 
     for (kind, aggregate_id), change in sorted(fresh.items()):
         state = change.state
-        if kind == "event":
-            contribution = event_contribution(state) if isinstance(state, EventState) else EMPTY
-            account(kind, aggregate_id, change.version, change.at, None, contribution)
-        elif kind == "organization":
+        if kind == "organization":
             facts = org_facts_new[aggregate_id]
             account(kind, aggregate_id, change.version, change.at, facts, organization_contribution(facts))
         elif kind == "person":
@@ -224,11 +242,16 @@ async def apply_changes(session: AsyncSession, gen: int, changes: Sequence[Chang
         rewritten_agreements.append(aggregate_id)
         _agreement_rows(gen, aggregate_id, facts, contribution, agreement_region_rows, agreement_org_rows)
 
+    expand_merged(merged_blocks(signed), metric_deltas)
+    for contribution, sign in signed:
+        contribution.add_refs_to(ref_deltas, sign)
     await _write(
         session,
         gen,
         state_rows,
-        signed,
+        event_rows,
+        metric_deltas,
+        ref_deltas,
         rewritten_agreements,
         agreement_region_rows,
         agreement_org_rows,
@@ -262,11 +285,112 @@ def _agreement_rows(
         org_rows.append({"gen": gen, "org_id": org_id, "agreement_id": aggregate_id})
 
 
+async def _apply_events(
+    session: AsyncSession,
+    gen: int,
+    newest: dict[str, Change],
+    metric_deltas: dict[MetricKey, int],
+    ref_deltas: dict[RefKey, int],
+    body_changes: dict[tuple[str, str], datetime],
+    result: BatchResult,
+) -> list[tuple[str, int, datetime, EventFacts]]:
+    """The events' fast path: old facts subtracted, new ones added, summed, then expanded once.
+    Returns the facts rows to store (id, version, time, facts), sorted by id."""
+    if not newest:
+        return []
+    stored = await _load_event_facts(session, gen, newest)
+    deltas = EventDeltas()
+    rows: list[tuple[str, int, datetime, EventFacts]] = []
+    for aggregate_id in sorted(newest):
+        change = newest[aggregate_id]
+        facts = change.facts
+        if facts is None and isinstance(change.state, EventState):
+            facts = facts_of_event(change.state)
+        if facts is None:
+            raise TypeError(f"event change {aggregate_id} carries no event state")
+        previous = stored.get(aggregate_id)
+        if previous is not None:
+            if change.version <= previous[0]:
+                result.ignored += 1  # an older (or the same) version than the one applied
+                continue
+            deltas.add(previous[1], -1)
+        deltas.add(facts, +1)
+        rows.append((aggregate_id, change.version, change.at, facts))
+        if change.body is not None:
+            previous_at = body_changes.get(change.body)
+            if previous_at is None or change.at > previous_at:
+                body_changes[change.body] = change.at
+        result.applied += 1
+    deltas.expand(metric_deltas, ref_deltas)  # the first to write into them: every key is an event's
+    result.changed_regions |= {k[0] for k in metric_deltas} | {k[1] for k in ref_deltas}
+    return rows
+
+
+_EVENT_COLUMNS = (
+    "version, active, year, home, countries, body, type, participants, foreign_participants, papers, flagship"
+)
+_LOAD_EVENTS = f"SELECT id, {_EVENT_COLUMNS} FROM rm_event_facts WHERE gen = $1 AND id = ANY($2::text[])"
+
+
+def _facts_of(record: Any) -> tuple[int, EventFacts]:
+    return int(record[0]), EventFacts(
+        active=bool(record[1]),
+        year=int(record[2]),
+        home=record[3],
+        countries=decode_countries(record[4]),
+        body=record[5],
+        type=record[6],
+        participants=int(record[7]),
+        foreign_participants=int(record[8]),
+        papers=int(record[9]),
+        flagship=bool(record[10]),
+    )
+
+
+async def _load_event_facts(session: AsyncSession, gen: int, ids: Iterable[str]) -> dict[str, tuple[int, EventFacts]]:
+    wanted = list(ids)
+    if _is_postgresql(session):
+        driver = await _driver(session)
+        return {r[0]: _facts_of(r[1:]) for r in await driver.fetch(_LOAD_EVENTS, gen, wanted)}
+    t = event_facts.c
+    columns = [t.version, t.active, t.year, t.home, t.countries, t.body, t.type, t.participants]
+    columns += [t.foreign_participants, t.papers, t.flagship]
+    found: dict[str, tuple[int, EventFacts]] = {}
+    for chunk in _chunks(wanted):
+        for row in await session.execute(select(t.id, *columns).where(t.gen == gen, t.id.in_(chunk))):
+            found[row[0]] = _facts_of(row[1:])
+    return found
+
+
+def _event_rows(gen: int, rows: list[tuple[str, int, datetime, EventFacts]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "gen": gen,
+            "id": aggregate_id,
+            "version": version,
+            "changed_at": at,
+            "active": f.active,
+            "year": f.year,
+            "home": f.home,
+            "countries": encode_countries(f.countries),
+            "body": f.body,
+            "type": f.type,
+            "participants": f.participants,
+            "foreign_participants": f.foreign_participants,
+            "papers": f.papers,
+            "flagship": f.flagship,
+        }
+        for aggregate_id, version, at, f in rows
+    ]
+
+
 async def _write(
     session: AsyncSession,
     gen: int,
     state_rows: list[dict[str, Any]],
-    signed: list[tuple[Contribution, int]],
+    event_rows: list[tuple[str, int, datetime, EventFacts]],
+    metric_deltas: dict[MetricKey, int],
+    ref_deltas: dict[RefKey, int],
     rewritten_agreements: list[str],
     agreement_region_rows: list[dict[str, Any]],
     agreement_org_rows: list[dict[str, Any]],
@@ -274,9 +398,9 @@ async def _write(
 ) -> None:
     insert = _insert(session)
     if _is_postgresql(session):
-        await _write_postgresql(session, gen, state_rows, signed)
+        await _write_postgresql(session, gen, state_rows, event_rows, metric_deltas, ref_deltas)
     else:
-        await _write_portable(session, gen, state_rows, signed)
+        await _write_portable(session, gen, state_rows, event_rows, metric_deltas, ref_deltas)
     if rewritten_agreements:
         for chunk in _chunks(sorted(set(rewritten_agreements))):
             await session.execute(
@@ -295,13 +419,16 @@ async def _write(
         if unique_org_rows:
             await session.execute(insert(agreement_orgs), unique_org_rows)
     if body_changes:
+        if _is_postgresql(session):
+            keys = sorted(body_changes)
+            driver = await _driver(session)
+            await driver.execute(
+                _BODIES_UPSERT, gen, [k[0] for k in keys], [k[1] for k in keys], [body_changes[k] for k in keys]
+            )
+            return
         b = bodies.c
         stmt = insert(bodies)
-        latest = (
-            func.greatest(b.last_change, stmt.excluded.last_change)
-            if _is_postgresql(session)
-            else func.max(b.last_change, stmt.excluded.last_change)
-        )
+        latest = func.max(b.last_change, stmt.excluded.last_change)
         stmt = stmt.on_conflict_do_update(index_elements=[b.gen, b.kind, b.code], set_={"last_change": latest})
         await session.execute(
             stmt,
@@ -313,15 +440,15 @@ async def _write(
 
 
 async def _write_portable(
-    session: AsyncSession, gen: int, state_rows: list[dict[str, Any]], signed: list[tuple[Contribution, int]]
+    session: AsyncSession,
+    gen: int,
+    state_rows: list[dict[str, Any]],
+    event_rows: list[tuple[str, int, datetime, EventFacts]],
+    metric_deltas: dict[MetricKey, int],
+    ref_deltas: dict[RefKey, int],
 ) -> None:
-    """Any dialect (SQLite for local use): deltas expanded in Python, written with bulk upserts."""
+    """Any dialect (SQLite for local use): bulk upserts through SQLAlchemy Core."""
     insert = _insert(session)
-    metric_deltas: dict[MetricKey, int] = {}
-    ref_deltas: dict[RefKey, int] = {}
-    expand_merged(merged_blocks(signed), metric_deltas)
-    for contribution, sign in signed:
-        contribution.add_refs_to(ref_deltas, sign)
     if state_rows:
         stmt = insert(aggregates)
         stmt = stmt.on_conflict_do_update(
@@ -334,6 +461,15 @@ async def _write_portable(
             },
         )
         for chunk in _chunks(state_rows):
+            await session.execute(stmt, list(chunk))
+    if event_rows:
+        stmt = insert(event_facts)
+        columns = [c.name for c in event_facts.c if c.name not in ("gen", "id")]
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[event_facts.c.gen, event_facts.c.id],
+            set_={name: stmt.excluded[name] for name in columns},
+        )
+        for chunk in _chunks(_event_rows(gen, event_rows)):
             await session.execute(stmt, list(chunk))
     metric_rows = [
         {"gen": gen, "region": r, "year": y, "metric": m, "value": v}
@@ -364,8 +500,8 @@ async def _write_portable(
             await session.execute(stmt, list(chunk))
 
 
-# PostgreSQL: the contributions go to the server as one JSON document and are expanded, summed and
-# upserted there, in C and on the database's own core; rows travel as arrays (one bind per column).
+# PostgreSQL: rows travel as arrays (one bind per column) through `unnest`, each statement one round
+# trip whatever the batch size; keys sorted, so concurrent consumers lock rows in the same order.
 _LOAD = (
     "SELECT id, version, facts, contribution FROM rm_aggregates WHERE gen = $1 AND kind = $2 AND id = ANY($3::text[])"
 )
@@ -375,6 +511,15 @@ SELECT $1, k, i, v, f, c, t FROM unnest($2::text[], $3::text[], $4::bigint[], $5
     AS s(k, i, v, f, c, t)
 ON CONFLICT (gen, kind, id) DO UPDATE SET version = excluded.version, facts = excluded.facts,
     contribution = excluded.contribution, changed_at = coalesce(excluded.changed_at, rm_aggregates.changed_at)
+"""
+_EVENTS_UPSERT = f"""
+INSERT INTO rm_event_facts (gen, id, changed_at, {_EVENT_COLUMNS})
+SELECT $1, * FROM unnest($2::text[], $3::timestamptz[], $4::bigint[], $5::bool[], $6::int[], $7::text[], $8::text[],
+    $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bool[])
+ON CONFLICT (gen, id) DO UPDATE SET changed_at = excluded.changed_at, version = excluded.version,
+    active = excluded.active, year = excluded.year, home = excluded.home, countries = excluded.countries,
+    body = excluded.body, type = excluded.type, participants = excluded.participants,
+    foreign_participants = excluded.foreign_participants, papers = excluded.papers, flagship = excluded.flagship
 """
 _METRICS_UPSERT = """
 INSERT INTO rm_metrics (gen, region, year, metric, value)
@@ -386,6 +531,11 @@ INSERT INTO rm_country_refs (gen, kind, region, year, country, n)
 SELECT $1, k, r, y, c, n FROM unnest($2::text[], $3::text[], $4::int[], $5::text[], $6::int[]) AS d(k, r, y, c, n)
 ON CONFLICT (gen, kind, region, year, country) DO UPDATE SET n = rm_country_refs.n + excluded.n
 """
+_BODIES_UPSERT = """
+INSERT INTO rm_bodies (gen, kind, code, last_change)
+SELECT $1, k, c, t FROM unnest($2::text[], $3::text[], $4::timestamptz[]) AS b(k, c, t)
+ON CONFLICT (gen, kind, code) DO UPDATE SET last_change = greatest(rm_bodies.last_change, excluded.last_change)
+"""
 
 
 async def _driver(session: AsyncSession) -> Any:
@@ -396,7 +546,12 @@ async def _driver(session: AsyncSession) -> Any:
 
 
 async def _write_postgresql(
-    session: AsyncSession, gen: int, state_rows: list[dict[str, Any]], signed: list[tuple[Contribution, int]]
+    session: AsyncSession,
+    gen: int,
+    state_rows: list[dict[str, Any]],
+    event_rows: list[tuple[str, int, datetime, EventFacts]],
+    metric_deltas: dict[MetricKey, int],
+    ref_deltas: dict[RefKey, int],
 ) -> None:
     driver = await _driver(session)
     if state_rows:
@@ -411,12 +566,26 @@ async def _write_postgresql(
             [r["contribution"] for r in rows],
             [r["changed_at"] for r in rows],
         )
-    metric_deltas: dict[MetricKey, int] = {}
-    ref_deltas: dict[RefKey, int] = {}
-    expand_merged(merged_blocks(signed), metric_deltas)
-    for contribution, sign in signed:
-        contribution.add_refs_to(ref_deltas, sign)
-    metric_keys = sorted(k for k, v in metric_deltas.items() if v)  # sorted: one lock order for every consumer
+    if event_rows:
+        facts = [r[3] for r in event_rows]
+        await driver.execute(
+            _EVENTS_UPSERT,
+            gen,
+            [r[0] for r in event_rows],
+            [r[2] for r in event_rows],
+            [r[1] for r in event_rows],
+            [f.active for f in facts],
+            [f.year for f in facts],
+            [f.home for f in facts],
+            [encode_countries(f.countries) for f in facts],
+            [f.body for f in facts],
+            [f.type for f in facts],
+            [f.participants for f in facts],
+            [f.foreign_participants for f in facts],
+            [f.papers for f in facts],
+            [f.flagship for f in facts],
+        )
+    metric_keys = sorted(k for k, v in metric_deltas.items() if v)
     if metric_keys:
         await driver.execute(
             _METRICS_UPSERT,

@@ -1,0 +1,77 @@
+"""In-process profile of the projection's apply path without Kafka: envelope parse, decode, inbox and
+apply in one transaction per batch, on a scratch PostgreSQL database. Prints µs per message per step.
+
+    uv run python bench/reporting/profile_apply.py --events 100000 [--cprofile out.prof]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common.db import create_engine, session_factory
+from common.envelope import CloudEvent
+from common.inbox import claim_new
+from harness import event_stream, run_id, scratch_database
+from reporting.adapters.tables import inbox
+from reporting.projections.handler import ProjectionHandler
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--cprofile")
+    args = parser.parse_args()
+    messages, _expected, _finals = event_stream(args.events)
+    values = [v for _k, v in messages]
+    n = len(values)
+    import gc
+
+    gc.collect()
+    gc.freeze()  # the generated messages are not the consumer's heap
+    handler = ProjectionHandler()
+    profiler = cProfile.Profile() if args.cprofile else None
+    spent = {"envelope": 0.0, "decode": 0.0, "inbox": 0.0, "apply": 0.0, "commit": 0.0}
+    async with scratch_database(f"prof_reporting_{run_id()}") as url:
+        engine = create_engine(url)
+        sessions = session_factory(engine)
+        started = time.perf_counter()
+        if profiler:
+            profiler.enable()
+        for start in range(0, n, args.batch):
+            t0 = time.perf_counter()
+            envelopes = [CloudEvent.from_bytes(v) for v in values[start : start + args.batch]]
+            t1 = time.perf_counter()
+            from common.kafka.consumer import Delivery
+
+            deliveries = [Delivery("t", 0, 0, e, handler.decode("t", e)) for e in envelopes]
+            t2 = time.perf_counter()
+            async with sessions() as session:
+                async with session.begin():
+                    new = await claim_new(session, inbox, {d.envelope.id: d.topic for d in deliveries})
+                    t3 = time.perf_counter()
+                    await handler.apply(session, [d for d in deliveries if d.envelope.id in new])
+                    t4 = time.perf_counter()
+                t5 = time.perf_counter()
+            for key, a, b in (("envelope", t0, t1), ("decode", t1, t2), ("inbox", t2, t3), ("apply", t3, t4),
+                              ("commit", t4, t5)):  # fmt: skip
+                spent[key] += b - a
+        elapsed = time.perf_counter() - started
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(args.cprofile)
+        await engine.dispose()
+    print(f"{n:,} messages in {elapsed:.1f}s = {n / elapsed:,.0f} msg/s")
+    for key, seconds in spent.items():
+        print(f"  {key:9s} {seconds / n * 1e6:7.1f} µs/msg")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,170 @@
+"""Events, the high-volume stream, on a fast path: an event's contribution is kept as a few columns
+(`EventFacts`) instead of an expanded `Contribution`, and a batch's deltas are summed per home region and
+per set of world regions before they are expanded into counters.
+
+It computes exactly what `attribution.event_contribution` specifies (a unit test holds the two equal). Each
+partner country is stored with the world regions it had when the event was attributed, so subtracting an
+old version removes exactly what was added even if the region catalogue changed in between.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from common.regions import ALL, regions_of_country
+from reporting.contracts.inbound import EventState
+from reporting.projections.attribution import BODY_PREFIX, MetricKey, RefKey, event_home_region
+
+EVENT_VALUE_METRICS = (
+    "events.count",
+    "events.participants",
+    "events.foreign_participants",
+    "events.papers",
+    "events.flagship",
+)
+TYPE_METRIC = "events.by_type."
+
+# A partner country and the world regions it counted in: (("DE", ("group:eu", "m49:150", ...)), ...)
+CountryRegions = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EventFacts:
+    """What an event adds to the counters; `active` False: it adds nothing (cancelled)."""
+
+    active: bool
+    year: int
+    home: str
+    countries: CountryRegions
+    body: str
+    type: str
+    participants: int
+    foreign_participants: int
+    papers: int
+    flagship: bool
+
+    def values(self) -> tuple[int, int, int, int, int]:
+        return (1, self.participants, self.foreign_participants, self.papers, int(self.flagship))
+
+
+@functools.lru_cache(maxsize=65536)
+def country_regions(countries: tuple[str, ...]) -> CountryRegions:
+    return tuple((c, tuple(sorted(regions_of_country(c)))) for c in countries)
+
+
+@functools.lru_cache(maxsize=65536)
+def world_regions(countries: CountryRegions) -> tuple[str, ...]:
+    return tuple(sorted({r for _c, regions in countries for r in regions}))
+
+
+def encode_countries(countries: CountryRegions) -> str:
+    """`DE=group:eu,m49:150;TH=group:asean` — how the facts table stores them."""
+    return ";".join(f"{c}={','.join(regions)}" for c, regions in countries)
+
+
+@functools.lru_cache(maxsize=65536)
+def decode_countries(text: str) -> CountryRegions:
+    if not text:
+        return ()
+    pairs = []
+    for part in text.split(";"):
+        country, _, regions = part.partition("=")
+        pairs.append((country, tuple(regions.split(",")) if regions else ()))
+    return tuple(pairs)
+
+
+def event_facts(state: EventState) -> EventFacts:
+    return EventFacts(
+        active=state.status != "cancelled",
+        year=state.start_date.year,
+        home=event_home_region(state),
+        countries=country_regions(tuple(state.countries)),
+        body=f"{BODY_PREFIX}{state.organizer.kind}:{state.organizer.code}",
+        type=state.type,
+        participants=state.participants,
+        foreign_participants=state.foreign_participants,
+        papers=state.papers,
+        flagship=state.flagship,
+    )
+
+
+Vector = list[int]
+K = TypeVar("K")
+
+
+class EventDeltas:
+    """A batch's signed event contributions, summed before expansion: most events of a batch share a
+    home region and year, and many share a set of partner countries."""
+
+    def __init__(self) -> None:
+        self.home: dict[tuple[str, int], Vector] = {}
+        self.world: dict[tuple[CountryRegions, int], Vector] = {}
+        self.home_types: dict[tuple[str, int, str], int] = {}
+        self.world_types: dict[tuple[CountryRegions, int, str], int] = {}
+        self.home_refs: dict[tuple[str, int, CountryRegions], int] = {}
+        self.bodies: dict[tuple[str, int], int] = {}
+
+    def add(self, facts: EventFacts, sign: int) -> None:
+        if not facts.active:
+            return
+        year = facts.year
+        values = facts.values()
+        _add_vector(self.home, (facts.home, year), values, sign)
+        key = (facts.home, year, facts.type)
+        self.home_types[key] = self.home_types.get(key, 0) + sign
+        body_key = (facts.body, year)
+        self.bodies[body_key] = self.bodies.get(body_key, 0) + sign
+        countries = facts.countries
+        if countries:
+            _add_vector(self.world, (countries, year), values, sign)
+            world_key = (countries, year, facts.type)
+            self.world_types[world_key] = self.world_types.get(world_key, 0) + sign
+            refs_key = (facts.home, year, countries)
+            self.home_refs[refs_key] = self.home_refs.get(refs_key, 0) + sign
+
+    def expand(self, metrics: dict[MetricKey, int], refs: dict[RefKey, int]) -> None:
+        """Add the deltas to `metrics` and `refs` (zero deltas included: their regions were touched)."""
+        for (home, year), vector in self.home.items():
+            _expand_vector(metrics, (ALL, home), year, vector)
+        for (home, year, type_), n in self.home_types.items():
+            _bump_years(metrics, (ALL, home), year, TYPE_METRIC + type_, n)
+        for (body, year), n in self.bodies.items():
+            _bump_years(metrics, (body,), year, "events.count", n)
+        for (countries, year), vector in self.world.items():
+            _expand_vector(metrics, world_regions(countries), year, vector)
+        for (countries, year, type_), n in self.world_types.items():
+            _bump_years(metrics, world_regions(countries), year, TYPE_METRIC + type_, n)
+        for (home, year, countries), n in self.home_refs.items():
+            for country, regions in countries:
+                for region in (ALL, home, *regions):
+                    for y in (year, 0):
+                        key = ("events", region, y, country)
+                        refs[key] = refs.get(key, 0) + n
+
+
+def _add_vector(target: dict[K, Vector], key: K, values: tuple[int, ...], sign: int) -> None:
+    vector = target.get(key)
+    if vector is None:
+        target[key] = [sign * v for v in values]
+    else:
+        for i, v in enumerate(values):
+            vector[i] += sign * v
+
+
+def _expand_vector(metrics: dict[MetricKey, int], regions: Iterable[str], year: int, vector: Vector) -> None:
+    items = [(m, v) for m, v in zip(EVENT_VALUE_METRICS, vector, strict=True) if v or m == "events.count"]
+    for region in regions:
+        for y in (year, 0):
+            for metric, value in items:
+                key = (region, y, metric)
+                metrics[key] = metrics.get(key, 0) + value
+
+
+def _bump_years(metrics: dict[MetricKey, int], regions: Iterable[str], year: int, metric: str, n: int) -> None:
+    for region in regions:
+        for y in (year, 0):
+            key = (region, y, metric)
+            metrics[key] = metrics.get(key, 0) + n

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -127,6 +128,22 @@ def install_error_handlers(app: FastAPI) -> None:
             503, "The database could not complete the request; try again.", headers={"Retry-After": "1"}
         )
 
+    # The same for statements sent straight through asyncpg (services' hot paths), which SQLAlchemy
+    # does not wrap in DBAPIError.
+    @app.exception_handler(asyncpg.PostgresError)
+    @app.exception_handler(asyncpg.InterfaceError)
+    async def _driver(_request: Request, exc: Exception) -> JSONResponse:
+        if _is_unstorable(exc):
+            return problem_response(
+                422,
+                "The request contains characters that cannot be stored (NUL or unpaired surrogates).",
+                errors=[{"loc": ["body"], "msg": "unstorable characters"}],
+            )
+        log.exception("database error")
+        return problem_response(
+            503, "The database could not complete the request; try again.", headers={"Retry-After": "1"}
+        )
+
     @app.exception_handler(UnicodeEncodeError)
     async def _unencodable(_request: Request, _exc: UnicodeEncodeError) -> JSONResponse:
         return problem_response(
@@ -143,7 +160,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
 def _is_unstorable_input(exc: DBAPIError) -> bool:
     """PostgreSQL refuses NUL in text and asyncpg unpaired surrogates: bad input, not our failure."""
-    text = f"{type(exc.orig).__name__} {exc.orig}"
+    return _is_unstorable(exc.orig)
+
+
+def _is_unstorable(exc: BaseException | None) -> bool:
+    text = f"{type(exc).__name__} {exc}"
     return any(
         marker in text
         for marker in ("CharacterNotInRepertoire", "UntranslatableCharacter", "surrogate", "0x00", "UnicodeEncode")

@@ -279,3 +279,27 @@ async def test_health_readiness_and_asyncapi(service):
     assert (await service.client.get("/readyz")).status_code == 200
     document = (await service.client.get("/asyncapi.json")).json()
     assert service.topic in {c["address"] for c in document["channels"].values()}
+
+
+async def test_batch_of_valid_items_on_the_one_call_path(service, token):
+    """Every item valid (the path validated in one call): duplicates, conflicts and organizers still
+    answered per item, and each created event published with the state GET returns."""
+    headers = {"Authorization": token(*PROVINCE)}
+    admin = {"Authorization": token("hq", "HQ", "events:write admin")}
+    first, second = body(), body()
+    other = {**body(), "organizer": {"kind": "province", "code": "110000"}}
+    items = [first, second, first, {**second, "papers": 2}, other]
+    answer = (await service.client.post("/v1/events/batch", json={"events": items}, headers=headers)).json()
+    assert [i["status"] for i in answer["items"]] == ["created", "created", "unchanged", "conflict", "rejected"]
+    assert answer["items"][2]["id"] == answer["items"][0]["id"]
+    assert answer["items"][4]["errors"][0]["loc"] == ["events", "4", "organizer"]
+
+    by_admin = (await service.client.post("/v1/events/batch", json={"events": [other]}, headers=admin)).json()
+    assert by_admin["items"][0]["status"] == "created"
+    state = (await service.client.get(f"/v1/events/{by_admin['items'][0]['id']}", headers=headers)).json()
+    assert state["organizer"] == {"kind": "province", "code": "110000"} and state["version"] == 1
+    messages = await service.messages_for(state["id"], expected=1)
+    assert messages[0]["value"]["data"] == state and messages[0]["value"]["type"] == "exchange.event.recorded"
+
+    again = (await service.client.post("/v1/events/batch", json={"events": items}, headers=headers)).json()
+    assert [i["status"] for i in again["items"]] == ["unchanged", "unchanged", "unchanged", "conflict", "rejected"]

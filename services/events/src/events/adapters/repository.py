@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import os
 import time
 import uuid
@@ -13,9 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+import asyncpg
+from pydantic_core import to_json
 from sqlalchemy import Select, and_, exists, func, literal, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.adapters.tables import events
 from events.domain.model import CONTENT_FIELDS
@@ -212,91 +213,152 @@ async def list_events(
     return rows[:limit], next_cursor
 
 
-# -- PostgreSQL single-statement create -------------------------------------------------------------
+# -- PostgreSQL: creates through raw asyncpg connections (events.adapters.pg) --------------------------
 # The event row and its outbox row in ONE statement (a data-modifying CTE): PostgreSQL runs a single
 # statement atomically, so this is the same all-or-nothing transaction as BEGIN/INSERT/INSERT/COMMIT
-# in one round trip instead of four, sent straight through asyncpg (SQLAlchemy's statement and
-# result processing were most of the single-POST CPU; bench/events/README.md).
+# in one round trip instead of four. A concurrent insert of the same key waits on the unique index
+# for the other statement, then does nothing (and the caller reads the winner). SQLAlchemy's statement
+# and result processing were most of the single-POST CPU (bench/events/README.md).
 _EVENT_COLUMNS = [c.name for c in events.c]
-_CASTS = {"countries": "::text::jsonb", "partner_org_ids": "::text::jsonb", "fields": "::text::jsonb"}
-_CASTS["target_groups"] = "::text::jsonb"
-_N = len(_EVENT_COLUMNS)
+_NEW_COLUMNS = [name for name in _EVENT_COLUMNS if name not in ("status", "version", "created_at", "updated_at")]
+_JSONB = frozenset({"countries", "partner_org_ids", "fields", "target_groups"})
+# Parameters travel as JSON-ready values (ids, dates and lists as text), cast by PostgreSQL.
+_PG_TYPES = {"id": "uuid", "start_date": "date", "end_date": "date", "participants": "int4"}
+_PG_TYPES |= {"foreign_participants": "int4", "papers": "int4", "flagship": "bool"}
+_N = len(_NEW_COLUMNS)
+_OUTBOX_COLUMNS = "INSERT INTO outbox (event_id, topic, key, payload, headers, created_at) "
+_ON_CONFLICT = "ON CONFLICT (organizer_kind, organizer_code, external_ref) DO NOTHING RETURNING id"
+
+
+def _cast(name: str) -> str:
+    if name in _JSONB:
+        return "::text::jsonb"
+    kind = _PG_TYPES.get(name)
+    return "::text" if kind is None else f"::text::{kind}" if kind in ("date", "uuid") else f"::{kind}"
+
+
 _PG_RECORD = (
-    f"WITH inserted AS (INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) VALUES ("
-    + ", ".join(f"${i + 1}{_CASTS.get(name, '')}" for i, name in enumerate(_EVENT_COLUMNS))
-    + ") ON CONFLICT (organizer_kind, organizer_code, external_ref) DO NOTHING RETURNING id) "
-    "INSERT INTO outbox (event_id, topic, key, payload, headers, created_at) "
-    f"SELECT ${_N + 1}, ${_N + 2}, ${_N + 3}, ${_N + 4}, ${_N + 5}, ${_N + 6} FROM inserted RETURNING id"
+    f"WITH inserted AS (INSERT INTO events ({', '.join(_NEW_COLUMNS)}, status, version, created_at, updated_at) "
+    f"VALUES ({', '.join(f'${i + 1}{_cast(name)}' for i, name in enumerate(_NEW_COLUMNS))}, "
+    f"'active', 1, ${_N + 1}, ${_N + 1}) {_ON_CONFLICT}) "
+    f"{_OUTBOX_COLUMNS}SELECT ${_N + 2}, ${_N + 3}, ${_N + 4}, ${_N + 5}, ${_N + 6}, ${_N + 1} "
+    "FROM inserted RETURNING id"
 )
 
 
-async def record_new_postgres(engine: AsyncEngine, values: Mapping[str, Any], outbox_row: Mapping[str, Any]) -> bool:
-    """Insert the event and its outbox row unless the organizer already has this external_ref.
-    A concurrent insert of the same key waits for the other statement, then counts as existing."""
-    params = [json.dumps(values[name]) if name in _CASTS else values[name] for name in _EVENT_COLUMNS]
-    params += [outbox_row[k] for k in ("event_id", "topic", "key", "payload", "headers", "created_at")]
-    async with engine.connect() as connection:
-        raw = await connection.get_raw_connection()
-        driver: Any = raw.driver_connection
-        inserted = await driver.fetchval(_PG_RECORD, *params)
+def new_state(
+    event_id: str, kind: str, code: str, external_ref: str, content: Mapping[str, Any], stamp: str
+) -> dict[str, Any]:
+    """The public state of an event about to be inserted (what `state_of` reads back from its row);
+    `content` is canonical (`EventContent.canonical()`), `stamp` the ISO time of creation."""
+    return {
+        "id": event_id,
+        "organizer": {"kind": kind, "code": code},
+        "external_ref": external_ref,
+        **content,
+        "status": "active",
+        "version": 1,
+        "created_at": stamp,
+        "updated_at": stamp,
+    }
+
+
+def _new_values(state: Mapping[str, Any]) -> list[Any]:
+    organizer = state["organizer"]
+    return [
+        organizer["kind"]
+        if name == "organizer_kind"
+        else organizer["code"]
+        if name == "organizer_code"
+        else to_json(state[name]).decode()
+        if name in _JSONB
+        else state[name]
+        for name in _NEW_COLUMNS
+    ]
+
+
+async def record_new_postgres(
+    connection: asyncpg.Connection,
+    state: Mapping[str, Any],
+    now: datetime,
+    message: tuple[str, str],
+    *,
+    topic: str,
+    headers: str,
+) -> bool:
+    """Insert the event of `state` with its message `(id, payload)` unless its key exists."""
+    params = _new_values(state)
+    inserted = await connection.fetchval(_PG_RECORD, *params, now, message[0], topic, state["id"], message[1], headers)
     return inserted is not None
 
 
-# -- PostgreSQL bulk create -------------------------------------------------------------------------
-# A batch in one statement: the rows travel as ONE JSON document (serialised by the C encoder,
-# parsed by PostgreSQL) instead of 23 bound values per row; the events are inserted unless their key
-# exists, and exactly the inserted ones get their outbox rows, in batch order.
-_PG_TYPES = {
-    "id": "uuid",
-    "start_date": "date",
-    "end_date": "date",
-    "participants": "int",
-    "foreign_participants": "int",
-    "papers": "int",
-    "flagship": "bool",
-    "version": "int",
-    "created_at": "timestamptz",
-    "updated_at": "timestamptz",
-    **{name: "jsonb" for name in _CASTS},
-}
-_RECORD = ", ".join(f"{name} {_PG_TYPES.get(name, 'text')}" for name in _EVENT_COLUMNS)
+# A batch in one statement: each column travels as one array (asyncpg's binary array encoding, no
+# JSON document for PostgreSQL to parse; this halved PostgreSQL's CPU per batch), the events are
+# inserted unless their key exists, and exactly the inserted ones get their outbox rows, in order.
+def _array(name: str) -> str:
+    return "int4[]" if _PG_TYPES.get(name) == "int4" else "bool[]" if name == "flagship" else "text[]"
+
+
+def _select(name: str) -> str:
+    if name in _JSONB:
+        return f"{name}::jsonb"
+    kind = _PG_TYPES.get(name)
+    return f"{name}::{kind}" if kind in ("date", "uuid") else name
+
+
 _PG_BULK = (
-    f"WITH input AS (SELECT * FROM ROWS FROM (jsonb_to_recordset($1::text::jsonb) AS ({_RECORD}, "
-    f"message_id text, payload text)) WITH ORDINALITY AS t({', '.join(_EVENT_COLUMNS)}, message_id, payload, n)), "
-    f"inserted AS (INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) SELECT {', '.join(_EVENT_COLUMNS)} FROM input "
-    "ORDER BY n ON CONFLICT (organizer_kind, organizer_code, external_ref) DO NOTHING RETURNING id) "
-    "INSERT INTO outbox (event_id, topic, key, payload, headers, created_at) "
-    "SELECT input.message_id, $2, input.id::text, input.payload, $3, $4 "
-    "FROM input JOIN inserted ON inserted.id = input.id ORDER BY input.n RETURNING key"
+    f"WITH input AS (SELECT * FROM unnest({', '.join(f'${i + 1}::{_array(n)}' for i, n in enumerate(_NEW_COLUMNS))}, "
+    f"${_N + 1}::text[], ${_N + 2}::text[]) WITH ORDINALITY AS t({', '.join(_NEW_COLUMNS)}, message_id, payload, n)), "
+    f"inserted AS (INSERT INTO events ({', '.join(_NEW_COLUMNS)}, status, version, created_at, updated_at) "
+    f"SELECT {', '.join(_select(n) for n in _NEW_COLUMNS)}, 'active', 1, ${_N + 5}, ${_N + 5} FROM input ORDER BY n "
+    f"{_ON_CONFLICT}) "
+    f"{_OUTBOX_COLUMNS}SELECT input.message_id, ${_N + 3}, input.id, input.payload, ${_N + 4}, ${_N + 5} "
+    "FROM input JOIN inserted ON inserted.id = input.id::uuid ORDER BY input.n RETURNING key"
 )
 
 
 async def record_many_postgres(
-    engine: AsyncEngine,
-    rows: Sequence[Mapping[str, Any]],
+    connection: asyncpg.Connection,
+    states: Sequence[Mapping[str, Any]],
     messages: Sequence[tuple[str, str]],
     *,
     topic: str,
     headers: str,
     now: datetime,
 ) -> set[str]:
-    """Insert the new events of `rows` with their messages (`(message id, payload)` per row, same
-    order); returns the ids of the events inserted (the others already existed)."""
-    if not rows:
+    """Insert the new events of `states` with their messages (`(id, payload)` per state, same order);
+    returns the ids of the events inserted (the others' keys already existed)."""
+    if not states:
         return set()
-    document = json.dumps(
-        [{**row, "message_id": message[0], "payload": message[1]} for row, message in zip(rows, messages, strict=True)],
-        default=_json_value,
-        ensure_ascii=False,
-    )
-    async with engine.connect() as connection:
-        raw = await connection.get_raw_connection()
-        driver: Any = raw.driver_connection
-        inserted = await driver.fetch(_PG_BULK, document, topic, headers, now)
+    columns: list[list[Any]] = []
+    for name in _NEW_COLUMNS:
+        if name == "organizer_kind":
+            columns.append([s["organizer"]["kind"] for s in states])
+        elif name == "organizer_code":
+            columns.append([s["organizer"]["code"] for s in states])
+        elif name in _JSONB:
+            columns.append([to_json(s[name]).decode() for s in states])
+        else:
+            columns.append([s[name] for s in states])
+    columns.append([m[0] for m in messages])
+    columns.append([m[1] for m in messages])
+    inserted = await connection.fetch(_PG_BULK, *columns, topic, headers, now)
     return {r[0] for r in inserted}
 
 
-def _json_value(value: object) -> str:
-    if isinstance(value, uuid.UUID | date | datetime):
-        return str(value) if isinstance(value, uuid.UUID) else value.isoformat()
-    raise TypeError(f"cannot serialise {type(value).__name__}")
+_PG_FIND = "SELECT * FROM events WHERE organizer_kind = $1 AND organizer_code = $2 AND external_ref = $3"
+_PG_FIND_MANY = (
+    "SELECT e.* FROM unnest($1::text[], $2::text[], $3::text[]) AS k(kind, code, ref) JOIN events e "
+    "ON e.organizer_kind = k.kind AND e.organizer_code = k.code AND e.external_ref = k.ref"
+)
+
+
+async def find_by_key_postgres(connection: asyncpg.Connection, key: Key) -> dict[str, Any] | None:
+    row = await connection.fetchrow(_PG_FIND, *key)
+    return dict(row) if row is not None else None
+
+
+async def find_by_keys_postgres(connection: asyncpg.Connection, keys: Sequence[Key]) -> dict[Key, dict[str, Any]]:
+    """The stored rows of `keys` (those that exist), in one statement."""
+    rows = await connection.fetch(_PG_FIND_MANY, [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys])
+    return {(r["organizer_kind"], r["organizer_code"], r["external_ref"]): dict(r) for r in rows}

@@ -17,6 +17,7 @@ from common.auth import AuthConfig, Principal, decode_token
 from common.errors import Forbidden, Unauthorized
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 
 MAX_REMEMBERED = 4096
 _bearer = HTTPBearer(auto_error=False, description="A JWT: `Authorization: Bearer <token>`.")
@@ -34,7 +35,20 @@ async def authenticate(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("An `Authorization: Bearer <JWT>` header is required.")
-    token = credentials.credentials
+    return await _verified(request, credentials.credentials)
+
+
+async def writer_of(request: Request) -> Principal:
+    """`Writer` without FastAPI's dependency machinery, for the single-POST route (the hot one): the
+    same header rules as `HTTPBearer(auto_error=False)` and the same answers (401, then 403)."""
+    authorization = request.headers.get("authorization")
+    scheme, token = get_authorization_scheme_param(authorization)
+    if not (authorization and scheme and token) or scheme.lower() != "bearer":
+        raise Unauthorized("An `Authorization: Bearer <JWT>` header is required.")
+    return await require_writer(await _verified(request, token))
+
+
+async def _verified(request: Request, token: str) -> Principal:
     state = request.app.state
     remembered: dict[str, tuple[Principal, float]] = state.__dict__.setdefault("verified_tokens", {})
     hit = remembered.get(token)

@@ -15,12 +15,22 @@ from common.errors import Conflict, Forbidden, NotFound, PreconditionFailed, Unp
 from common.observability import traceparent_var
 from common.outbox import add_many_to_outbox, add_to_outbox
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from pydantic_core import to_json
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from events.adapters import repository as repo
+from events.adapters.pg import PgPool
 from events.adapters.tables import outbox
 from events.contracts import EVENT_CANCELLED, EVENT_RECORDED, EVENT_UPDATED, SOURCE
-from events.domain.model import EventContent, EventCreate, EventPatch, Organizer, can_act_for
+from events.domain.model import (
+    CONTENT_FIELDS,
+    EventContent,
+    EventCreate,
+    EventPatch,
+    Organizer,
+    can_act_for,
+    may_act_for,
+)
 
 MAX_BATCH = 1000
 
@@ -101,7 +111,8 @@ def _headers(event_type: str) -> str:
 
 def _envelope(event_type: str, state: dict[str, Any], now: datetime) -> tuple[str, str]:
     """(message id, CloudEvent JSON): the envelope `common.envelope.new_event` builds, serialised
-    directly; on the bulk path building a pydantic model per message cost more than the insert."""
+    directly by pydantic-core's JSON encoder; on the bulk path building a pydantic model per message
+    cost more than the insert."""
     message_id = str(uuid.uuid4())
     envelope = {
         "specversion": "1.0",
@@ -113,20 +124,20 @@ def _envelope(event_type: str, state: dict[str, Any], now: datetime) -> tuple[st
         "datacontenttype": "application/json",
         "data": state,
     }
-    return message_id, json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
+    return message_id, to_json(envelope).decode()
 
 
-def _outbox_row(event_type: str, state: dict[str, Any], topic: str, now: datetime) -> dict[str, Any]:
-    """The outbox row `common.outbox.add_to_outbox` would write, for the single-statement path."""
-    message_id, payload = _envelope(event_type, state, now)
-    return {
-        "event_id": message_id,
-        "topic": topic,
-        "key": state["id"],
-        "payload": payload,
-        "headers": _headers(event_type),
-        "created_at": now,
-    }
+@dataclass(frozen=True)
+class Rejected:
+    """A batch item that did not validate: its `external_ref` if it had a usable one, and why."""
+
+    external_ref: str | None
+    errors: list[dict[str, Any]]
+
+
+# A batch item after validation: the item as `EventCreate(...).model_dump(mode="json")` (canonical
+# content plus `external_ref` and `organizer`), or why it was rejected.
+Draft = dict[str, Any] | Rejected
 
 
 class EventsService:
@@ -135,13 +146,13 @@ class EventsService:
         sessions: async_sessionmaker[AsyncSession],
         topic: str,
         *,
-        engine: AsyncEngine | None = None,
+        pool: PgPool | None = None,
         wake_relay: Callable[[], None] | None = None,
     ) -> None:
         self.sessions = sessions
         self.topic = topic
-        # On PostgreSQL, creates take the single-statement path (see repository.record_new_postgres).
-        self.fast_engine = engine if engine is not None and engine.dialect.name == "postgresql" else None
+        # On PostgreSQL, creates take the raw single-statement paths (repository.record_*_postgres).
+        self.pool = pool
         self.wake_relay = wake_relay or (lambda: None)
 
     # -- create ------------------------------------------------------------------------------------
@@ -150,27 +161,25 @@ class EventsService:
         organizer = _organizer_for(actor, draft.organizer)
         content = draft.canonical_content()
         now = datetime.now(UTC)
-        values = repo.row_values(
-            event_id=repo.uuid7(),
-            organizer_kind=organizer.kind,
-            organizer_code=organizer.code,
-            external_ref=draft.external_ref,
-            content=content,
-            now=now,
-        )
-        state = repo.state_of(values)
-        if self.fast_engine is not None:
-            row = _outbox_row(EVENT_RECORDED, state, self.topic, now)
-            if await repo.record_new_postgres(self.fast_engine, values, row):
-                self.wake_relay()
-                return Recorded(state, created=True)
+        key: repo.Key = (organizer.kind, organizer.code, draft.external_ref)
+        state = repo.new_state(str(repo.uuid7()), *key, content, now.isoformat())
+        existing: dict[str, Any] | None
+        if self.pool is not None:
+            message = _envelope(EVENT_RECORDED, state, now)
+            async with self.pool.connection() as connection:
+                if await repo.record_new_postgres(
+                    connection, state, now, message, topic=self.topic, headers=_headers(EVENT_RECORDED)
+                ):
+                    self.wake_relay()
+                    return Recorded(state, created=True)
+                existing = await repo.find_by_key_postgres(connection, key)
         else:
             async with self.sessions() as session, session.begin():
-                if await repo.insert_if_new(session, values):
+                if await repo.insert_if_new(session, _row_of(state, now)):
                     await add_to_outbox(session, outbox, _message(EVENT_RECORDED, state), self.topic)
                     return Recorded(state, created=True)
-        async with self.sessions() as session:
-            existing = await repo.find_by_key(session, (organizer.kind, organizer.code, draft.external_ref))
+            async with self.sessions() as session:
+                existing = await repo.find_by_key(session, key)
         if existing is None:  # pragma: no cover - the conflicting row cannot vanish: events are never deleted
             raise Conflict("The event could not be recorded; retry.")
         if repo.content_of(existing) != content:
@@ -181,70 +190,73 @@ class EventsService:
         return Recorded(repo.state_of(existing), created=False)
 
     async def record_batch(self, *, actor: Actor, items: Sequence[Any]) -> list[ItemResult]:
-        """Validate each item on its own, then insert the valid new ones in one transaction."""
+        """Validate each item on its own, then record the valid ones (see `record_drafts`)."""
+        drafts: list[Draft] = []
+        for index, raw in enumerate(items):
+            try:
+                drafts.append(EventCreate.model_validate(raw).model_dump(mode="json"))
+            except ValidationError as exc:
+                ref = raw.get("external_ref") if isinstance(raw, dict) else None
+                drafts.append(Rejected(ref if isinstance(ref, str) else None, _item_errors(index, exc.errors())))
+        return await self.record_drafts(actor=actor, drafts=drafts)
+
+    async def record_drafts(self, *, actor: Actor, drafts: Sequence[Draft]) -> list[ItemResult]:
+        """Record the valid new items of a batch in one transaction; per-item results, in order."""
         results: list[ItemResult] = []
-        candidates: dict[repo.Key, tuple[dict[str, Any], dict[str, Any]]] = {}  # key -> (content, row)
+        candidates: dict[repo.Key, tuple[dict[str, Any], dict[str, Any]]] = {}  # key -> (content, state)
         pending: list[tuple[ItemResult, repo.Key, dict[str, Any]]] = []
         now = datetime.now(UTC)
-        for index, raw in enumerate(items):
-            ref = raw.get("external_ref") if isinstance(raw, dict) else None
-            result = ItemResult(ref if isinstance(ref, str) else None, "rejected")
-            results.append(result)
-            try:
-                draft = EventCreate.model_validate(raw)
-            except ValidationError as exc:
-                result.errors = _item_errors(index, exc.errors())
+        stamp = now.isoformat()
+        for index, draft in enumerate(drafts):
+            if isinstance(draft, Rejected):
+                results.append(ItemResult(draft.external_ref, "rejected", errors=draft.errors))
                 continue
-            result.external_ref = draft.external_ref
-            organizer = draft.organizer or actor.organizer
-            if not can_act_for(
-                org_kind=actor.org_kind, org_code=actor.org_code, is_admin=actor.is_admin, organizer=organizer
+            content = dict(draft)
+            external_ref: str = content.pop("external_ref")
+            named: dict[str, str] | None = content.pop("organizer")
+            kind, code = (actor.org_kind, actor.org_code) if named is None else (named["kind"], named["code"])
+            result = ItemResult(external_ref, "rejected")
+            results.append(result)
+            if not may_act_for(
+                org_kind=actor.org_kind, org_code=actor.org_code, is_admin=actor.is_admin, kind=kind, code=code
             ):
                 result.errors = [
                     {"loc": ["events", str(index), "organizer"], "msg": "only hq with admin may act for another body"}
                 ]
                 continue
-            key: repo.Key = (organizer.kind, organizer.code, draft.external_ref)
-            content = draft.canonical_content()
+            key: repo.Key = (kind, code, external_ref)
             if key not in candidates:
-                row = repo.row_values(
-                    event_id=repo.uuid7(),
-                    organizer_kind=organizer.kind,
-                    organizer_code=organizer.code,
-                    external_ref=draft.external_ref,
-                    content=content,
-                    now=now,
-                )
-                candidates[key] = (content, row)
+                candidates[key] = (content, repo.new_state(str(repo.uuid7()), *key, content, stamp))
             pending.append((result, key, content))
 
-        rows = [row for _content, row in candidates.values()]
-        if self.fast_engine is not None:
-            messages = [_envelope(EVENT_RECORDED, repo.state_of(row), now) for row in rows]
-            inserted_ids = await repo.record_many_postgres(
-                self.fast_engine, rows, messages, topic=self.topic, headers=_headers(EVENT_RECORDED), now=now
-            )
-            inserted = {key for key, (_c, row) in candidates.items() if str(row["id"]) in inserted_ids}
+        states = [state for _content, state in candidates.values()]
+        existing: dict[repo.Key, dict[str, Any]] = {}
+        if self.pool is not None:
+            messages = [_envelope(EVENT_RECORDED, state, now) for state in states]
+            async with self.pool.connection() as connection:
+                inserted_ids = await repo.record_many_postgres(
+                    connection, states, messages, topic=self.topic, headers=_headers(EVENT_RECORDED), now=now
+                )
+                # One lookup for every key that was there already (a resent batch).
+                missing = [key for key, (_c, state) in candidates.items() if state["id"] not in inserted_ids]
+                if missing:
+                    existing = await repo.find_by_keys_postgres(connection, missing)
+            inserted = {key for key, (_c, state) in candidates.items() if state["id"] in inserted_ids}
             if inserted:
                 self.wake_relay()
-            missing = [key for key in candidates if key not in inserted]
-            existing: dict[repo.Key, dict[str, Any]] = {}
-            if missing:
-                async with self.sessions() as session:
-                    existing = await repo.find_by_keys(session, missing)
         else:
             async with self.sessions() as session, session.begin():
-                inserted = await repo.insert_many_if_new(session, rows)
+                inserted = await repo.insert_many_if_new(session, [_row_of(state, now) for state in states])
                 missing = [key for key in candidates if key not in inserted]
                 existing = await repo.find_by_keys(session, missing) if missing else {}
-                states = [repo.state_of(candidates[key][1]) for key in candidates if key in inserted]
-                await add_many_to_outbox(session, outbox, [_message(EVENT_RECORDED, s) for s in states], self.topic)
+                messages_of = [_message(EVENT_RECORDED, candidates[key][1]) for key in candidates if key in inserted]
+                await add_many_to_outbox(session, outbox, messages_of, self.topic)
 
         announced: set[repo.Key] = set()
         for result, key, content in pending:
             if key in inserted:
-                stored_content, row = candidates[key]
-                result.id = str(row["id"])
+                stored_content, state = candidates[key]
+                result.id = state["id"]
                 if key not in announced:
                     announced.add(key)
                     result.status = "created"
@@ -327,6 +339,19 @@ class EventsService:
 
 def _item_errors(index: int, errors: Any) -> list[dict[str, Any]]:
     return [{**e, "loc": ["events", str(index), *e["loc"]]} for e in validation_errors(errors)]
+
+
+def _row_of(state: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """Column values of a new event from its state (the portable session path)."""
+    organizer = state["organizer"]
+    return repo.row_values(
+        event_id=uuid.UUID(state["id"]),
+        organizer_kind=organizer["kind"],
+        organizer_code=organizer["code"],
+        external_ref=state["external_ref"],
+        content={name: state[name] for name in CONTENT_FIELDS},
+        now=now,
+    )
 
 
 def _conflict_error(external_ref: str) -> dict[str, Any]:

@@ -331,4 +331,11 @@ class EventPatch(BaseModel):
 
 def can_act_for(*, org_kind: str, org_code: str, is_admin: bool, organizer: Organizer) -> bool:
     """A body acts for itself; `hq` with `admin` acts for any body."""
-    return is_admin or (organizer.kind == org_kind and organizer.code == org_code)
+    return may_act_for(
+        org_kind=org_kind, org_code=org_code, is_admin=is_admin, kind=organizer.kind, code=organizer.code
+    )
+
+
+def may_act_for(*, org_kind: str, org_code: str, is_admin: bool, kind: str, code: str) -> bool:
+    """`can_act_for` with the organizer given as its kind and code."""
+    return is_admin or (kind == org_kind and code == org_code)

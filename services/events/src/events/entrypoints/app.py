@@ -14,6 +14,7 @@ from common.web import create_service_app, database_check, kafka_check
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from events.adapters.pg import PgPool, connector
 from events.adapters.tables import outbox
 from events.api.routes import router
 from events.application.use_cases import EventsService
@@ -72,19 +73,29 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await _runtime(settings)
         app.state.runtime = runtime
+        # On PostgreSQL the creates run on raw asyncpg connections of their own (adapters/pg.py).
+        pool = (
+            PgPool(connector(settings.database_url), settings.db_pool_size)
+            if runtime.engine.dialect.name == "postgresql"
+            else None
+        )
         app.state.events = EventsService(
             runtime.sessions,
             topic,
-            engine=runtime.engine,
+            pool=pool,
             wake_relay=_coalesced(runtime.relay.wake, settings.relay_wake_delay) if runtime.relay is not None else None,
         )
         app.state.readiness_checks = [database_check(runtime.engine), kafka_check(settings.kafka_bootstrap_servers)]
-        async with runtime.running([topic]):
-            # The country/region tables and the app are loaded by now and live as long as the process:
-            # moving them out of the collector's generations keeps full collections short (they were
-            # visible as tens of milliseconds in the p99 latency).
-            gc.freeze()
-            yield
+        try:
+            async with runtime.running([topic]):
+                # The country/region tables and the app are loaded by now and live as long as the
+                # process: moving them out of the collector's generations keeps full collections short
+                # (they were visible as tens of milliseconds in the p99 latency).
+                gc.freeze()
+                yield
+        finally:
+            if pool is not None:
+                await pool.close()
 
     app = create_service_app(
         settings=settings,

@@ -26,6 +26,7 @@ import httpx
 from common.auth import mint_token
 from common.migrations import upgrade
 from common.testing.infra import postgres_admin_url
+from events.config import LOOPBACK
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -152,7 +153,12 @@ def main() -> None:
             stderr=subprocess.PIPE,
         )
         processes.append(ours)
-        dsn = make_url(baseline_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        # Configured as the service configures itself (events.config): no TLS to a loopback
+        # PostgreSQL (asyncpg's default `sslmode=prefer` would encrypt it).
+        baseline_dsn = make_url(baseline_url).set(drivername="postgresql")
+        if baseline_dsn.host in LOOPBACK and not {"ssl", "sslmode"} & set(baseline_dsn.query):
+            baseline_dsn = baseline_dsn.update_query_dict({"sslmode": "disable"})
+        dsn = baseline_dsn.render_as_string(hide_password=False)
         baseline = subprocess.Popen(
             [sys.executable, str(HERE / "baseline_app.py"), "--port", str(baseline_port), "--dsn", dsn],
             stdout=subprocess.DEVNULL,

@@ -9,6 +9,7 @@ import secrets
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from pythonjsonlogger.json import JsonFormatter
@@ -90,6 +91,20 @@ def configure_logging(service: str, level: str = "INFO") -> None:
 
 
 # --- middleware ---------------------------------------------------------------------------------
+_Children = tuple[Any, Any]  # the request counter's and the latency histogram's child for one label set
+_children: dict[tuple[str, str, str, str], _Children] = {}  # bounded: methods, route templates, statuses
+
+
+def _metric_children(service: str, method: str, path: str, status: str) -> _Children:
+    """`labels()` validates and locks on every call (~10 µs); the children are looked up once."""
+    key = (service, method, path, status)
+    children = _children.get(key)
+    if children is None:
+        children = (HTTP_REQUESTS.labels(service, method, path, status), HTTP_LATENCY.labels(service, method, path))
+        _children[key] = children
+    return children
+
+
 class RequestContextMiddleware:
     """Request id + trace context per request, access metrics; pure ASGI so it adds little latency."""
 
@@ -101,24 +116,25 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        request_id = headers.get("x-request-id") or secrets.token_hex(8)
-        traceparent = new_traceparent(headers.get("traceparent"))
+        request_id = parent = None
+        for name, value in scope["headers"]:  # only the two headers read here are decoded
+            if name == b"x-request-id":
+                request_id = value.decode("latin-1")
+            elif name == b"traceparent":
+                parent = value.decode("latin-1")
+        request_id = request_id or secrets.token_hex(8)
+        traceparent = new_traceparent(parent)
         rid_token = request_id_var.set(request_id)
         tp_token = traceparent_var.set(traceparent)
         started = time.perf_counter()
         status = 500
+        extra_headers = [(b"x-request-id", request_id.encode()), (b"traceparent", traceparent.encode())]
 
         async def send_with_ids(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [
-                    *message["headers"],
-                    (b"x-request-id", request_id.encode()),
-                    (b"traceparent", traceparent.encode()),
-                ]
+                message["headers"] = [*message.get("headers", ()), *extra_headers]
             await send(message)
 
         try:
@@ -127,8 +143,9 @@ class RequestContextMiddleware:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
             method = scope["method"] if scope["method"] in _METHODS else "OTHER"  # bounded label values
-            HTTP_REQUESTS.labels(self.service, method, path, str(status)).inc()
-            HTTP_LATENCY.labels(self.service, method, path).observe(time.perf_counter() - started)
+            requests, latency = _metric_children(self.service, method, path, str(status))
+            requests.inc()
+            latency.observe(time.perf_counter() - started)
             request_id_var.reset(rid_token)
             traceparent_var.reset(tp_token)
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from events.adapters.pg import PgPool, connector
 from events.adapters.tables import outbox
-from events.api.routes import router
+from events.api.routes import record_event, router
 from events.application.use_cases import EventsService
 from events.config import EventsSettings
 from events.contracts import TOPIC, asyncapi
@@ -107,6 +107,8 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
         ),
         lifespan=lifespan,
         asyncapi=lambda: asyncapi(topic),
+        # The single POST, the hot path, is called straight from the middleware stack (common.web).
+        direct_routes={("POST", "/v1/events"): record_event},
     )
     app.include_router(router)
     _document_models(app, [EventCreate])

@@ -189,6 +189,11 @@ async def http_latency(url: str, topics_prefix: str, code: str, year: int, round
 
 
 async def main() -> None:
+    from common.regions import default_catalogue
+    from common.runtime import tune_gc_for_batches
+
+    default_catalogue().regions_of_country("DE")
+    tune_gc_for_batches()  # as the reporting service does at start
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=5000)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -20,6 +21,16 @@ from common.outbox import OutboxRelay, install_wakeup
 from common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+
+
+def tune_gc_for_batches() -> None:
+    """For a process that decodes thousands of messages per batch: keep what is loaded by now (modules,
+    reference data) out of every future collection, and collect young objects every 50,000 allocations
+    instead of 700 — with the defaults the collector ran every few messages and rescanned the whole heap
+    often enough to double the cost of decoding a message."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from reporting.projections.event_facts import (
 )
 
 COUNTRIES = ["DE", "FR", "TH", "VN", "US", "BR", "KZ", "RU", "NG", "JP", "TW", "HK", "XK"]
+ORGANIZERS = [{"kind": "province", "code": "440000"}, {"kind": "society", "code": "CMES"}, {"kind": "hq", "code": "HQ"}]
 PROVINCES = ["110000", "440000", "440300", "660000", "710000", None]
 
 
@@ -24,9 +25,7 @@ def random_event(rng: random.Random) -> EventState:
     return EventState.model_validate(
         {
             "version": rng.randint(1, 9),
-            "organizer": rng.choice(
-                [{"kind": "province", "code": "440000"}, {"kind": "society", "code": "CMES"}, {"kind": "hq", "code": "HQ"}]
-            ),
+            "organizer": rng.choice(ORGANIZERS),
             "type": rng.choice(["forum", "conference", "training"]),
             "start_date": f"{rng.randint(2019, 2026)}-05-01",
             "host_country": "DE" if abroad else "CN",

@@ -127,14 +127,7 @@ class ConsumerRunner:
         while True:
             try:
                 consumer = await self._ensure_consumer()
-                batches = await consumer.getmany(timeout_ms=200, max_records=self.max_batch)
-                records = [r for tp_records in batches.values() for r in tp_records]
-                if records:
-                    await self._process(consumer, records)
-                    self.state.last_progress = time.monotonic()
-                await self._watch(consumer, bool(records))
-                backoff = 0.2
-                self._failures = 0
+                await self._consume(consumer)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # database or broker trouble: rebuild and re-read uncommitted
@@ -143,15 +136,64 @@ class ConsumerRunner:
                 await self._close()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+            else:
+                backoff = 0.2
 
-    async def _process(self, consumer: AIOKafkaConsumer, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+    async def _consume(self, consumer: AIOKafkaConsumer) -> None:
+        """Fetch and decode the next batch while the database applies the previous one (decoding is
+        CPU in this process, applying mostly waits on PostgreSQL): batches are still applied, and their
+        offsets committed, one after the other in order."""
+        in_flight: asyncio.Task[None] | None = None
+        try:
+            while True:
+                batches = await consumer.getmany(timeout_ms=200, max_records=self.max_batch)
+                records = [r for tp_records in batches.values() for r in tp_records]
+                prepared = await self._prepare(records) if records else None
+                if in_flight is not None:
+                    task, in_flight = in_flight, None
+                    await task
+                    self._succeeded()
+                if prepared is not None:
+                    if self._failures >= self.isolate_after:
+                        await self._commit(consumer, records, *prepared)  # one by one: no overlap
+                        self._succeeded()
+                    else:
+                        in_flight = asyncio.create_task(self._commit(consumer, records, *prepared))
+                await self._watch(consumer, bool(records))
+        finally:
+            if in_flight is not None:
+                in_flight.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await in_flight
+
+    def _succeeded(self) -> None:
+        self.state.last_progress = time.monotonic()
+        self._failures = 0
+
+    async def _prepare(
+        self, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> tuple[list[Delivery], dict[str, ConsumerRecord[bytes, bytes]]]:
+        """Decode (dead-lettering what cannot be), yielding now and then so the batch in flight can
+        send its next statement."""
         deliveries: list[Delivery] = []
         record_of: dict[str, ConsumerRecord[bytes, bytes]] = {}
-        for record in records:
+        for index, record in enumerate(records):
+            if index % 256 == 255:
+                await asyncio.sleep(0)
             delivery = await self._decode_or_dead_letter(record)
             if delivery is not None:
                 deliveries.append(delivery)
                 record_of.setdefault(delivery.envelope.id, record)
+        return deliveries, record_of
+
+    async def _commit(
+        self,
+        consumer: AIOKafkaConsumer,
+        records: list[ConsumerRecord[bytes, bytes]],
+        deliveries: list[Delivery],
+        record_of: dict[str, ConsumerRecord[bytes, bytes]],
+    ) -> None:
+        """Apply a decoded batch in one transaction, then commit its offsets."""
         by_id: dict[str, Delivery] = {}
         for d in deliveries:
             by_id.setdefault(d.envelope.id, d)

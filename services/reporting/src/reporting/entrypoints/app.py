@@ -8,7 +8,8 @@ from pathlib import Path
 
 from common.db import create_engine, is_sqlite, session_factory
 from common.kafka.consumer import ConsumerRunner
-from common.runtime import ServiceRuntime
+from common.regions import default_catalogue
+from common.runtime import ServiceRuntime, tune_gc_for_batches
 from common.web import create_service_app, database_check, kafka_check
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
@@ -47,6 +48,8 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
             queue_size=settings.stream_queue_size,
         )
         handler = ProjectionHandler()
+        default_catalogue().regions_of_country("DE")  # load the catalogue before the GC freezes the heap
+        tune_gc_for_batches()
 
         async def publish_changes() -> None:
             # Right after the batch's database commit — not after the offset commit — so the stream

@@ -17,8 +17,13 @@ SERVICE_DIR = Path(__file__).resolve().parents[3]
 
 
 async def _rebuild(settings: ReportingSettings, keep_previous: bool) -> None:
+    from common.regions import default_catalogue
+    from common.runtime import tune_gc_for_batches
+
     from reporting.projections.rebuild import rebuild
 
+    default_catalogue().regions_of_country("DE")  # loaded before the GC freezes the heap
+    tune_gc_for_batches()
     engine = create_engine(settings.database_url)
     try:
         report = await rebuild(

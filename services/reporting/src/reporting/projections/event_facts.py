@@ -101,29 +101,35 @@ class EventDeltas:
 
     def __init__(self) -> None:
         self.home: dict[tuple[str, int], Vector] = {}
-        self.world: dict[tuple[CountryRegions, int], Vector] = {}
         self.home_types: dict[tuple[str, int, str], int] = {}
-        self.world_types: dict[tuple[CountryRegions, int, str], int] = {}
-        self.home_refs: dict[tuple[str, int, CountryRegions], int] = {}
+        self.world: dict[tuple[tuple[str, ...], int], Vector] = {}
+        self.world_types: dict[tuple[tuple[str, ...], int, str], int] = {}
+        self.home_refs: dict[tuple[str, int, str], int] = {}
+        self.world_refs: dict[tuple[tuple[str, tuple[str, ...]], int], int] = {}
         self.bodies: dict[tuple[str, int], int] = {}
 
     def add(self, facts: EventFacts, sign: int) -> None:
         if not facts.active:
             return
         year = facts.year
+        home = facts.home
         values = facts.values()
-        _add_vector(self.home, (facts.home, year), values, sign)
-        key = (facts.home, year, facts.type)
+        _add_vector(self.home, (home, year), values, sign)
+        key = (home, year, facts.type)
         self.home_types[key] = self.home_types.get(key, 0) + sign
         body_key = (facts.body, year)
         self.bodies[body_key] = self.bodies.get(body_key, 0) + sign
         countries = facts.countries
         if countries:
-            _add_vector(self.world, (countries, year), values, sign)
-            world_key = (countries, year, facts.type)
+            world = world_regions(countries)  # cached: one tuple per distinct union, so few keys
+            _add_vector(self.world, (world, year), values, sign)
+            world_key = (world, year, facts.type)
             self.world_types[world_key] = self.world_types.get(world_key, 0) + sign
-            refs_key = (facts.home, year, countries)
-            self.home_refs[refs_key] = self.home_refs.get(refs_key, 0) + sign
+            for country in countries:
+                home_ref = (home, year, country[0])
+                self.home_refs[home_ref] = self.home_refs.get(home_ref, 0) + sign
+                world_ref = (country, year)
+                self.world_refs[world_ref] = self.world_refs.get(world_ref, 0) + sign
 
     def expand(self, metrics: dict[MetricKey, int], refs: dict[RefKey, int]) -> None:
         """Add the deltas to `metrics` and `refs` (zero deltas included: their regions were touched)."""
@@ -133,16 +139,19 @@ class EventDeltas:
             _bump_years(metrics, (ALL, home), year, TYPE_METRIC + type_, n)
         for (body, year), n in self.bodies.items():
             _bump_years(metrics, (body,), year, "events.count", n)
-        for (countries, year), vector in self.world.items():
-            _expand_vector(metrics, world_regions(countries), year, vector)
-        for (countries, year, type_), n in self.world_types.items():
-            _bump_years(metrics, world_regions(countries), year, TYPE_METRIC + type_, n)
-        for (home, year, countries), n in self.home_refs.items():
-            for country, regions in countries:
-                for region in (ALL, home, *regions):
-                    for y in (year, 0):
-                        key = ("events", region, y, country)
-                        refs[key] = refs.get(key, 0) + n
+        for (world, year), vector in self.world.items():
+            _expand_vector(metrics, world, year, vector)
+        for (world, year, type_), n in self.world_types.items():
+            _bump_years(metrics, world, year, TYPE_METRIC + type_, n)
+        for (home, year, country), n in self.home_refs.items():
+            for y in (year, 0):
+                key = ("events", home, y, country)
+                refs[key] = refs.get(key, 0) + n
+        for ((country, regions), year), n in self.world_refs.items():
+            for region in (ALL, *regions):
+                for y in (year, 0):
+                    key = ("events", region, y, country)
+                    refs[key] = refs.get(key, 0) + n
 
 
 def _add_vector(target: dict[K, Vector], key: K, values: tuple[int, ...], sign: int) -> None:

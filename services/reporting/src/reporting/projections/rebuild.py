@@ -11,13 +11,14 @@ rebuild applies by version, which makes repeated deliveries harmless on their ow
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from common.envelope import CloudEvent
 from common.kafka.consumer import InvalidMessage
 from pydantic import ValidationError
@@ -84,27 +85,49 @@ class _Replayer:
         self.invalid = 0
 
     async def until(self, end: dict[TopicPartition, int], max_records: int) -> None:
-        """Consume and apply until every partition's position reaches `end`."""
-        while True:
-            positions = {tp: await self.consumer.position(tp) for tp in end}
-            if all(positions[tp] >= offset for tp, offset in end.items()):
-                return
-            batch = await self.consumer.getmany(timeout_ms=500, max_records=max_records)
-            changes: list[Change] = []
-            for records in batch.values():
-                for record in records:
-                    self.messages += 1
-                    try:
-                        change = decode_change(CloudEvent.from_bytes(record.value or b""))
-                    except (ValidationError, InvalidMessage, ValueError):
-                        self.invalid += 1  # the live consumer already dead-lettered it
-                        continue
-                    if change is not None:
-                        changes.append(change)
-            if changes:
-                async with self.sessions() as session, session.begin():
-                    result = await apply_changes(session, self.gen, changes)
-                self.applied += result.applied
+        """Consume and apply until every partition's position reaches `end`; the next batch is fetched
+        and decoded while the database applies the previous one."""
+        in_flight: asyncio.Task[None] | None = None
+        try:
+            while True:
+                positions = {tp: await self.consumer.position(tp) for tp in end}
+                if all(positions[tp] >= offset for tp, offset in end.items()):
+                    break
+                batch = await self.consumer.getmany(timeout_ms=500, max_records=max_records)
+                changes = await self._decode([r for records in batch.values() for r in records])
+                if in_flight is not None:
+                    task, in_flight = in_flight, None
+                    await task
+                if changes:
+                    in_flight = asyncio.create_task(self._apply(changes))
+            if in_flight is not None:
+                task, in_flight = in_flight, None
+                await task
+        finally:
+            if in_flight is not None:
+                in_flight.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await in_flight
+
+    async def _decode(self, records: list[ConsumerRecord[bytes, bytes]]) -> list[Change]:
+        changes: list[Change] = []
+        for index, record in enumerate(records):
+            if index % 256 == 255:
+                await asyncio.sleep(0)  # let the batch in flight send its next statement
+            self.messages += 1
+            try:
+                change = decode_change(CloudEvent.from_bytes(record.value or b""))
+            except (ValidationError, InvalidMessage, ValueError):
+                self.invalid += 1  # the live consumer already dead-lettered it
+                continue
+            if change is not None:
+                changes.append(change)
+        return changes
+
+    async def _apply(self, changes: list[Change]) -> None:
+        async with self.sessions() as session, session.begin():
+            result = await apply_changes(session, self.gen, changes)
+        self.applied += result.applied
 
 
 async def assign_every_partition(

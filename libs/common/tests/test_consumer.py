@@ -10,7 +10,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from common.db import session_factory
 from common.envelope import CloudEvent, new_event
-from common.kafka.consumer import ConsumerRunner, Delivery, InvalidMessage
+from common.kafka.consumer import ConsumerRunner, Decoded, Delivery, InvalidMessage, decode_envelope
 from common.testing.plugin import read_topic, wait_until
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -22,11 +22,12 @@ from .conftest import counters, inbox
 class CountingHandler:
     """Adds data.amount to counters[data.key]; rejects messages without an integer amount."""
 
-    def decode(self, topic: str, envelope: CloudEvent) -> tuple[str, int]:
+    def decode(self, topic: str, raw: bytes) -> Decoded:
+        envelope = decode_envelope(raw)
         amount = envelope.data.get("amount")
         if not isinstance(amount, int):
             raise InvalidMessage("data.amount must be an integer")
-        return str(envelope.data["key"]), amount
+        return Decoded(envelope.id, (str(envelope.data["key"]), amount))
 
     async def apply(self, session, deliveries: Sequence[Delivery]) -> None:
         insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert

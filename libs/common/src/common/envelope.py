@@ -12,10 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 CONTENT_TYPE = "application/cloudevents+json"
 
 
-class CloudEvent(BaseModel):
-    """A CloudEvents 1.0 message; `data` is the aggregate's whole public state with its version."""
-
-    model_config = ConfigDict(extra="allow")
+class CloudEventFields(BaseModel):
+    """The CloudEvents 1.0 attributes of the contract, without `data`: a consumer may extend it with a
+    typed `data` and validate a message in one pass from its bytes."""
 
     specversion: Literal["1.0"] = "1.0"
     id: str = Field(
@@ -29,6 +28,13 @@ class CloudEvent(BaseModel):
     subject: str = Field(min_length=1, description="The aggregate id; also the Kafka key.")
     time: datetime
     datacontenttype: str = "application/json"
+
+
+class CloudEvent(CloudEventFields):
+    """A CloudEvents 1.0 message; `data` is the aggregate's whole public state with its version."""
+
+    model_config = ConfigDict(extra="allow")
+
     data: dict[str, Any]
 
     def to_bytes(self) -> bytes:

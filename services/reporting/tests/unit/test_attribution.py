@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 from common.envelope import new_event
 from common.kafka.consumer import InvalidMessage
+from pydantic import ValidationError
 from reporting.contracts.inbound import EventState, PersonState
 from reporting.projections.attribution import (
     Contribution,
@@ -14,7 +15,7 @@ from reporting.projections.attribution import (
     person_contribution,
     province_region_of,
 )
-from reporting.projections.changes import decode_change
+from reporting.projections.changes import decode_change, decode_message
 
 
 def event(**overrides) -> EventState:
@@ -133,3 +134,38 @@ def test_decode_rejects_what_cannot_be_attributed_and_skips_unknown_types():
     assert change is not None and change.kind == "event" and change.version == 2
     assert isinstance(change.state, EventState) and change.state.status == "cancelled"
     assert change.state.start_date == date(2025, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        (b"{not json", ValidationError),
+        (b'{"specversion": "1.0", "type": "exchange.event.recorded", "data": {}}', ValidationError),
+        (
+            b'{"id": "m1", "source": "/events", "type": "exchange.event.recorded", "subject": "e1",'
+            b' "time": "2025-01-01T00:00:00Z", "data": {"version": -1}}',
+            InvalidMessage,
+        ),
+        (
+            b'{"id": "m1", "source": "/events", "type": "exchange.event.recorded", "subject": "e1",'
+            b' "time": "2025-01-01T00:00:00Z", "data": {"version": 1, "organizer": {"kind": "province", "code": "440000"},'
+            b' "start_date": "2025-01-01", "countries": ["ZZ"]}}',
+            InvalidMessage,
+        ),
+        (
+            b'{"id": "", "source": "/events", "type": "exchange.event.recorded", "subject": "e1",'
+            b' "time": "2025-01-01T00:00:00Z", "data": {"version": -1}}',
+            ValidationError,
+        ),
+    ],
+)
+def test_a_bad_envelope_and_bad_data_are_told_apart(raw: bytes, error: type[Exception]) -> None:
+    with pytest.raises(error) as caught:
+        decode_message(raw)
+    assert type(caught.value) is error  # InvalidMessage is not a ValidationError and vice versa
+
+
+def test_a_valid_envelope_of_an_unknown_type_is_skipped_with_its_id() -> None:
+    raw = new_event(source="/partners", type="exchange.membership.recorded", subject="m", data={}).to_bytes()
+    decoded = decode_message(raw)
+    assert decoded.value is None and decoded.message_id

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
@@ -42,19 +42,25 @@ class InvalidMessage(Exception):
     """The message cannot be applied whatever we retry: it goes to the dead-letter topic."""
 
 
+class Decoded(NamedTuple):
+    message_id: str  # the CloudEvent id: what the inbox de-duplicates by
+    value: Any
+
+
 @dataclass(frozen=True)
 class Delivery:
     topic: str
     partition: int
     offset: int
-    envelope: CloudEvent
+    message_id: str
     decoded: Any
     traceparent: str | None = None
 
 
 class BatchHandler(Protocol):
-    def decode(self, topic: str, envelope: CloudEvent) -> Any:
-        """Validate the message's data (raise InvalidMessage); pure, no I/O."""
+    def decode(self, topic: str, raw: bytes) -> Decoded:
+        """Parse and validate one message; pure, no I/O. A pydantic ValidationError means the envelope is
+        invalid, InvalidMessage that its data is (both go to the dead-letter topic)."""
 
     async def apply(self, session: AsyncSession, deliveries: Sequence[Delivery]) -> None:
         """Apply new (never seen) messages inside the caller's transaction; do not commit."""
@@ -67,6 +73,11 @@ class ConsumerState:
     dead_lettered: int = 0
     last_progress: float = field(default_factory=time.monotonic)
     lag: int = 0
+
+
+def decode_envelope(raw: bytes) -> CloudEvent:
+    """The generic decoder for handlers that read `data` as a dictionary."""
+    return CloudEvent.from_bytes(raw)
 
 
 def dlq_topic(topic: str) -> str:
@@ -183,7 +194,7 @@ class ConsumerRunner:
             delivery = await self._decode_or_dead_letter(record)
             if delivery is not None:
                 deliveries.append(delivery)
-                record_of.setdefault(delivery.envelope.id, record)
+                record_of.setdefault(delivery.message_id, record)
         return deliveries, record_of
 
     async def _commit(
@@ -196,7 +207,7 @@ class ConsumerRunner:
         """Apply a decoded batch in one transaction, then commit its offsets."""
         by_id: dict[str, Delivery] = {}
         for d in deliveries:
-            by_id.setdefault(d.envelope.id, d)
+            by_id.setdefault(d.message_id, d)
         if self._failures >= self.isolate_after:
             fresh = await self._apply_one_by_one(by_id, record_of)
         else:
@@ -212,8 +223,8 @@ class ConsumerRunner:
     async def _apply(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
         """Apply in one transaction with the inbox; returns the deliveries that were new."""
         async with self.sessions() as session, session.begin():
-            new_ids = await claim_new(session, self.inbox, {d.envelope.id: d.topic for d in deliveries})
-            fresh = [d for d in deliveries if d.envelope.id in new_ids]
+            new_ids = await claim_new(session, self.inbox, {d.message_id: d.topic for d in deliveries})
+            fresh = [d for d in deliveries if d.message_id in new_ids]
             if fresh:
                 await self.handler.apply(session, fresh)
         return fresh
@@ -242,20 +253,23 @@ class ConsumerRunner:
         return True
 
     async def _decode_or_dead_letter(self, record: ConsumerRecord[bytes, bytes]) -> Delivery | None:
-        headers = {k: v for k, v in (record.headers or ())}
-        parent = headers.get("traceparent")
-        traceparent = new_traceparent(parent.decode("latin-1") if parent else None)
-        token = traceparent_var.set(traceparent)
+        parent = None
+        for name, value in record.headers or ():
+            if name == "traceparent":
+                parent = value.decode("latin-1")
+        # A child span of the producer's trace; without one, no trace is invented per message.
+        traceparent = new_traceparent(parent) if parent else None
         try:
-            envelope = CloudEvent.from_bytes(record.value or b"")
-            decoded = self.handler.decode(record.topic, envelope)
+            decoded = self.handler.decode(record.topic, record.value or b"")
         except Exception as exc:  # whatever the decoder trips on, retrying cannot fix it
             reason = "invalid-envelope" if isinstance(exc, ValidationError) else "invalid-data"
-            await self._dead_letter(record, exc, reason=reason)
+            token = traceparent_var.set(traceparent or new_traceparent(None))
+            try:
+                await self._dead_letter(record, exc, reason=reason)
+            finally:
+                traceparent_var.reset(token)
             return None
-        finally:
-            traceparent_var.reset(token)
-        return Delivery(record.topic, record.partition, record.offset, envelope, decoded, traceparent)
+        return Delivery(record.topic, record.partition, record.offset, decoded.message_id, decoded.value, traceparent)
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], exc: Exception, *, reason: str) -> None:
         detail = f"{type(exc).__name__}: {exc}"[:1000]
@@ -282,8 +296,11 @@ class ConsumerRunner:
     def _count(self, fresh: Sequence[Delivery], duplicates: int) -> None:
         self.state.processed += len(fresh)
         self.state.duplicates += duplicates
+        per_topic: dict[str, int] = {}
         for d in fresh:
-            CONSUMER_PROCESSED.labels(self.service, d.topic).inc()
+            per_topic[d.topic] = per_topic.get(d.topic, 0) + 1
+        for topic, n in per_topic.items():
+            CONSUMER_PROCESSED.labels(self.service, topic).inc(n)
         if duplicates:
             CONSUMER_DUPLICATES.labels(self.service, ",".join(self.topics)).inc(duplicates)
 

@@ -59,7 +59,10 @@ class EventState(_Tolerant):
     @field_validator("countries")
     @classmethod
     def _countries(cls, value: list[str]) -> list[str]:
-        codes = {c for c in (_country(v) for v in value) if c}
+        codes = {v.strip().upper() for v in value} - {""}
+        unknown = [c for c in codes if not is_country_code(c)]
+        if unknown:
+            raise ValueError(f"unknown country code {sorted(unknown)[0]!r}")
         codes.discard("CN")  # the contract forbids CN among partner countries; never count China as one
         return sorted(codes)
 

@@ -1,30 +1,66 @@
-"""From a CloudEvent on one of the three topics to a `Change` of one aggregate (pure)."""
+"""From a message on one of the three topics to a `Change` of one aggregate (pure).
+
+A message is validated in one pass from its bytes: the envelope's `type` picks the model of its `data`
+(a discriminated union), so no intermediate dictionary of the whole state is built.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Annotated, Literal
 
-from common.envelope import CloudEvent
-from common.kafka.consumer import InvalidMessage
-from pydantic import BaseModel, ValidationError
+from common.envelope import CloudEvent, CloudEventFields
+from common.kafka.consumer import Decoded, InvalidMessage
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from reporting.contracts.inbound import AgreementState, EventState, OrganizationState, PersonState, Removal
 from reporting.projections.event_facts import EventFacts, event_facts
 
 KINDS = ("event", "organization", "agreement", "person")
 
-_MODELS: dict[str, tuple[str, type[BaseModel]]] = {
-    "exchange.event.recorded": ("event", EventState),
-    "exchange.event.updated": ("event", EventState),
-    "exchange.event.cancelled": ("event", EventState),
-    "exchange.organization.registered": ("organization", OrganizationState),
-    "exchange.organization.updated": ("organization", OrganizationState),
-    "exchange.agreement.signed": ("agreement", AgreementState),
-    "exchange.agreement.renewed": ("agreement", AgreementState),
-    "exchange.agreement.expired": ("agreement", AgreementState),
-    "exchange.agreement.terminated": ("agreement", AgreementState),
-    "exchange.person.upserted": ("person", PersonState),
-    "exchange.person.removed": ("person", Removal),
+
+class _Typed(CloudEventFields):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class _EventMessage(_Typed):
+    type: Literal["exchange.event.recorded", "exchange.event.updated", "exchange.event.cancelled"]
+    data: EventState
+
+
+class _OrganizationMessage(_Typed):
+    type: Literal["exchange.organization.registered", "exchange.organization.updated"]
+    data: OrganizationState
+
+
+class _AgreementMessage(_Typed):
+    type: Literal[
+        "exchange.agreement.signed",
+        "exchange.agreement.renewed",
+        "exchange.agreement.expired",
+        "exchange.agreement.terminated",
+    ]
+    data: AgreementState
+
+
+class _PersonMessage(_Typed):
+    type: Literal["exchange.person.upserted"]
+    data: PersonState
+
+
+class _RemovalMessage(_Typed):
+    type: Literal["exchange.person.removed"]
+    data: Removal
+
+
+_Message = _EventMessage | _OrganizationMessage | _AgreementMessage | _PersonMessage | _RemovalMessage
+_MESSAGE = TypeAdapter[_Message](Annotated[_Message, Field(discriminator="type")])
+_KIND: dict[type[BaseModel], str] = {
+    EventState: "event",
+    OrganizationState: "organization",
+    AgreementState: "agreement",
+    PersonState: "person",
+    Removal: "person",
 }
 
 
@@ -41,32 +77,47 @@ class Change:
     facts: EventFacts | None = None  # events only: their contribution in the fast path's terms
 
 
-def decode_change(envelope: CloudEvent) -> Change | None:
-    """None for types reporting does not project (memberships, future types): they are skipped, not
-    dead-lettered, so producers can add event types without breaking this consumer."""
-    entry = _MODELS.get(envelope.type)
-    if entry is None:
-        return None
-    kind, model = entry
+def decode_message(raw: bytes) -> Decoded:
+    """(message id, Change or None). None for types reporting does not project (memberships, future
+    types): they are skipped, not dead-lettered, so producers can add event types without breaking this
+    consumer. ValidationError: the envelope is invalid; InvalidMessage: its data cannot be attributed."""
     try:
-        state = model.model_validate(envelope.data)
+        message = _MESSAGE.validate_json(raw)
     except ValidationError as exc:
-        raise InvalidMessage(f"{envelope.type}: {exc}") from exc
-    aggregate_id = str(envelope.data.get("id") or envelope.subject)
+        errors = exc.errors(include_url=False)
+        if any(e["type"] == "union_tag_invalid" for e in errors):
+            return Decoded(CloudEvent.from_bytes(raw).id, None)  # a valid envelope of another type
+        if all(len(e["loc"]) > 1 and e["loc"][1] == "data" for e in errors):
+            raise InvalidMessage(f"{errors[0]['loc'][0]}: {exc}") from exc
+        raise
+    return Decoded(message.id, _change(message))
+
+
+def decode_change(envelope: CloudEvent) -> Change | None:
+    """The same for an envelope already parsed (tests, tools)."""
+    return decode_message(envelope.to_bytes()).value  # type: ignore[no-any-return]
+
+
+def _change(message: _Message) -> Change:
+    state = message.data
+    aggregate_id = state.id or message.subject
     if len(aggregate_id) > 64:
         raise InvalidMessage("aggregate id longer than 64 characters")
-    version = int(state.version)  # type: ignore[attr-defined]
-    body: tuple[str, str] | None = None
+    kind = _KIND[type(state)]
+    body: tuple[str, str] | None
     if isinstance(state, EventState):
-        body = (state.organizer.kind, state.organizer.code)
-        if envelope.type == "exchange.event.cancelled" and state.status != "cancelled":
+        if message.type == "exchange.event.cancelled" and state.status != "cancelled":
             state = state.model_copy(update={"status": "cancelled"})
-    elif isinstance(state, AgreementState) and state.signer:
-        body = (state.signer.kind, state.signer.code)
-    elif isinstance(state, (PersonState, Removal)) and state.society:
-        body = ("society", state.society)
+        body = (state.organizer.kind, state.organizer.code)
+        return Change(kind, aggregate_id, state.version, message.time, state, body, event_facts(state))
+    if isinstance(state, AgreementState):
+        signer = state.signer
+        body = (signer.kind, signer.code) if signer else None
+        return Change(kind, aggregate_id, state.version, message.time, state, body)
     if isinstance(state, Removal):
-        return Change(kind, aggregate_id, version, envelope.time, None, body)
-    if isinstance(state, EventState):
-        return Change(kind, aggregate_id, version, envelope.time, state, body, event_facts(state))
-    return Change(kind, aggregate_id, version, envelope.time, state, body)
+        body = ("society", state.society) if state.society else None
+        return Change(kind, aggregate_id, state.version, message.time, None, body)
+    if isinstance(state, PersonState):
+        body = ("society", state.society) if state.society else None
+        return Change(kind, aggregate_id, state.version, message.time, state, body)
+    return Change(kind, aggregate_id, state.version, message.time, state)

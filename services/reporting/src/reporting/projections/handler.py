@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from common.envelope import CloudEvent
-from common.kafka.consumer import Delivery
+from common.kafka.consumer import Decoded, Delivery
 from reporting.adapters.tables import generation
-from reporting.projections.changes import Change, decode_change
+from reporting.projections.changes import Change, decode_message
 from reporting.projections.store import BatchResult, apply_changes
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,8 +30,8 @@ class ProjectionHandler:
         self.applied = 0
         self.ignored = 0
 
-    def decode(self, topic: str, envelope: CloudEvent) -> Change | None:
-        return decode_change(envelope)
+    def decode(self, topic: str, raw: bytes) -> Decoded:
+        return decode_message(raw)
 
     async def apply(self, session: AsyncSession, deliveries: Sequence[Delivery]) -> None:
         changes = [d.decoded for d in deliveries if isinstance(d.decoded, Change)]

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from common.envelope import CloudEvent
 from common.kafka.consumer import InvalidMessage
 from pydantic import ValidationError
 from reporting.adapters.tables import (
@@ -31,7 +30,7 @@ from reporting.adapters.tables import (
     generation,
     metrics,
 )
-from reporting.projections.changes import Change, decode_change
+from reporting.projections.changes import Change, decode_message
 from reporting.projections.store import apply_changes
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -116,7 +115,7 @@ class _Replayer:
                 await asyncio.sleep(0)  # let the batch in flight send its next statement
             self.messages += 1
             try:
-                change = decode_change(CloudEvent.from_bytes(record.value or b""))
+                change = decode_message(record.value or b"").value
             except (ValidationError, InvalidMessage, ValueError):
                 self.invalid += 1  # the live consumer already dead-lettered it
                 continue

@@ -303,3 +303,30 @@ async def test_batch_of_valid_items_on_the_one_call_path(service, token):
 
     again = (await service.client.post("/v1/events/batch", json={"events": items}, headers=headers)).json()
     assert [i["status"] for i in again["items"]] == ["unchanged", "unchanged", "unchanged", "conflict", "rejected"]
+
+
+async def test_bulk_insert_sends_values_holding_the_packing_separators_as_plain_arrays(service):
+    """Validation keeps control characters out of every value, but the bulk statement must not
+    depend on it: a value holding the separator (or the null mark) goes as plain arrays, intact."""
+    from datetime import UTC, datetime
+
+    from events.adapters import repository as repo
+    from events.domain.model import EventCreate
+
+    now = datetime.now(UTC)
+    content = EventCreate.model_validate(body()).canonical_content()
+    odd = [
+        repo.new_state(
+            repo.uuid7_strings(1)[0], "province", "440000", ref, {**content, "title": title}, now.isoformat()
+        )
+        for ref, title in ((f"sep-{uuid.uuid4()}", "a\x1fb"), (f"null-{uuid.uuid4()}", "\x1e"))
+    ]
+    for state in odd:
+        async with service.app.state.events.pool.connection() as connection:
+            inserted = await repo.record_many_postgres(
+                connection, [state], [(str(uuid.uuid4()), "{}")], topic="t", headers="{}", now=now
+            )
+            assert inserted == {state["id"]}
+            stored = await repo.find_by_key_postgres(connection, ("province", "440000", state["external_ref"]))
+        assert stored is not None and stored["title"] == state["title"] and stored["city"] == "Guangzhou"
+    assert repo._pack(["a", None, "b"]) == "a\x1f\x1e\x1fb" and repo._pack(["a\x1fb"]) is None

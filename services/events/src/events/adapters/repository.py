@@ -34,6 +34,30 @@ def uuid7() -> uuid.UUID:
     return uuid.UUID(int=value | (rand & ((1 << 62) - 1)))
 
 
+def uuid7_strings(count: int) -> list[str]:
+    """`count` version-7 UUIDs as strings (`str(uuid7())` each), from one read of the random source."""
+    millis = (time.time_ns() // 1_000_000) & 0xFFFF_FFFF_FFFF
+    head = millis << 80 | 0x7 << 76 | 0b10 << 62
+    random = os.urandom(10 * count)
+    answer = []
+    for start in range(0, 10 * count, 10):
+        rand = int.from_bytes(random[start : start + 10], "big")
+        h = f"{head | ((rand >> 62) & 0xFFF) << 64 | (rand & ((1 << 62) - 1)):032x}"
+        answer.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    return answer
+
+
+def uuid4_strings(count: int) -> list[str]:
+    """`count` random (version 4) UUIDs as strings, from one read of the random source."""
+    random = os.urandom(16 * count)
+    answer = []
+    for start in range(0, 16 * count, 16):
+        value = int.from_bytes(random[start : start + 16], "big")
+        h = f"{(value & ~(0xF000 << 64) & ~(0xC000 << 48)) | 0x4000 << 64 | 0x8000 << 48:032x}"
+        answer.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    return answer
+
+
 def _iso(value: datetime) -> str:
     # SQLite hands back naive datetimes; every stored time is UTC.
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
@@ -292,11 +316,34 @@ async def record_new_postgres(
     return inserted is not None
 
 
-# A batch in one statement: each column travels as one array (asyncpg's binary array encoding, no
-# JSON document for PostgreSQL to parse; this halved PostgreSQL's CPU per batch), the events are
-# inserted unless their key exists, and exactly the inserted ones get their outbox rows, in order.
-def _array(name: str) -> str:
-    return "int4[]" if _PG_TYPES.get(name) == "int4" else "bool[]" if name == "flagship" else "text[]"
+# A batch in one statement: each column travels as one parameter (no JSON document for PostgreSQL to
+# parse: that halved PostgreSQL's CPU per batch), the events are inserted unless their key exists,
+# and exactly the inserted ones get their outbox rows, in batch order. Text columns travel packed:
+# the values joined by a separator (U+001F) that validation keeps out of every value (no control
+# characters in text, JSON escapes them), None as U+001E, split by `string_to_array`; asyncpg's array
+# encoder checks every element against two ABCs, which cost more than the rest of the encoding.
+# Should a value ever hold either character, the batch goes as plain arrays instead.
+_SEP, _NULL = "\x1f", "\x1e"
+_TEXT_PARAMS = [n for n in _NEW_COLUMNS if _PG_TYPES.get(n) not in ("int4", "bool")] + ["message_id", "payload"]
+_OTHER_PARAMS = [n for n in _NEW_COLUMNS if _PG_TYPES.get(n) in ("int4", "bool")]
+_ALL = len(_TEXT_PARAMS) + len(_OTHER_PARAMS)
+
+
+def _bulk_statement(packed: bool) -> str:
+    text = (
+        (f"string_to_array(${i + 1}, chr(31), chr(30))" if packed else f"${i + 1}::text[]")
+        for i in range(len(_TEXT_PARAMS))
+    )
+    other = (f"${len(_TEXT_PARAMS) + i + 1}::{_PG_TYPES[n]}[]" for i, n in enumerate(_OTHER_PARAMS))
+    return (
+        f"WITH input AS (SELECT * FROM unnest({', '.join([*text, *other])}) "
+        f"WITH ORDINALITY AS t({', '.join([*_TEXT_PARAMS, *_OTHER_PARAMS])}, n)), "
+        f"inserted AS (INSERT INTO events ({', '.join(_NEW_COLUMNS)}, status, version, created_at, updated_at) "
+        f"SELECT {', '.join(_select(n) for n in _NEW_COLUMNS)}, 'active', 1, ${_ALL + 3}, ${_ALL + 3} FROM input "
+        f"ORDER BY n {_ON_CONFLICT}) "
+        f"{_OUTBOX_COLUMNS}SELECT input.message_id, ${_ALL + 1}, input.id, input.payload, ${_ALL + 2}, ${_ALL + 3} "
+        "FROM input JOIN inserted ON inserted.id = input.id::uuid ORDER BY input.n RETURNING key"
+    )
 
 
 def _select(name: str) -> str:
@@ -306,15 +353,17 @@ def _select(name: str) -> str:
     return f"{name}::{kind}" if kind in ("date", "uuid") else name
 
 
-_PG_BULK = (
-    f"WITH input AS (SELECT * FROM unnest({', '.join(f'${i + 1}::{_array(n)}' for i, n in enumerate(_NEW_COLUMNS))}, "
-    f"${_N + 1}::text[], ${_N + 2}::text[]) WITH ORDINALITY AS t({', '.join(_NEW_COLUMNS)}, message_id, payload, n)), "
-    f"inserted AS (INSERT INTO events ({', '.join(_NEW_COLUMNS)}, status, version, created_at, updated_at) "
-    f"SELECT {', '.join(_select(n) for n in _NEW_COLUMNS)}, 'active', 1, ${_N + 5}, ${_N + 5} FROM input ORDER BY n "
-    f"{_ON_CONFLICT}) "
-    f"{_OUTBOX_COLUMNS}SELECT input.message_id, ${_N + 3}, input.id, input.payload, ${_N + 4}, ${_N + 5} "
-    "FROM input JOIN inserted ON inserted.id = input.id::uuid ORDER BY input.n RETURNING key"
-)
+_PG_BULK = _bulk_statement(packed=True)
+_PG_BULK_ARRAYS = _bulk_statement(packed=False)
+
+
+def _pack(values: list[Any]) -> str | None:
+    """The values joined by `_SEP` (None as `_NULL`), or None when a value holds either character."""
+    nulls = values.count(None)
+    joined = _SEP.join([_NULL if v is None else v for v in values] if nulls else values)
+    if joined and joined.count(_SEP) == len(values) - 1 and joined.count(_NULL) == nulls:
+        return joined
+    return None
 
 
 async def record_many_postgres(
@@ -330,20 +379,27 @@ async def record_many_postgres(
     returns the ids of the events inserted (the others' keys already existed)."""
     if not states:
         return set()
-    columns: list[list[Any]] = []
-    for name in _NEW_COLUMNS:
+    text: list[list[Any]] = []
+    for name in _TEXT_PARAMS:
         if name == "organizer_kind":
-            columns.append([s["organizer"]["kind"] for s in states])
+            text.append([s["organizer"]["kind"] for s in states])
         elif name == "organizer_code":
-            columns.append([s["organizer"]["code"] for s in states])
+            text.append([s["organizer"]["code"] for s in states])
         elif name in _JSONB:
-            columns.append([to_json(s[name]).decode() for s in states])
+            text.append([to_json(s[name]).decode() for s in states])
+        elif name == "message_id":
+            text.append([m[0] for m in messages])
+        elif name == "payload":
+            text.append([m[1] for m in messages])
         else:
-            columns.append([s[name] for s in states])
-    columns.append([m[0] for m in messages])
-    columns.append([m[1] for m in messages])
-    inserted = await connection.fetch(_PG_BULK, *columns, topic, headers, now)
-    return {r[0] for r in inserted}
+            text.append([s[name] for s in states])
+    other = [[s[name] for s in states] for name in _OTHER_PARAMS]
+    packed = [_pack(values) for values in text]
+    if all(p is not None for p in packed):
+        rows = await connection.fetch(_PG_BULK, *packed, *other, topic, headers, now)
+    else:
+        rows = await connection.fetch(_PG_BULK_ARRAYS, *text, *other, topic, headers, now)
+    return {r[0] for r in rows}
 
 
 _PG_FIND = "SELECT * FROM events WHERE organizer_kind = $1 AND organizer_code = $2 AND external_ref = $3"

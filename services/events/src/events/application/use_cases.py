@@ -109,22 +109,28 @@ def _headers(event_type: str) -> str:
     return json.dumps(headers)
 
 
-def _envelope(event_type: str, state: dict[str, Any], now: datetime) -> tuple[str, str]:
+def _envelope(
+    event_type: str, state: dict[str, Any], now: datetime, *, message_id: str | None = None, time: str | None = None
+) -> tuple[str, str]:
     """(message id, CloudEvent JSON): the envelope `common.envelope.new_event` builds, serialised
     directly by pydantic-core's JSON encoder; on the bulk path building a pydantic model per message
-    cost more than the insert."""
-    message_id = str(uuid.uuid4())
+    cost more than the insert. A batch passes its ids and time, made once for all its messages."""
+    message_id = message_id or str(uuid.uuid4())
     envelope = {
         "specversion": "1.0",
         "id": message_id,
         "source": SOURCE,
         "type": event_type,
         "subject": state["id"],
-        "time": now.isoformat().replace("+00:00", "Z"),
+        "time": time or _cloudevent_time(now),
         "datacontenttype": "application/json",
         "data": state,
     }
     return message_id, to_json(envelope).decode()
+
+
+def _cloudevent_time(now: datetime) -> str:
+    return now.isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -207,11 +213,12 @@ class EventsService:
         pending: list[tuple[ItemResult, repo.Key, dict[str, Any]]] = []
         now = datetime.now(UTC)
         stamp = now.isoformat()
+        ids = iter(repo.uuid7_strings(len(drafts)))
         for index, draft in enumerate(drafts):
             if isinstance(draft, Rejected):
                 results.append(ItemResult(draft.external_ref, "rejected", errors=draft.errors))
                 continue
-            content = dict(draft)
+            content = draft  # ours to change: fresh from model_dump
             external_ref: str = content.pop("external_ref")
             named: dict[str, str] | None = content.pop("organizer")
             kind, code = (actor.org_kind, actor.org_code) if named is None else (named["kind"], named["code"])
@@ -226,13 +233,17 @@ class EventsService:
                 continue
             key: repo.Key = (kind, code, external_ref)
             if key not in candidates:
-                candidates[key] = (content, repo.new_state(str(repo.uuid7()), *key, content, stamp))
+                candidates[key] = (content, repo.new_state(next(ids), *key, content, stamp))
             pending.append((result, key, content))
 
         states = [state for _content, state in candidates.values()]
         existing: dict[repo.Key, dict[str, Any]] = {}
         if self.pool is not None:
-            messages = [_envelope(EVENT_RECORDED, state, now) for state in states]
+            time = _cloudevent_time(now)
+            messages = [
+                _envelope(EVENT_RECORDED, state, now, message_id=message_id, time=time)
+                for state, message_id in zip(states, repo.uuid4_strings(len(states)), strict=True)
+            ]
             async with self.pool.connection() as connection:
                 inserted_ids = await repo.record_many_postgres(
                     connection, states, messages, topic=self.topic, headers=_headers(EVENT_RECORDED), now=now

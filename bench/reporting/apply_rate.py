@@ -196,7 +196,7 @@ async def main() -> None:
     tune_gc_for_batches()  # as the reporting service does at start
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--batch", type=int, default=10_000)  # the service's default (REPORTING_MAX_BATCH)
     parser.add_argument("--rounds", type=int, default=2000)
     args = parser.parse_args()
     rid = run_id()

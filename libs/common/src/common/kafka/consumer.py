@@ -336,7 +336,11 @@ class ConsumerRunner:
     async def _ensure_consumer(self) -> AIOKafkaConsumer:
         if self._consumer is None:
             consumer = new_consumer(
-                self.bootstrap_servers, *self.topics, group_id=self.group_id, client_id=f"{self.service}-consumer"
+                self.bootstrap_servers,
+                *self.topics,
+                group_id=self.group_id,
+                client_id=f"{self.service}-consumer",
+                max_poll_records=self.max_batch,
             )
             try:
                 await asyncio.wait_for(consumer.start(), 30)

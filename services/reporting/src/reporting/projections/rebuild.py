@@ -151,7 +151,7 @@ async def rebuild(
     *,
     bootstrap_servers: str,
     topics: Sequence[str],
-    max_records: int = 5000,
+    max_records: int = 10_000,
     keep_previous: bool = False,
 ) -> RebuildReport:
     started = time.perf_counter()

@@ -29,6 +29,7 @@ from common.testing.infra import postgres_admin_url
 from events.config import LOOPBACK
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 HERE = Path(__file__).resolve().parent
@@ -67,10 +68,19 @@ async def create_databases(admin_url: str, names: list[str]) -> list[str]:
 
 
 async def drop_databases(admin_url: str, names: list[str]) -> None:
+    """Drop the run's databases; retried, since backends of servers just stopped may still be exiting
+    (a FORCE drop then fails to signal them)."""
     admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        for name in names:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    for name in names:
+        for attempt in range(5):
+            try:
+                async with admin.connect() as connection:
+                    await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                break
+            except DBAPIError:
+                if attempt == 4:
+                    raise
+                await asyncio.sleep(2)
     await admin.dispose()
 
 

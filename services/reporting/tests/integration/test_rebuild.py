@@ -9,7 +9,9 @@ import uuid
 
 import pytest
 from common.db import create_engine, session_factory
+from reporting.adapters.tables import event_facts, metadata
 from reporting.projections.rebuild import rebuild
+from sqlalchemy import func, select
 from support import (
     EVENTS,
     PARTNERS,
@@ -139,6 +141,16 @@ async def test_rebuild_swaps_in_identical_figures_while_the_api_answers(service)
     assert answers and set(answers) == {200}
     assert counts == {before[None][0]["events"]["count"]}  # never a partial figure
     assert await snapshot(service) == before
+    engine = create_engine(service.settings.database_url)
+    try:
+        async with engine.connect() as connection:  # the previous generation is gone from every table
+            for table in [t for t in metadata.sorted_tables if "gen" in t.c]:
+                left = await connection.scalar(select(func.count()).select_from(table).where(table.c.gen == 1))
+                assert left == 0, table.name
+            kept = select(func.count()).select_from(event_facts).where(event_facts.c.gen == 2)
+            assert await connection.scalar(kept)
+    finally:
+        await engine.dispose()
 
 
 async def test_messages_arriving_during_a_rebuild_are_kept(service):

@@ -148,8 +148,8 @@ def test_decode_rejects_what_cannot_be_attributed_and_skips_unknown_types():
         ),
         (
             b'{"id": "m1", "source": "/events", "type": "exchange.event.recorded", "subject": "e1",'
-            b' "time": "2025-01-01T00:00:00Z", "data": {"version": 1, "organizer": {"kind": "province", "code": "440000"},'
-            b' "start_date": "2025-01-01", "countries": ["ZZ"]}}',
+            b' "time": "2025-01-01T00:00:00Z", "data": {"version": 1,'
+            b' "organizer": {"kind": "province", "code": "440000"}, "start_date": "2025-01-01", "countries": ["ZZ"]}}',
             InvalidMessage,
         ),
         (

@@ -27,6 +27,7 @@ from reporting.adapters.tables import (
     agreement_regions,
     bodies,
     country_refs,
+    event_facts,
     generation,
     metrics,
 )
@@ -36,8 +37,9 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 log = logging.getLogger(__name__)
+CHUNK = 50_000  # aggregates applied per transaction: the counter and country rows are written once each
 REBUILD_LOCK = 7_304_221  # an arbitrary advisory-lock key, the same in every process
-PROJECTION_TABLES = (metrics, country_refs, aggregates, agreement_regions, agreement_orgs, bodies)
+PROJECTION_TABLES = (metrics, country_refs, aggregates, event_facts, agreement_regions, agreement_orgs, bodies)
 
 
 @dataclass
@@ -84,21 +86,26 @@ class _Replayer:
         self.invalid = 0
 
     async def until(self, end: dict[TopicPartition, int], max_records: int) -> None:
-        """Consume and apply until every partition's position reaches `end`; the next batch is fetched
-        and decoded while the database applies the previous one."""
+        """Consume and apply until every partition's position reaches `end`. Changes are gathered into
+        chunks of up to `CHUNK` (only the newest version of an aggregate is kept), and the next chunk is
+        fetched and decoded while the database applies the previous one."""
         in_flight: asyncio.Task[None] | None = None
+        chunk: dict[tuple[str, str], Change] = {}
         try:
             while True:
                 positions = {tp: await self.consumer.position(tp) for tp in end}
-                if all(positions[tp] >= offset for tp, offset in end.items()):
+                caught_up = all(positions[tp] >= offset for tp, offset in end.items())
+                if not caught_up:
+                    batch = await self.consumer.getmany(timeout_ms=500, max_records=max_records)
+                    await self._decode([r for records in batch.values() for r in records], chunk)
+                if chunk and (caught_up or len(chunk) >= CHUNK):
+                    if in_flight is not None:
+                        task, in_flight = in_flight, None
+                        await task
+                    in_flight = asyncio.create_task(self._apply(list(chunk.values())))
+                    chunk = {}
+                if caught_up:
                     break
-                batch = await self.consumer.getmany(timeout_ms=500, max_records=max_records)
-                changes = await self._decode([r for records in batch.values() for r in records])
-                if in_flight is not None:
-                    task, in_flight = in_flight, None
-                    await task
-                if changes:
-                    in_flight = asyncio.create_task(self._apply(changes))
             if in_flight is not None:
                 task, in_flight = in_flight, None
                 await task
@@ -108,11 +115,10 @@ class _Replayer:
                 with contextlib.suppress(asyncio.CancelledError):
                     await in_flight
 
-    async def _decode(self, records: list[ConsumerRecord[bytes, bytes]]) -> list[Change]:
-        changes: list[Change] = []
+    async def _decode(self, records: list[ConsumerRecord[bytes, bytes]], chunk: dict[tuple[str, str], Change]) -> None:
         for index, record in enumerate(records):
             if index % 256 == 255:
-                await asyncio.sleep(0)  # let the batch in flight send its next statement
+                await asyncio.sleep(0)  # let the chunk in flight send its next statement
             self.messages += 1
             try:
                 change = decode_message(record.value or b"").value
@@ -120,8 +126,10 @@ class _Replayer:
                 self.invalid += 1  # the live consumer already dead-lettered it
                 continue
             if change is not None:
-                changes.append(change)
-        return changes
+                key = (change.kind, change.id)
+                kept = chunk.get(key)
+                if kept is None or change.version > kept.version:
+                    chunk[key] = change
 
     async def _apply(self, changes: list[Change]) -> None:
         async with self.sessions() as session, session.begin():

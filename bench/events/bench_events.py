@@ -24,9 +24,9 @@ from typing import Any
 
 import httpx
 from common.auth import mint_token
+from common.db import LOOPBACK
 from common.migrations import upgrade
 from common.testing.infra import postgres_admin_url
-from events.config import LOOPBACK
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from common.db import without_loopback_tls
 from common.kafka import ensure_topics
 from common.migrations import upgrade_async
 from common.testing.infra import postgres_admin_url
@@ -50,7 +51,8 @@ async def scratch_database(name: str, *, migrate: bool = True) -> Any:
     admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
     async with admin.connect() as c:
         await c.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    # Like the services' settings do: no TLS to a loopback PostgreSQL (common.db.without_loopback_tls).
+    url = without_loopback_tls(make_url(admin_url).set(database=name).render_as_string(hide_password=False))
     try:
         if migrate:
             await upgrade_async(url, SERVICE_DIR)

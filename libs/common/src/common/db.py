@@ -29,6 +29,23 @@ class Base(DeclarativeBase):
     metadata = new_metadata()
 
 
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def without_loopback_tls(url: str) -> str:
+    """asyncpg's default (`sslmode=prefer`) encrypts even a connection to 127.0.0.1 when the server
+    offers TLS, as Debian's does (snakeoil certificate): CPU on both ends for every round trip and every
+    byte, for nothing, since loopback traffic never leaves the machine. A PostgreSQL URL naming a
+    loopback host and no `ssl`/`sslmode` gets `ssl=disable`; say `?ssl=require` to keep TLS. Remote
+    hosts are left to asyncpg's default."""
+    if not url.startswith("postgresql"):
+        return url
+    parsed = make_url(url)
+    if parsed.host not in LOOPBACK or "ssl" in parsed.query or "sslmode" in parsed.query:
+        return url
+    return parsed.update_query_dict({"ssl": "disable"}).render_as_string(hide_password=False)
+
+
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from common.db import without_loopback_tls
 
 DEVELOPMENT_SECRET = "dev-only-secret-change-me-0123456789abcdef"
 
@@ -32,6 +34,7 @@ class ServiceSettings(BaseSettings):
     service_name: str = "service"
     # Production unless told otherwise, so a forgotten setting refuses the public development secret.
     environment: str = "production"
+    # A PostgreSQL URL naming a loopback host and no `ssl`/`sslmode` gets `ssl=disable` (common.db).
     database_url: str = "sqlite+aiosqlite:///./.local/service.db"
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     # Tests give each run its own topics by prefixing them; production leaves this empty.
@@ -52,6 +55,11 @@ class ServiceSettings(BaseSettings):
                 if field not in values and variable in os.environ:
                     values[field] = os.environ[variable]
         return values
+
+    @field_validator("database_url")
+    @classmethod
+    def _no_tls_on_loopback(cls, value: str) -> str:
+        return without_loopback_tls(value)
 
     @model_validator(mode="after")
     def _refuse_default_secret_outside_development(self) -> ServiceSettings:

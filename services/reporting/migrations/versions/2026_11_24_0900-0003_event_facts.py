@@ -30,61 +30,52 @@ def upgrade() -> None:
         sa.Column("id", sa.String(64), nullable=False),
         sa.Column("version", sa.BigInteger(), nullable=False),
         sa.Column("changed_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column("year", sa.Integer(), nullable=False),
-        sa.Column("home", sa.String(64), nullable=False),
-        sa.Column("countries", sa.Text(), nullable=False),
-        sa.Column("body", sa.String(96), nullable=False),
-        sa.Column("type", sa.String(32), nullable=False),
-        sa.Column("participants", sa.BigInteger(), nullable=False),
-        sa.Column("foreign_participants", sa.BigInteger(), nullable=False),
-        sa.Column("papers", sa.BigInteger(), nullable=False),
-        sa.Column("flagship", sa.Boolean(), nullable=False),
+        sa.Column("facts", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("gen", "id", name="pk_rm_event_facts"),
     )
     bind = op.get_bind()
     legacy = bind.execute(
         sa.text("SELECT gen, id, version, changed_at, contribution FROM rm_aggregates WHERE kind = 'event'")
     ).all()
-    rows = [_facts_row(r.gen, r.id, r.version, r.changed_at, json.loads(r.contribution)) for r in legacy]
+    rows = [
+        {"gen": r.gen, "id": r.id, "version": r.version, "changed_at": r.changed_at, "facts": _packed(json.loads(r.contribution))}
+        for r in legacy
+    ]
     if rows:
         facts = sa.table("rm_event_facts", *(sa.column(name) for name in rows[0]))
         bind.execute(sa.insert(facts), rows)
         bind.execute(sa.text("DELETE FROM rm_aggregates WHERE kind = 'event'"))
 
 
-def _facts_row(gen: int, id_: str, version: int, changed_at: Any, contribution: dict[str, Any]) -> dict[str, Any]:
-    """The columns of a contribution `attribution.event_contribution` built (blocks: all+home, world
-    regions if any, the reporting body; refs: the partner countries by region)."""
-    row: dict[str, Any] = {"gen": gen, "id": id_, "version": version, "changed_at": changed_at}
+def _packed(contribution: dict[str, Any]) -> str:
+    """`EventFacts.pack` of a contribution `attribution.event_contribution` built (blocks: all+home,
+    world regions if any, the reporting body; refs: the partner countries by region)."""
     blocks = contribution.get("b") or []
     if not blocks:  # a cancelled event contributes nothing
-        return {**row, "active": False, "year": 0, "home": "", "countries": "", "body": "", "type": "other",
-                "participants": 0, "foreign_participants": 0, "papers": 0, "flagship": False}  # fmt: skip
+        return "0|0|||||0|0|0|0"
     (regions, years, values) = blocks[0]
     home = next(r for r in regions if r != ALL)
     by_region: dict[str, list[str]] = {}
     for _kind, _years, refs in contribution.get("r") or []:
         by_region = refs
-    countries = sorted(by_region.get(ALL, []))
-    encoded = ";".join(
+    countries = ";".join(
         f"{c}={','.join(sorted(r for r, cs in by_region.items() if c in cs and r not in (ALL, home)))}"
-        for c in countries
+        for c in sorted(by_region.get(ALL, []))
     )
     event_type = next((m.removeprefix("events.by_type.") for m in values if m.startswith("events.by_type.")), "other")
-    return {
-        **row,
-        "active": True,
-        "year": years[0],
-        "home": home,
-        "countries": encoded,
-        "body": blocks[-1][0][0],
-        "type": event_type,
-        "participants": values.get("events.participants", 0),
-        "foreign_participants": values.get("events.foreign_participants", 0),
-        "papers": values.get("events.papers", 0),
-        "flagship": bool(values.get("events.flagship", 0)),
-    }
+    fields = [
+        "1",
+        str(years[0]),
+        home,
+        countries,
+        blocks[-1][0][0],
+        event_type,
+        str(values.get("events.participants", 0)),
+        str(values.get("events.foreign_participants", 0)),
+        str(values.get("events.papers", 0)),
+        str(values.get("events.flagship", 0)),
+    ]
+    return "|".join(fields)
 
 
 def downgrade() -> None:

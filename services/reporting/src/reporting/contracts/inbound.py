@@ -7,7 +7,7 @@ may add fields freely. A message that lacks a field we need, or carries a value 
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Literal
 
 from common.regions import is_country_code
@@ -32,7 +32,7 @@ class _Tolerant(BaseModel):
 
 class Body(_Tolerant):
     kind: BodyKind
-    code: str = Field(min_length=1, max_length=48)
+    code: str = Field(min_length=1, max_length=48, pattern=r"^[^|\x00-\x1f]+$")  # `|` separates stored facts
 
 
 class EventState(_Tolerant):
@@ -49,7 +49,6 @@ class EventState(_Tolerant):
     countries: list[str] = Field(default_factory=list)
     flagship: bool = False
     status: str = "active"
-    updated_at: datetime | None = None
 
     @field_validator("host_country")
     @classmethod
@@ -74,7 +73,6 @@ class OrganizationState(_Tolerant):
     kind: str | None = None
     deleted: bool = False
     status: str | None = None
-    updated_at: datetime | None = None
 
     @field_validator("country")
     @classmethod
@@ -95,7 +93,6 @@ class AgreementState(_Tolerant):
     signatory: Body | None = None
     organizer: Body | None = None
     body: Body | None = None
-    updated_at: datetime | None = None
 
     @property
     def signer(self) -> Body | None:
@@ -130,7 +127,6 @@ class PersonState(_Tolerant):
     reserve: bool = False
     posts: list[Post] = Field(default_factory=list)
     deleted: bool = False
-    updated_at: datetime | None = None
 
     @field_validator("country")
     @classmethod
@@ -144,4 +140,3 @@ class Removal(_Tolerant):
     id: str | None = None
     version: int = Field(ge=0)
     society: str | None = None
-    updated_at: datetime | None = None

@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from common.regions import ALL, regions_of_country
 from reporting.contracts.inbound import EventState
@@ -48,6 +47,30 @@ class EventFacts:
 
     def values(self) -> tuple[int, int, int, int, int]:
         return (1, self.participants, self.foreign_participants, self.papers, int(self.flagship))
+
+    def pack(self) -> str:
+        """One text column: `1|2024|cn:440000|DE=group:eu,m49:150|body:province:440000|forum|120|3|7|0`
+        (body codes and types never contain `|`: the inbound models restrict them)."""
+        return (
+            f"{int(self.active)}|{self.year}|{self.home}|{encode_countries(self.countries)}|{self.body}|{self.type}|"
+            f"{self.participants}|{self.foreign_participants}|{self.papers}|{int(self.flagship)}"
+        )
+
+    @classmethod
+    def unpack(cls, text: str) -> EventFacts:
+        active, year, home, countries, body, type_, participants, foreign, papers, flagship = text.split("|")
+        return cls(
+            active=active == "1",
+            year=int(year),
+            home=home,
+            countries=decode_countries(countries),
+            body=body,
+            type=type_,
+            participants=int(participants),
+            foreign_participants=int(foreign),
+            papers=int(papers),
+            flagship=flagship == "1",
+        )
 
 
 @functools.lru_cache(maxsize=65536)
@@ -92,7 +115,6 @@ def event_facts(state: EventState) -> EventFacts:
 
 
 Vector = list[int]
-K = TypeVar("K")
 
 
 class EventDeltas:
@@ -109,27 +131,49 @@ class EventDeltas:
         self.bodies: dict[tuple[str, int], int] = {}
 
     def add(self, facts: EventFacts, sign: int) -> None:
+        # The hot loop of the projections (once per event, twice for an update): plain statements.
         if not facts.active:
             return
         year = facts.year
         home = facts.home
-        values = facts.values()
-        _add_vector(self.home, (home, year), values, sign)
-        key = (home, year, facts.type)
-        self.home_types[key] = self.home_types.get(key, 0) + sign
+        p, fp, pa, fl = facts.participants, facts.foreign_participants, facts.papers, int(facts.flagship)
+        if sign < 0:
+            p, fp, pa, fl = -p, -fp, -pa, -fl
+        key = (home, year)
+        vector = self.home.get(key)
+        if vector is None:
+            self.home[key] = [sign, p, fp, pa, fl]
+        else:
+            vector[0] += sign
+            vector[1] += p
+            vector[2] += fp
+            vector[3] += pa
+            vector[4] += fl
+        type_key = (home, year, facts.type)
+        self.home_types[type_key] = self.home_types.get(type_key, 0) + sign
         body_key = (facts.body, year)
         self.bodies[body_key] = self.bodies.get(body_key, 0) + sign
         countries = facts.countries
-        if countries:
-            world = world_regions(countries)  # cached: one tuple per distinct union, so few keys
-            _add_vector(self.world, (world, year), values, sign)
-            world_key = (world, year, facts.type)
-            self.world_types[world_key] = self.world_types.get(world_key, 0) + sign
-            for country in countries:
-                home_ref = (home, year, country[0])
-                self.home_refs[home_ref] = self.home_refs.get(home_ref, 0) + sign
-                world_ref = (country, year)
-                self.world_refs[world_ref] = self.world_refs.get(world_ref, 0) + sign
+        if not countries:
+            return
+        world = world_regions(countries)  # cached: one tuple per distinct union, so few keys
+        world_key = (world, year)
+        vector = self.world.get(world_key)
+        if vector is None:
+            self.world[world_key] = [sign, p, fp, pa, fl]
+        else:
+            vector[0] += sign
+            vector[1] += p
+            vector[2] += fp
+            vector[3] += pa
+            vector[4] += fl
+        world_type = (world, year, facts.type)
+        self.world_types[world_type] = self.world_types.get(world_type, 0) + sign
+        for country in countries:
+            home_ref = (home, year, country[0])
+            self.home_refs[home_ref] = self.home_refs.get(home_ref, 0) + sign
+            world_ref = (country, year)
+            self.world_refs[world_ref] = self.world_refs.get(world_ref, 0) + sign
 
     def expand(self, metrics: dict[MetricKey, int], refs: dict[RefKey, int]) -> None:
         """Add the deltas to `metrics` and `refs` (zero deltas included: their regions were touched)."""
@@ -152,15 +196,6 @@ class EventDeltas:
                 for y in (year, 0):
                     key = ("events", region, y, country)
                     refs[key] = refs.get(key, 0) + n
-
-
-def _add_vector(target: dict[K, Vector], key: K, values: tuple[int, ...], sign: int) -> None:
-    vector = target.get(key)
-    if vector is None:
-        target[key] = [sign * v for v in values]
-    else:
-        for i, v in enumerate(values):
-            vector[i] += sign * v
 
 
 def _expand_vector(metrics: dict[MetricKey, int], regions: Iterable[str], year: int, vector: Vector) -> None:

@@ -40,12 +40,7 @@ from reporting.projections.attribution import (
     person_contribution,
 )
 from reporting.projections.changes import Change
-from reporting.projections.event_facts import (
-    EventDeltas,
-    EventFacts,
-    decode_countries,
-    encode_countries,
-)
+from reporting.projections.event_facts import EventDeltas, EventFacts
 from reporting.projections.event_facts import event_facts as facts_of_event
 from sqlalchemy import and_, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -326,60 +321,26 @@ async def _apply_events(
     return rows
 
 
-_EVENT_COLUMNS = (
-    "version, active, year, home, countries, body, type, participants, foreign_participants, papers, flagship"
-)
-_LOAD_EVENTS = f"SELECT id, {_EVENT_COLUMNS} FROM rm_event_facts WHERE gen = $1 AND id = ANY($2::text[])"
-
-
-def _facts_of(record: Any) -> tuple[int, EventFacts]:
-    return int(record[0]), EventFacts(
-        active=bool(record[1]),
-        year=int(record[2]),
-        home=record[3],
-        countries=decode_countries(record[4]),
-        body=record[5],
-        type=record[6],
-        participants=int(record[7]),
-        foreign_participants=int(record[8]),
-        papers=int(record[9]),
-        flagship=bool(record[10]),
-    )
+_LOAD_EVENTS = "SELECT id, version, facts FROM rm_event_facts WHERE gen = $1 AND id = ANY($2::text[])"
 
 
 async def _load_event_facts(session: AsyncSession, gen: int, ids: Iterable[str]) -> dict[str, tuple[int, EventFacts]]:
     wanted = list(ids)
     if _is_postgresql(session):
         driver = await _driver(session)
-        return {r[0]: _facts_of(r[1:]) for r in await driver.fetch(_LOAD_EVENTS, gen, wanted)}
+        records = await driver.fetch(_LOAD_EVENTS, gen, wanted)
+        return {r[0]: (r[1], EventFacts.unpack(r[2])) for r in records}
     t = event_facts.c
-    columns = [t.version, t.active, t.year, t.home, t.countries, t.body, t.type, t.participants]
-    columns += [t.foreign_participants, t.papers, t.flagship]
     found: dict[str, tuple[int, EventFacts]] = {}
     for chunk in _chunks(wanted):
-        for row in await session.execute(select(t.id, *columns).where(t.gen == gen, t.id.in_(chunk))):
-            found[row[0]] = _facts_of(row[1:])
+        for row in await session.execute(select(t.id, t.version, t.facts).where(t.gen == gen, t.id.in_(chunk))):
+            found[row[0]] = (int(row[1]), EventFacts.unpack(row[2]))
     return found
 
 
 def _event_rows(gen: int, rows: list[tuple[str, int, datetime, EventFacts]]) -> list[dict[str, Any]]:
     return [
-        {
-            "gen": gen,
-            "id": aggregate_id,
-            "version": version,
-            "changed_at": at,
-            "active": f.active,
-            "year": f.year,
-            "home": f.home,
-            "countries": encode_countries(f.countries),
-            "body": f.body,
-            "type": f.type,
-            "participants": f.participants,
-            "foreign_participants": f.foreign_participants,
-            "papers": f.papers,
-            "flagship": f.flagship,
-        }
+        {"gen": gen, "id": aggregate_id, "version": version, "changed_at": at, "facts": f.pack()}
         for aggregate_id, version, at, f in rows
     ]
 
@@ -512,14 +473,11 @@ SELECT $1, k, i, v, f, c, t FROM unnest($2::text[], $3::text[], $4::bigint[], $5
 ON CONFLICT (gen, kind, id) DO UPDATE SET version = excluded.version, facts = excluded.facts,
     contribution = excluded.contribution, changed_at = coalesce(excluded.changed_at, rm_aggregates.changed_at)
 """
-_EVENTS_UPSERT = f"""
-INSERT INTO rm_event_facts (gen, id, changed_at, {_EVENT_COLUMNS})
-SELECT $1, * FROM unnest($2::text[], $3::timestamptz[], $4::bigint[], $5::bool[], $6::int[], $7::text[], $8::text[],
-    $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bool[])
-ON CONFLICT (gen, id) DO UPDATE SET changed_at = excluded.changed_at, version = excluded.version,
-    active = excluded.active, year = excluded.year, home = excluded.home, countries = excluded.countries,
-    body = excluded.body, type = excluded.type, participants = excluded.participants,
-    foreign_participants = excluded.foreign_participants, papers = excluded.papers, flagship = excluded.flagship
+_EVENTS_UPSERT = """
+INSERT INTO rm_event_facts (gen, id, version, changed_at, facts)
+SELECT $1, * FROM unnest($2::text[], $3::bigint[], $4::timestamptz[], $5::text[])
+ON CONFLICT (gen, id) DO UPDATE SET version = excluded.version, changed_at = excluded.changed_at,
+    facts = excluded.facts
 """
 _METRICS_UPSERT = """
 INSERT INTO rm_metrics (gen, region, year, metric, value)
@@ -567,23 +525,13 @@ async def _write_postgresql(
             [r["changed_at"] for r in rows],
         )
     if event_rows:
-        facts = [r[3] for r in event_rows]
         await driver.execute(
             _EVENTS_UPSERT,
             gen,
             [r[0] for r in event_rows],
-            [r[2] for r in event_rows],
             [r[1] for r in event_rows],
-            [f.active for f in facts],
-            [f.year for f in facts],
-            [f.home for f in facts],
-            [encode_countries(f.countries) for f in facts],
-            [f.body for f in facts],
-            [f.type for f in facts],
-            [f.participants for f in facts],
-            [f.foreign_participants for f in facts],
-            [f.papers for f in facts],
-            [f.flagship for f in facts],
+            [r[2] for r in event_rows],
+            [r[3].pack() for r in event_rows],
         )
     metric_keys = sorted(k for k, v in metric_deltas.items() if v)
     if metric_keys:

@@ -105,7 +105,7 @@ async def load_raw_table(url: str, finals: list[dict]) -> None:
     """The same events as plain rows, for the GROUP BY baseline (what a naive report would query)."""
     import asyncpg
 
-    dsn = url.replace("postgresql+asyncpg", "postgresql")
+    dsn = url.replace("postgresql+asyncpg", "postgresql").replace("ssl=disable", "sslmode=disable")
     connection = await asyncpg.connect(dsn)
     try:
         await connection.execute(

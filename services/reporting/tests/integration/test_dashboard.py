@@ -1,11 +1,13 @@
 """The dashboard in a real browser (Debian's chromium driven by Playwright): sign in with a pasted
-token, post an event through the events API, see the region's figure change without a reload, see the
-reconnecting state, switch languages, and keep a screenshot."""
+token, see the empty states, post an event through the events API, see the region's figure change
+without a reload, see a person's post fill the roles donut, see the reconnecting state, switch
+languages (labels of event types, talent groups and post roles in both), and keep screenshots."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 import uuid
 import warnings
@@ -15,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from common.testing.plugin import wait_until
-from support import EVENTS, event_data, event_message, free_port, prepare, running_service
+from support import EVENTS, TALENT, event_data, event_message, free_port, person_message, prepare, running_service
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -112,6 +114,13 @@ async def test_dashboard_updates_live_in_a_real_browser(
             await expect(page.get_by_test_id("status")).to_have_attribute("data-state", "live", timeout=15000)
             cell = page.get_by_test_id(f"cell-cn:{PROVINCE}-events.count")
             await expect(cell).to_have_text("0")
+            # Nothing recorded yet: every chart says so instead of drawing empty axes or a grey ring.
+            for chart in ("chart-regions", "chart-trend", "chart-roles"):
+                await expect(page.get_by_test_id(f"empty-{chart}")).to_have_text("暂无数据")
+                await expect(page.get_by_test_id(f"empty-{chart}")).to_be_visible()
+            await expect(page.get_by_test_id("as-of")).to_have_text(re.compile(r"^更新于 \d{1,2}:\d{2}:\d{2}$"))
+            await expect(page.get_by_test_id("target-people")).to_contain_text("/ 10,000")  # thousands separators
+            await page.screenshot(path=str(OUTPUT / "dashboard-empty.png"), full_page=True)
             await page.evaluate("window.__sameDocument = true")
             await page.evaluate(
                 """() => { window.__states = [];
@@ -151,6 +160,42 @@ async def test_dashboard_updates_live_in_a_real_browser(
                 "250" if events_ready else "100"
             )
             assert await page.evaluate("window.__sameDocument === true")  # updated in place, no reload
+            await expect(page.get_by_test_id("empty-chart-regions")).to_be_hidden()
+            await expect(page.get_by_test_id("empty-chart-trend")).to_be_hidden()
+            await expect(page.get_by_test_id("empty-chart-roles")).to_be_visible()  # still no posts
+
+            # The detail view (region "all" is selected) labels event types, talent groups and post roles.
+            detail = page.get_by_test_id("detail")
+            await expect(page.get_by_test_id("detail-events.by_type.forum")).to_have_text("1")
+            for text in (
+                "活动（按类型）",
+                "论坛",
+                "来访团组",
+                "人才（按群体）",
+                "青少年",
+                "国际任职（按职务）",
+                "秘书长",
+            ):
+                await expect(detail).to_contain_text(text)
+            assert not re.search(r"delegation_in|young_scientist|secretary_general|by_type", await detail.inner_text())
+
+            # A person holding a post: the roles donut fills; a group this page has no label for reads well.
+            post = {
+                "organization": "WFEO",
+                "organization_country": "FR",
+                "role": "secretary_general",
+                "start_date": f"{datetime.now(UTC).year - 1}-01-01",
+                "end_date": None,
+            }
+            person = person_message(
+                str(uuid.uuid4()), groups=["youth", "returnee_scholar"], province="310000", posts=[post]
+            )
+            await service.producer.send(TALENT, person)
+            await expect(page.get_by_test_id("detail-talent.posts_by_role.secretary_general")).to_have_text(
+                "1", timeout=15000
+            )
+            await expect(page.get_by_test_id("empty-chart-roles")).to_be_hidden()
+            await expect(page.locator("#detail dt", has_text="Returnee scholar")).to_have_count(1)
             await page.wait_for_timeout(1000)  # the charts redraw at most twice a second
             await page.screenshot(path=str(OUTPUT / "dashboard.png"), full_page=True)
 
@@ -165,6 +210,17 @@ async def test_dashboard_updates_live_in_a_real_browser(
             await expect(page.locator("h1")).to_have_text("International S&T exchange · live overview")
             await expect(page.get_by_test_id("status")).to_have_text("Live")
             await expect(page.locator("#targets")).to_contain_text("Partner organizations")  # every label switches
+            for text in ("Events by type", "Forum", "Incoming delegation", "People by group", "Youth", "Posts by role"):
+                await expect(detail).to_contain_text(text)
+            await expect(page.locator("#detail dt", has_text="Secretary-general")).to_have_count(1)
+            await expect(page.locator("#detail dt", has_text="Returnee scholar")).to_have_count(1)
+            await expect(page.get_by_test_id("as-of")).to_have_text(re.compile(r"^Updated \d{1,2}:\d{2}:\d{2}$"))
+            # Clicking a region with no posts: the donut says so, in the page's language.
+            await page.locator(f'tr[data-region="cn:{PROVINCE}"]').click()
+            await expect(page.get_by_test_id("detail")).to_contain_text("Qinghai")
+            await expect(page.get_by_test_id("empty-chart-roles")).to_have_text("No data yet")
+            await expect(page.get_by_test_id("empty-chart-roles")).to_be_visible()
+            await expect(page.get_by_test_id("empty-chart-trend")).to_be_hidden()  # its event is there
             await page.screenshot(path=str(OUTPUT / "dashboard-en.png"), full_page=True)
 
             # Sorting by a column puts the province with the most events first.

@@ -11,7 +11,7 @@
       loginHelp: "粘贴具有 reporting:read 权限的令牌（只需一次，保存在本浏览器中）。", signin: "进入",
       badToken: "令牌无效或缺少 reporting:read 权限", live: "实时", reconnecting: "正在重新连接…", offline: "离线",
       chartByRegion: "各地区活动与参加人数", chartTrend: "逐年趋势", chartRoles: "国际组织任职（按职务）",
-      footer: "数据实时更新；离线可用（ECharts 由本服务提供）。", asOf: "数据时间",
+      footer: "数据实时更新；离线可用（ECharts 由本服务提供）。",
       kinds: { "": "全部", world: "世界地区", group: "国家集团", province: "省份", national: "全国性组织", all: "总计" },
       cols: {
         code: "代码", name: "地区", "events.count": "活动", "events.participants": "参加人数",
@@ -22,6 +22,15 @@
       },
       targets: { partners: "合作伙伴组织", agreements: "合作协议", people: "人才库人数", organizations: "组织库数量", flagship_projects: "品牌项目" },
       roles: { president: "主席", vice_president: "副主席", executive_board: "执委", secretary_general: "秘书长", committee_chair: "委员会主席", member: "委员", other: "其他" },
+      eventTypes: {
+        conference: "会议", forum: "论坛", dialogue: "对话", delegation_in: "来访团组", delegation_out: "出访团组",
+        youth_camp: "青少年营", exhibition: "展览", training: "培训", online: "线上活动", other: "其他",
+      },
+      groups: {
+        leading_scientist: "领军科学家", engineer: "工程师", young_scientist: "青年科学家", woman_scientist: "女科学家",
+        youth: "青少年", overseas_expert: "海外专家",
+      },
+      byType: "活动（按类型）", byGroup: "人才（按群体）", byRole: "国际任职（按职务）", noData: "暂无数据", updated: "更新于",
       participants: "参加人数", events: "活动", agreements: "协议", detail: "地区详情",
     },
     en: {
@@ -30,7 +39,7 @@
       signin: "Open", badToken: "The token is invalid or lacks reporting:read", live: "Live",
       reconnecting: "Reconnecting…", offline: "Offline", chartByRegion: "Events and participants by region",
       chartTrend: "Year-over-year trend", chartRoles: "Posts in international organizations by role",
-      footer: "Figures update live; works offline (ECharts is served by this service).", asOf: "As of",
+      footer: "Figures update live; works offline (ECharts is served by this service).",
       kinds: { "": "All", world: "World regions", group: "Groups", province: "Provinces", national: "National bodies", all: "Total" },
       cols: {
         code: "Code", name: "Region", "events.count": "Events", "events.participants": "Participants",
@@ -42,6 +51,16 @@
       },
       targets: { partners: "Partner organizations", agreements: "Agreements", people: "People in the pools", organizations: "Organizations", flagship_projects: "Flagship projects" },
       roles: { president: "President", vice_president: "Vice-president", executive_board: "Executive board", secretary_general: "Secretary-general", committee_chair: "Committee chair", member: "Member", other: "Other" },
+      eventTypes: {
+        conference: "Conference", forum: "Forum", dialogue: "Dialogue", delegation_in: "Incoming delegation",
+        delegation_out: "Outgoing delegation", youth_camp: "Youth camp", exhibition: "Exhibition", training: "Training",
+        online: "Online", other: "Other",
+      },
+      groups: {
+        leading_scientist: "Leading scientists", engineer: "Engineers", young_scientist: "Young scientists",
+        woman_scientist: "Women scientists", youth: "Youth", overseas_expert: "Overseas experts",
+      },
+      byType: "Events by type", byGroup: "People by group", byRole: "Posts by role", noData: "No data yet", updated: "Updated",
       participants: "Participants", events: "Events", agreements: "Agreements", detail: "Region detail",
     },
   };
@@ -50,6 +69,9 @@
     "partners.organizations", "partners.agreements_signed", "partners.agreements_active",
     "partners.agreements_expiring_90d", "partners.countries", "talent.persons", "talent.reserve", "talent.posts",
   ];
+  // The region detail's breakdowns: [heading, path in the region object, label dictionary].
+  const BREAKDOWNS = [["byType", "events.by_type", "eventTypes"], ["byGroup", "talent.by_group", "groups"],
+    ["byRole", "talent.posts_by_role", "roles"]];
   const TOTALS = ["events.count", "events.participants", "events.foreign_participants", "events.countries",
     "partners.agreements_active", "partners.organizations", "talent.persons", "talent.posts"];
 
@@ -58,12 +80,20 @@
     lang: localStorage.getItem("reporting.lang") || "zh",
     year: "", kind: "province", regions: [], byCode: {}, figures: {},
     sort: { key: "events.count", dir: "desc" }, selected: "all",
-    source: null, lastEventId: null, retry: 1000, charts: {}, chartTimer: null, targetsTimer: null,
+    source: null, lastEventId: null, retry: 1000, charts: {}, chartTimer: null, targetsTimer: null, updatedAt: null,
   };
   const $ = (id) => document.getElementById(id);
   const t = (key) => I18N[state.lang][key];
   const get = (obj, path) => path.split(".").reduce((o, k) => (o == null ? undefined : o[k]), obj);
-  const fmt = (n) => (n == null ? "–" : Number(n).toLocaleString(state.lang === "zh" ? "zh-CN" : "en-US"));
+  const locale = () => (state.lang === "zh" ? "zh-CN" : "en-US");
+  const fmt = (n) => (n == null ? "–" : Number(n).toLocaleString(locale()));
+  const esc = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  // A key without a label (a type added after this page was written): "study_tour" reads "Study tour".
+  const readable = (key) => {
+    const s = String(key).replace(/[_.\-]+/g, " ").trim();
+    return s ? s[0].toUpperCase() + s.slice(1) : String(key);
+  };
+  const label = (dict, key) => t(dict)[key] || readable(key);
   const regionName = (code) => {
     const r = state.byCode[code];
     return r ? (state.lang === "zh" ? r.name_zh : r.name) : code;
@@ -117,7 +147,24 @@
     $("totals").innerHTML = TOTALS.map((key) =>
       `<div class="card"><div class="label">${t("cols")[key]}</div>` +
       `<div class="value" data-testid="total-${key}">${fmt(get(all, key))}</div></div>`).join("");
-    if (all.as_of) $("as-of").textContent = `${t("asOf")}: ${new Date(all.as_of).toLocaleString()}`;
+    renderUpdated();
+  }
+
+  // "Updated 14:03:07" (with the date when not today): when the figures last changed or were read.
+  function touch(asOf) {
+    const when = asOf ? new Date(asOf) : new Date();
+    if (!isNaN(when) && (!state.updatedAt || when > state.updatedAt)) state.updatedAt = when;
+    renderUpdated();
+  }
+
+  function renderUpdated() {
+    const when = state.updatedAt;
+    if (!when) { $("as-of").textContent = ""; return; }
+    const today = when.toDateString() === new Date().toDateString();
+    const text = today ? when.toLocaleTimeString(locale(), { hourCycle: "h23" })
+      : when.toLocaleString(locale(), { hourCycle: "h23" });
+    $("as-of").textContent = `${t("updated")} ${text}`;
+    $("as-of").dateTime = when.toISOString();
   }
 
   function renderTargets(data) {
@@ -163,7 +210,7 @@
     $("regions").querySelector("tbody").innerHTML = visibleRegions().map((r) => {
       const f = state.figures[r.code];
       return `<tr data-region="${r.code}" class="${r.code === state.selected ? "selected" : ""}">` +
-        `<td>${r.code}</td><td>${regionName(r.code)}</td>` +
+        `<td>${esc(r.code)}</td><td>${esc(regionName(r.code))}</td>` +
         FIGURES.map((key) => `<td data-key="${key}" data-testid="cell-${r.code}-${key}">${fmt(get(f, key))}</td>`).join("") + "</tr>";
     }).join("");
     $("regions").querySelectorAll("tbody tr").forEach((tr) => tr.addEventListener("click", () => select(tr.dataset.region)));
@@ -185,11 +232,12 @@
     const code = state.selected;
     const f = state.figures[code];
     if (!f) { $("detail").innerHTML = ""; return; }
-    const items = [...FIGURES.map((k) => [t("cols")[k], get(f, k)]),
-      ...Object.entries(f.events.by_type).map(([k, v]) => [`${t("events")}: ${k}`, v]),
-      ...Object.entries(f.talent.by_group).map(([k, v]) => [`${t("cols")["talent.persons"]}: ${k}`, v])];
-    $("detail").innerHTML = `<h3>${t("detail")}: ${regionName(code)} <small>${code}</small></h3><dl>` +
-      items.map(([k, v]) => `<div><dt>${k}</dt><dd data-testid="detail-value">${fmt(v)}</dd></div>`).join("") + "</dl>";
+    const item = (key, name, v) =>
+      `<div><dt>${esc(name)}</dt><dd data-testid="detail-${esc(key)}">${fmt(v)}</dd></div>`;
+    $("detail").innerHTML = `<h3>${t("detail")}: ${esc(regionName(code))} <small>${esc(code)}</small></h3><dl>` +
+      FIGURES.map((k) => item(k, t("cols")[k], get(f, k))).join("") + "</dl>" +
+      BREAKDOWNS.map(([heading, path, dict]) => `<h4>${t(heading)}</h4><dl>` +
+        Object.entries(get(f, path) || {}).map(([k, v]) => item(`${path}.${k}`, label(dict, k), v)).join("") + "</dl>").join("");
     $("trend-region").textContent = regionName(code);
     $("roles-region").textContent = regionName(code);
   }
@@ -207,6 +255,12 @@
     return state.charts[id];
   }
 
+  // A chart with nothing to show says so ("暂无数据 / No data yet") instead of drawing empty axes or a grey ring.
+  function draw(id, option, empty) {
+    $(id).parentElement.querySelector(".empty").hidden = !empty;
+    chart(id).setOption(empty ? { backgroundColor: "transparent" } : option, true);  // clear() would paint the theme's background
+  }
+
   function scheduleCharts(delay) {
     clearTimeout(state.chartTimer);
     state.chartTimer = setTimeout(renderCharts, delay === undefined ? 500 : delay);
@@ -217,35 +271,40 @@
     const rows = visibleRegions().filter((r) => r.code !== "all")
       .sort((a, b) => (get(state.figures[b.code], "events.count") || 0) - (get(state.figures[a.code], "events.count") || 0))
       .slice(0, 15);
-    chart("chart-regions").setOption({
-      backgroundColor: "transparent", tooltip: { trigger: "axis" }, legend: { data: [t("events"), t("participants")] },
-      grid: { left: 50, right: 50, bottom: 80, top: 30 },
+    const events = rows.map((r) => get(state.figures[r.code], "events.count") || 0);
+    const participants = rows.map((r) => get(state.figures[r.code], "events.participants") || 0);
+    const numbers = { formatter: (v) => fmt(v) };  // with thousands separators; counts have no fractional ticks (minInterval)
+    draw("chart-regions", {
+      backgroundColor: "transparent", tooltip: { trigger: "axis", valueFormatter: fmt },
+      legend: { data: [t("events"), t("participants")] },
+      grid: { left: 50, right: 60, bottom: 80, top: 30 },
       xAxis: { type: "category", data: rows.map((r) => regionName(r.code)), axisLabel: { rotate: 40 } },
-      yAxis: [{ type: "value", name: t("events") }, { type: "value", name: t("participants") }],
+      yAxis: [{ type: "value", name: t("events"), minInterval: 1, axisLabel: numbers },
+        { type: "value", name: t("participants"), minInterval: 1, axisLabel: numbers }],
       series: [
-        { name: t("events"), type: "bar", data: rows.map((r) => get(state.figures[r.code], "events.count") || 0) },
-        { name: t("participants"), type: "line", yAxisIndex: 1, data: rows.map((r) => get(state.figures[r.code], "events.participants") || 0) },
+        { name: t("events"), type: "bar", data: events },
+        { name: t("participants"), type: "line", yAxisIndex: 1, data: participants },
       ],
-    });
+    }, !events.some((v) => v > 0) && !participants.some((v) => v > 0));
     const f = state.figures[state.selected];
-    if (f) {
-      const roles = Object.entries(f.talent.posts_by_role).filter(([, v]) => v > 0);
-      chart("chart-roles").setOption({
-        backgroundColor: "transparent", tooltip: { trigger: "item" },
-        series: [{ type: "pie", radius: ["35%", "70%"], data: roles.map(([k, v]) => ({ name: t("roles")[k] || k, value: v })) }],
-      }, true);
-    }
+    const roles = Object.entries(get(f, "talent.posts_by_role") || {}).filter(([, v]) => v > 0);
+    draw("chart-roles", {
+      backgroundColor: "transparent", tooltip: { trigger: "item", valueFormatter: fmt },
+      series: [{ type: "pie", radius: ["35%", "70%"], data: roles.map(([k, v]) => ({ name: label("roles", k), value: v })) }],
+    }, !roles.length);
     try {
       const trend = await api(`/v1/metrics/regions/${encodeURIComponent(state.selected)}/trend`);
-      chart("chart-trend").setOption({
-        backgroundColor: "transparent", tooltip: { trigger: "axis" }, legend: { data: [t("events"), t("agreements")] },
-        grid: { left: 40, right: 20, bottom: 30, top: 30 },
-        xAxis: { type: "category", data: trend.years.map((y) => String(y.year)) }, yAxis: { type: "value" },
+      const years = trend.years;
+      draw("chart-trend", {
+        backgroundColor: "transparent", tooltip: { trigger: "axis", valueFormatter: fmt },
+        legend: { data: [t("events"), t("agreements")] },
+        grid: { left: 50, right: 20, bottom: 30, top: 30 },
+        xAxis: { type: "category", data: years.map((y) => String(y.year)) }, yAxis: { type: "value", minInterval: 1, axisLabel: numbers },
         series: [
-          { name: t("events"), type: "line", smooth: true, data: trend.years.map((y) => y.count || 0) },
-          { name: t("agreements"), type: "line", smooth: true, data: trend.years.map((y) => y.agreements_signed || 0) },
+          { name: t("events"), type: "line", smooth: true, data: years.map((y) => y.count || 0) },
+          { name: t("agreements"), type: "line", smooth: true, data: years.map((y) => y.agreements_signed || 0) },
         ],
-      }, true);
+      }, !years.some((y) => y.count || y.agreements_signed));
     } catch (err) { if (err.auth) signOut(); }
   }
 
@@ -261,12 +320,15 @@
     state.regions = regions.items;
     state.byCode = Object.fromEntries(regions.items.map((r) => [r.code, r]));
     state.figures = Object.fromEntries(metrics.regions.map((o) => [o.region, o]));
+    state.updatedAt = null;
+    touch(state.figures.all && state.figures.all.as_of);
     renderAll();
     loadTargets();
   }
 
   function onMetrics(obj) {
     state.figures[obj.region] = obj;
+    touch(obj.as_of);
     updateRow(obj);
     if (obj.region === "all") {
       renderTotals();

@@ -39,6 +39,7 @@ from reporting.projections.handler import ProjectionHandler
 from reporting.projections.rebuild import assign_every_partition, rebuild
 from reporting.read.queries import region_objects
 
+HERE = Path(__file__).resolve().parent
 SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
 
 
@@ -64,7 +65,9 @@ async def raw_consume(topic: str, n: int) -> float:
         await consumer.stop()
 
 
-async def projection_consume(url: str, topics: list[str], n: int, max_batch: int) -> tuple[float, ConsumerRunner]:
+async def projection_consume(url: str, topics: list[str], n: int, max_batch: int) -> tuple[float, int]:
+    """(seconds, messages) from the end of the first applied batch to the last message: group join and
+    the first fetch are not apply time, and the first batch's messages are not counted either."""
     engine = create_engine(url)
     handler = ProjectionHandler()
     runner = ConsumerRunner(
@@ -72,17 +75,68 @@ async def projection_consume(url: str, topics: list[str], n: int, max_batch: int
         inbox=inbox, handler=handler, bootstrap_servers=BOOTSTRAP, max_batch=max_batch,
     )  # fmt: skip
     runner.start()
-    started = None
+    started, first = None, 0
     try:
         while runner.state.processed + runner.state.duplicates < n:
             if started is None and runner.state.processed:
-                started = time.perf_counter()  # from the first applied batch: group join is not apply time
+                started, first = time.perf_counter(), runner.state.processed + runner.state.duplicates
             await asyncio.sleep(0.01)
         elapsed = time.perf_counter() - (started or time.perf_counter())
     finally:
         await runner.stop()
         await engine.dispose()
-    return elapsed, runner
+    return elapsed, n - first
+
+
+async def consume_forever(url: str, topics: list[str], group: str, max_batch: int) -> None:
+    """One consumer process of `--processes K` (all in one group, each with its share of partitions)."""
+    from common.regions import default_catalogue
+    from common.runtime import tune_gc_for_batches
+
+    default_catalogue().regions_of_country("DE")
+    tune_gc_for_batches()
+    engine = create_engine(url)
+    runner = ConsumerRunner(
+        service="bench-reporting", topics=topics, group_id=group, sessions=session_factory(engine),
+        inbox=inbox, handler=ProjectionHandler(), bootstrap_servers=BOOTSTRAP, max_batch=max_batch,
+    )  # fmt: skip
+    runner.start()
+    await asyncio.Event().wait()
+
+
+async def multiprocess_consume(
+    url: str, topics: list[str], n: int, max_batch: int, processes: int
+) -> tuple[float, int]:
+    """K consumer processes in one group; progress read from the inbox (one row per applied message)."""
+    group = f"bench-{run_id()}"
+    code = (
+        "import asyncio, sys; sys.path.insert(0, sys.argv[1]); import apply_rate; "
+        "asyncio.run(apply_rate.consume_forever(sys.argv[2], sys.argv[3].split(','), sys.argv[4], int(sys.argv[5])))"
+    )
+    here = str(HERE)
+    children = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", code, here, url, ",".join(topics), group, str(max_batch)
+        )
+        for _ in range(processes)
+    ]
+    engine = create_engine(url)
+    started, first, done = None, 0, 0
+    try:
+        async with engine.connect() as connection:
+            while done < n:
+                done = int(await connection.scalar(text("SELECT count(*) FROM inbox")) or 0)
+                await connection.commit()
+                if started is None and done:
+                    started, first = time.perf_counter(), done
+                await asyncio.sleep(0.05)
+        elapsed = time.perf_counter() - (started or time.perf_counter())
+    finally:
+        for child in children:
+            child.terminate()
+            await child.wait()
+        await engine.dispose()
+    return elapsed, n - first
 
 
 async def check_exact(url: str, expected) -> int:
@@ -198,6 +252,7 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=10_000)  # the service's default (REPORTING_MAX_BATCH)
     parser.add_argument("--rounds", type=int, default=2000)
+    parser.add_argument("--processes", type=int, default=1, help="consumer processes in the group")
     args = parser.parse_args()
     rid = run_id()
     prefix = f"bench{rid}."
@@ -212,10 +267,15 @@ async def main() -> None:
     raw = await raw_consume(events_topic, n)
     print(f"raw aiokafka consume: {n / raw:,.0f} msg/s ({raw:.1f}s)", flush=True)
     async with scratch_database(f"bench_reporting_{rid}") as url:
-        elapsed, _runner = await projection_consume(url, topics, n, args.batch)
+        if args.processes > 1:
+            elapsed, counted = await multiprocess_consume(url, topics, n, args.batch, args.processes)
+        else:
+            elapsed, counted = await projection_consume(url, topics, n, args.batch)
+        rate = counted / elapsed
         print(
-            f"projection apply (inbox + state + deltas, one transaction per batch of ≤{args.batch}): "
-            f"{n / elapsed:,.0f} msg/s ({elapsed:.1f}s) = {raw / elapsed:.2f}× the raw consume rate",
+            f"projection apply (inbox + state + deltas, one transaction per batch of ≤{args.batch}, "
+            f"{args.processes} consumer process(es)): {rate:,.0f} msg/s ({counted:,} messages in {elapsed:.1f}s) "
+            f"= {rate / (n / raw):.3f}× the raw consume rate",
             flush=True,
         )
         mismatches = await check_exact(url, expected)

@@ -256,3 +256,45 @@ async def test_an_overlong_event_id_is_dead_lettered_not_retried(engine, kafka_b
     finally:
         await consumer.stop()
     assert consumer.state.dead_lettered == 1
+
+
+class SlowHandler(CountingHandler):
+    """Keeps every batch in flight a while, so a rebalance lands while one is being applied."""
+
+    async def apply(self, session, deliveries: Sequence[Delivery]) -> None:
+        await asyncio.sleep(0.1)
+        await super().apply(session, deliveries)
+
+
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
+async def test_a_rebalance_with_a_batch_in_flight_fails_no_batch_and_counts_once(
+    engine, kafka_bootstrap, topic, run_id, caplog
+):
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        for i in range(1200):  # keys spread the messages over the topic's three partitions
+            await producer.send(topic, message(1).to_bytes(), key=str(i).encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+    group = f"g-{run_id}-{topic}"
+
+    def slow_runner() -> ConsumerRunner:
+        return ConsumerRunner(
+            service="test", topics=[topic], group_id=group, sessions=session_factory(engine), inbox=inbox,
+            handler=SlowHandler(), bootstrap_servers=kafka_bootstrap, max_batch=10,
+        )  # fmt: skip
+
+    first, second = slow_runner(), slow_runner()
+    first.start()
+    try:
+        await wait_until(lambda: _true(first.state.processed >= 20))
+        second.start()  # joins the group: partitions are revoked from `first` mid-stream
+        await wait_until(lambda: _eq(counter(engine), 1200), timeout=120)
+    finally:
+        await second.stop()
+        await first.stop()
+    assert second.state.processed > 0  # the rebalance happened
+    assert first.state.processed + second.state.processed == 1200
+    assert not [r for r in caplog.records if "consumer batch failed" in r.getMessage()]

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 from sqlalchemy import Table, text
@@ -84,6 +84,17 @@ def dlq_topic(topic: str) -> str:
     return f"{topic}.dlq"
 
 
+class _FinishBatchOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, runner: ConsumerRunner) -> None:
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked: object) -> None:
+        await self.runner._before_partitions_revoked()
+
+    async def on_partitions_assigned(self, assigned: object) -> None:
+        return None
+
+
 class ConsumerRunner:
     def __init__(
         self,
@@ -118,6 +129,8 @@ class ConsumerRunner:
         self._consumer: AIOKafkaConsumer | None = None
         self._dlq: AIOKafkaProducer | None = None
         self._task: asyncio.Task[None] | None = None
+        self._in_flight: asyncio.Task[None] | None = None
+        self._rebalances = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name=f"{self.service}-consumer")
@@ -154,28 +167,64 @@ class ConsumerRunner:
         """Fetch and decode the next batch while the database applies the previous one (decoding is
         CPU in this process, applying mostly waits on PostgreSQL): batches are still applied, and their
         offsets committed, one after the other in order."""
-        in_flight: asyncio.Task[None] | None = None
         try:
             while True:
+                rebalances = self._rebalances
                 batches = await consumer.getmany(timeout_ms=200, max_records=self.max_batch)
                 records = [r for tp_records in batches.values() for r in tp_records]
                 prepared = await self._prepare(records) if records else None
-                if in_flight is not None:
-                    task, in_flight = in_flight, None
-                    await task
-                    self._succeeded()
+                await self._finish_in_flight()
+                if prepared is not None and rebalances != self._rebalances:
+                    # Partitions were revoked meanwhile: apply nothing of this batch, and read it again
+                    # where its partitions are still (or again) ours; others re-read it themselves.
+                    self._rewind(consumer, records)
+                    prepared = None
                 if prepared is not None:
                     if self._failures >= self.isolate_after:
                         await self._commit(consumer, records, *prepared)  # one by one: no overlap
                         self._succeeded()
                     else:
-                        in_flight = asyncio.create_task(self._commit(consumer, records, *prepared))
+                        self._in_flight = asyncio.create_task(self._commit(consumer, records, *prepared))
                 await self._watch(consumer, bool(records))
         finally:
+            in_flight, self._in_flight = self._in_flight, None
             if in_flight is not None:
                 in_flight.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await in_flight
+
+    @staticmethod
+    def _rewind(consumer: AIOKafkaConsumer, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        first: dict[TopicPartition, int] = {}
+        for r in records:
+            tp = TopicPartition(r.topic, r.partition)
+            first[tp] = min(first.get(tp, r.offset), r.offset)
+        assigned = consumer.assignment()
+        for tp, offset in first.items():
+            if tp in assigned:
+                consumer.seek(tp, offset)
+
+    async def _finish_in_flight(self) -> None:
+        """Wait for the batch in flight (its transaction and offset commit); raise what it raised."""
+        task = self._in_flight
+        if task is None:
+            return
+        try:
+            await task
+        finally:
+            if self._in_flight is task:
+                self._in_flight = None
+        self._succeeded()
+
+    async def _before_partitions_revoked(self) -> None:
+        """A rebalance takes partitions away: let the batch in flight commit its offsets first, or its
+        commit would fail on partitions no longer ours. Its failure, if any, is raised in the loop (which
+        awaits the same task), not in the middle of the rebalance."""
+        task = self._in_flight
+        if task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(task)
+        self._rebalances += 1
 
     def _succeeded(self) -> None:
         self.state.last_progress = time.monotonic()
@@ -216,7 +265,10 @@ class ConsumerRunner:
         self._count(fresh, duplicates)
         if self.after_db_commit:
             await self.after_db_commit()
-        await consumer.commit(self._offsets(records))
+        assigned = consumer.assignment()
+        offsets = {tp: o for tp, o in self._offsets(records).items() if tp in assigned}
+        if offsets:  # a partition revoked meanwhile is re-read by its owner; the inbox absorbs that
+            await consumer.commit(offsets)
         if self.after_batch and fresh:
             await self.after_batch(fresh)
 
@@ -337,11 +389,11 @@ class ConsumerRunner:
         if self._consumer is None:
             consumer = new_consumer(
                 self.bootstrap_servers,
-                *self.topics,
                 group_id=self.group_id,
                 client_id=f"{self.service}-consumer",
                 max_poll_records=self.max_batch,
             )
+            consumer.subscribe(self.topics, listener=_FinishBatchOnRevoke(self))
             try:
                 await asyncio.wait_for(consumer.start(), 30)
             except BaseException:  # a half-started consumer would stay in the group holding partitions

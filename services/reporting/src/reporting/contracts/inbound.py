@@ -20,6 +20,8 @@ Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 def _country(value: str | None) -> str | None:
     if value is None or value == "":
         return None
+    if is_country_code(value):  # the usual case, already canonical
+        return value
     code = value.strip().upper()
     if not is_country_code(code):
         raise ValueError(f"unknown country code {value!r}")
@@ -58,6 +60,8 @@ class EventState(_Tolerant):
     @field_validator("countries")
     @classmethod
     def _countries(cls, value: list[str]) -> list[str]:
+        if not value:
+            return value
         codes = {v.strip().upper() for v in value} - {""}
         unknown = [c for c in codes if not is_country_code(c)]
         if unknown:

@@ -30,9 +30,9 @@ TYPE_METRIC = "events.by_type."
 CountryRegions = tuple[tuple[str, tuple[str, ...]], ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs a setattr call per field
 class EventFacts:
-    """What an event adds to the counters; `active` False: it adds nothing (cancelled)."""
+    """What an event adds to the counters; `active` False: it adds nothing (cancelled). Never mutated."""
 
     active: bool
     year: int

@@ -29,16 +29,15 @@ def upgrade() -> None:
         sa.Column("gen", sa.Integer(), nullable=False),
         sa.Column("id", sa.String(64), nullable=False),
         sa.Column("version", sa.BigInteger(), nullable=False),
-        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("facts", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("gen", "id", name="pk_rm_event_facts"),
     )
     bind = op.get_bind()
     legacy = bind.execute(
-        sa.text("SELECT gen, id, version, changed_at, contribution FROM rm_aggregates WHERE kind = 'event'")
+        sa.text("SELECT gen, id, version, contribution FROM rm_aggregates WHERE kind = 'event'")
     ).all()
     rows = [
-        {"gen": r.gen, "id": r.id, "version": r.version, "changed_at": r.changed_at, "facts": _packed(json.loads(r.contribution))}
+        {"gen": r.gen, "id": r.id, "version": r.version, "facts": _packed(json.loads(r.contribution))}
         for r in legacy
     ]
     if rows:

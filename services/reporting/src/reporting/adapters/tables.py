@@ -70,7 +70,6 @@ event_facts = Table(
     Column("gen", Integer, primary_key=True),
     Column("id", String(64), primary_key=True),
     Column("version", BigInteger, nullable=False),
-    Column("changed_at", DateTime(timezone=True), nullable=True),
     Column("facts", Text, nullable=False),
 )
 

@@ -83,6 +83,7 @@ def world_regions(countries: CountryRegions) -> tuple[str, ...]:
     return tuple(sorted({r for _c, regions in countries for r in regions}))
 
 
+@functools.lru_cache(maxsize=65536)
 def encode_countries(countries: CountryRegions) -> str:
     """`DE=group:eu,m49:150;TH=group:asean` — how the facts table stores them."""
     return ";".join(f"{c}={','.join(regions)}" for c, regions in countries)

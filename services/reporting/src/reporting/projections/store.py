@@ -340,8 +340,8 @@ async def _load_event_facts(session: AsyncSession, gen: int, ids: Iterable[str])
 
 def _event_rows(gen: int, rows: list[tuple[str, int, datetime, EventFacts]]) -> list[dict[str, Any]]:
     return [
-        {"gen": gen, "id": aggregate_id, "version": version, "changed_at": at, "facts": f.pack()}
-        for aggregate_id, version, at, f in rows
+        {"gen": gen, "id": aggregate_id, "version": version, "facts": f.pack()}
+        for aggregate_id, version, _at, f in rows
     ]
 
 
@@ -474,10 +474,9 @@ ON CONFLICT (gen, kind, id) DO UPDATE SET version = excluded.version, facts = ex
     contribution = excluded.contribution, changed_at = coalesce(excluded.changed_at, rm_aggregates.changed_at)
 """
 _EVENTS_UPSERT = """
-INSERT INTO rm_event_facts (gen, id, version, changed_at, facts)
-SELECT $1, * FROM unnest($2::text[], $3::bigint[], $4::timestamptz[], $5::text[])
-ON CONFLICT (gen, id) DO UPDATE SET version = excluded.version, changed_at = excluded.changed_at,
-    facts = excluded.facts
+INSERT INTO rm_event_facts (gen, id, version, facts)
+SELECT $1, * FROM unnest($2::text[], $3::bigint[], $4::text[])
+ON CONFLICT (gen, id) DO UPDATE SET version = excluded.version, facts = excluded.facts
 """
 _METRICS_UPSERT = """
 INSERT INTO rm_metrics (gen, region, year, metric, value)
@@ -530,7 +529,6 @@ async def _write_postgresql(
             gen,
             [r[0] for r in event_rows],
             [r[1] for r in event_rows],
-            [r[2] for r in event_rows],
             [r[3].pack() for r in event_rows],
         )
     metric_keys = sorted(k for k, v in metric_deltas.items() if v)

@@ -25,8 +25,11 @@ start() {
     say "cluster $ver/$name already running"
   else
     say "starting cluster $ver/$name"
-    # Tuned for a small dev/test machine: fsync stays on (durability is what we test).
-    pg_ctlcluster "$ver" "$name" start -o "-c max_connections=300 -c shared_buffers=256MB"
+    # Tuned for a small dev/test machine: fsync stays on (durability is what we test). Checkpoints
+    # every 4 GB of WAL or 15 min instead of 1 GB / 5 min: a projection rebuild writes a million rows
+    # in a minute, and WAL-triggered checkpoints every ~30 s (with the full-page writes after each)
+    # slowed it by a tenth and made runs uneven (bench/reporting/README.md).
+    pg_ctlcluster "$ver" "$name" start -o "-c max_connections=300 -c shared_buffers=256MB -c max_wal_size=4GB -c checkpoint_timeout=15min"
   fi
   for _ in $(seq 1 60); do as_postgres "pg_isready -q -h 127.0.0.1" && break; sleep 0.5; done
   as_postgres "psql -q -v ON_ERROR_STOP=1 -d postgres" <<SQL

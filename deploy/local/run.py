@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -43,7 +44,21 @@ def service_env(service: str) -> dict[str, str]:
     }
 
 
+def port_in_use(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: `uv run` forwards the signal a second time
+    raise KeyboardInterrupt  # `kill`/`timeout` stop the services too, as Ctrl-C does
+
+
 def start() -> None:
+    busy = [f"{service} :{port}" for service, port in SERVICES.items() if port_in_use(port)]
+    if busy:
+        raise SystemExit(f"port(s) in use: {', '.join(busy)} — another `make run`? `make stop` ends it")
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     (ROOT / ".local").mkdir(exist_ok=True)
     for service in SERVICES:
         print(f"migrating {service} ({database_url(service).split('://')[0]})")

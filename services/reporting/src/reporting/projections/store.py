@@ -58,6 +58,20 @@ class _Stored:
 
 
 @dataclass
+class _Writes:
+    """Everything a batch writes, gathered in memory first."""
+
+    state_rows: list[dict[str, Any]] = field(default_factory=list)  # rm_aggregates (not events)
+    event_rows: list[tuple[str, int, datetime, EventFacts]] = field(default_factory=list)  # id, version, time
+    metrics: dict[MetricKey, int] = field(default_factory=dict)  # deltas
+    refs: dict[RefKey, int] = field(default_factory=dict)  # deltas
+    rewritten_agreements: list[str] = field(default_factory=list)
+    agreement_region_rows: list[dict[str, Any]] = field(default_factory=list)
+    agreement_org_rows: list[dict[str, Any]] = field(default_factory=list)
+    body_changes: dict[tuple[str, str], datetime] = field(default_factory=dict)  # latest change per body
+
+
+@dataclass
 class BatchResult:
     applied: int = 0
     ignored: int = 0
@@ -117,11 +131,9 @@ async def apply_changes(session: AsyncSession, gen: int, changes: Sequence[Chang
             newest[key] = change
     result.ignored = len(changes) - len(newest)
 
-    metric_deltas: dict[MetricKey, int] = {}
-    ref_deltas: dict[RefKey, int] = {}
-    body_changes: dict[tuple[str, str], datetime] = {}
+    writes = _Writes()
     events = {i: c for (k, i), c in newest.items() if k == "event"}
-    event_rows = await _apply_events(session, gen, events, metric_deltas, ref_deltas, body_changes, result)
+    await _apply_events(session, gen, events, writes, result)
 
     by_kind: dict[str, dict[str, Change]] = {}
     for (kind, aggregate_id), change in newest.items():
@@ -183,10 +195,8 @@ async def apply_changes(session: AsyncSession, gen: int, changes: Sequence[Chang
             org_country[org_id] = (org.facts or {}).get("country")
 
     signed: list[tuple[Contribution, int]] = []
-    state_rows: list[dict[str, Any]] = []
-    agreement_region_rows: list[dict[str, Any]] = []
-    agreement_org_rows: list[dict[str, Any]] = []
-    rewritten_agreements: list[str] = []
+    state_rows = writes.state_rows
+    body_changes = writes.body_changes
 
     def account(kind: str, aggregate_id: str, version: int, at: datetime | None, facts: Any, new: Contribution) -> None:
         previous = stored.get(kind, {}).get(aggregate_id)
@@ -219,9 +229,9 @@ async def apply_changes(session: AsyncSession, gen: int, changes: Sequence[Chang
             a_facts: dict[str, Any] | None = new_agreement_facts.get(aggregate_id)
             contribution = agreement_contribution(a_facts, org_country.get) if a_facts else EMPTY
             account(kind, aggregate_id, change.version, change.at, a_facts, contribution)
-            rewritten_agreements.append(aggregate_id)
+            writes.rewritten_agreements.append(aggregate_id)
             if a_facts:
-                _agreement_rows(gen, aggregate_id, a_facts, contribution, agreement_region_rows, agreement_org_rows)
+                _agreement_rows(gen, aggregate_id, a_facts, contribution, writes)
         if change.body is not None:
             previous_at = body_changes.get(change.body)
             if previous_at is None or change.at > previous_at:
@@ -234,24 +244,13 @@ async def apply_changes(session: AsyncSession, gen: int, changes: Sequence[Chang
             continue
         contribution = agreement_contribution(facts, org_country.get)
         account("agreement", aggregate_id, previous_agreement.version, None, facts, contribution)
-        rewritten_agreements.append(aggregate_id)
-        _agreement_rows(gen, aggregate_id, facts, contribution, agreement_region_rows, agreement_org_rows)
+        writes.rewritten_agreements.append(aggregate_id)
+        _agreement_rows(gen, aggregate_id, facts, contribution, writes)
 
-    expand_merged(merged_blocks(signed), metric_deltas)
+    expand_merged(merged_blocks(signed), writes.metrics)
     for contribution, sign in signed:
-        contribution.add_refs_to(ref_deltas, sign)
-    await _write(
-        session,
-        gen,
-        state_rows,
-        event_rows,
-        metric_deltas,
-        ref_deltas,
-        rewritten_agreements,
-        agreement_region_rows,
-        agreement_org_rows,
-        body_changes,
-    )
+        contribution.add_refs_to(writes.refs, sign)
+    await _write(session, gen, writes)
     result.changed_regions = {r for r in result.changed_regions if not r.startswith(BODY_PREFIX)}
     return result
 
@@ -261,12 +260,11 @@ def _agreement_rows(
     aggregate_id: str,
     facts: dict[str, Any],
     contribution: Contribution,
-    region_rows: list[dict[str, Any]],
-    org_rows: list[dict[str, Any]],
+    writes: _Writes,
 ) -> None:
     rows = agreement_rows(facts, contribution)
     for region in rows.regions:
-        region_rows.append(
+        writes.agreement_region_rows.append(
             {
                 "gen": gen,
                 "agreement_id": aggregate_id,
@@ -277,25 +275,24 @@ def _agreement_rows(
             }
         )
     for org_id in facts["partner_org_ids"]:
-        org_rows.append({"gen": gen, "org_id": org_id, "agreement_id": aggregate_id})
+        writes.agreement_org_rows.append({"gen": gen, "org_id": org_id, "agreement_id": aggregate_id})
 
 
 async def _apply_events(
     session: AsyncSession,
     gen: int,
     newest: dict[str, Change],
-    metric_deltas: dict[MetricKey, int],
-    ref_deltas: dict[RefKey, int],
-    body_changes: dict[tuple[str, str], datetime],
+    writes: _Writes,
     result: BatchResult,
-) -> list[tuple[str, int, datetime, EventFacts]]:
-    """The events' fast path: old facts subtracted, new ones added, summed, then expanded once.
-    Returns the facts rows to store (id, version, time, facts), sorted by id."""
+) -> None:
+    """The events' fast path: old facts subtracted, new ones added, summed, then expanded once (the
+    first to write deltas into `writes`); the facts rows to store are added sorted by id."""
     if not newest:
-        return []
+        return
     stored = await _load_event_facts(session, gen, newest)
     deltas = EventDeltas()
-    rows: list[tuple[str, int, datetime, EventFacts]] = []
+    rows = writes.event_rows
+    body_changes = writes.body_changes
     for aggregate_id in sorted(newest):
         change = newest[aggregate_id]
         facts = change.facts
@@ -316,9 +313,8 @@ async def _apply_events(
             if previous_at is None or change.at > previous_at:
                 body_changes[change.body] = change.at
         result.applied += 1
-    deltas.expand(metric_deltas, ref_deltas)  # the first to write into them: every key is an event's
-    result.changed_regions |= {k[0] for k in metric_deltas} | {k[1] for k in ref_deltas}
-    return rows
+    deltas.expand(writes.metrics, writes.refs)  # every key so far is an event's
+    result.changed_regions |= {k[0] for k in writes.metrics} | {k[1] for k in writes.refs}
 
 
 _LOAD_EVENTS = "SELECT id, version, facts FROM rm_event_facts WHERE gen = $1 AND id = ANY($2::text[])"
@@ -345,25 +341,14 @@ def _event_rows(gen: int, rows: list[tuple[str, int, datetime, EventFacts]]) -> 
     ]
 
 
-async def _write(
-    session: AsyncSession,
-    gen: int,
-    state_rows: list[dict[str, Any]],
-    event_rows: list[tuple[str, int, datetime, EventFacts]],
-    metric_deltas: dict[MetricKey, int],
-    ref_deltas: dict[RefKey, int],
-    rewritten_agreements: list[str],
-    agreement_region_rows: list[dict[str, Any]],
-    agreement_org_rows: list[dict[str, Any]],
-    body_changes: dict[tuple[str, str], datetime],
-) -> None:
+async def _write(session: AsyncSession, gen: int, writes: _Writes) -> None:
     insert = _insert(session)
     if _is_postgresql(session):
-        await _write_postgresql(session, gen, state_rows, event_rows, metric_deltas, ref_deltas)
+        await _write_postgresql(session, gen, writes)
     else:
-        await _write_portable(session, gen, state_rows, event_rows, metric_deltas, ref_deltas)
-    if rewritten_agreements:
-        for chunk in _chunks(sorted(set(rewritten_agreements))):
+        await _write_portable(session, gen, writes)
+    if writes.rewritten_agreements:
+        for chunk in _chunks(sorted(set(writes.rewritten_agreements))):
             await session.execute(
                 delete(agreement_regions).where(
                     and_(agreement_regions.c.gen == gen, agreement_regions.c.agreement_id.in_(chunk))
@@ -374,11 +359,12 @@ async def _write(
                     and_(agreement_orgs.c.gen == gen, agreement_orgs.c.agreement_id.in_(chunk))
                 )
             )
-        if agreement_region_rows:
-            await session.execute(insert(agreement_regions), agreement_region_rows)
-        unique_org_rows = list({(r["org_id"], r["agreement_id"]): r for r in agreement_org_rows}.values())
+        if writes.agreement_region_rows:
+            await session.execute(insert(agreement_regions), writes.agreement_region_rows)
+        unique_org_rows = list({(r["org_id"], r["agreement_id"]): r for r in writes.agreement_org_rows}.values())
         if unique_org_rows:
             await session.execute(insert(agreement_orgs), unique_org_rows)
+    body_changes = writes.body_changes
     if body_changes:
         if _is_postgresql(session):
             keys = sorted(body_changes)
@@ -400,16 +386,15 @@ async def _write(
         )
 
 
-async def _write_portable(
-    session: AsyncSession,
-    gen: int,
-    state_rows: list[dict[str, Any]],
-    event_rows: list[tuple[str, int, datetime, EventFacts]],
-    metric_deltas: dict[MetricKey, int],
-    ref_deltas: dict[RefKey, int],
-) -> None:
+async def _write_portable(session: AsyncSession, gen: int, writes: _Writes) -> None:
     """Any dialect (SQLite for local use): bulk upserts through SQLAlchemy Core."""
     insert = _insert(session)
+    state_rows, event_rows, metric_deltas, ref_deltas = (
+        writes.state_rows,
+        writes.event_rows,
+        writes.metrics,
+        writes.refs,
+    )
     if state_rows:
         stmt = insert(aggregates)
         stmt = stmt.on_conflict_do_update(
@@ -502,15 +487,14 @@ async def _driver(session: AsyncSession) -> Any:
     return raw.driver_connection
 
 
-async def _write_postgresql(
-    session: AsyncSession,
-    gen: int,
-    state_rows: list[dict[str, Any]],
-    event_rows: list[tuple[str, int, datetime, EventFacts]],
-    metric_deltas: dict[MetricKey, int],
-    ref_deltas: dict[RefKey, int],
-) -> None:
+async def _write_postgresql(session: AsyncSession, gen: int, writes: _Writes) -> None:
     driver = await _driver(session)
+    state_rows, event_rows, metric_deltas, ref_deltas = (
+        writes.state_rows,
+        writes.event_rows,
+        writes.metrics,
+        writes.refs,
+    )
     if state_rows:
         rows = sorted(state_rows, key=lambda r: (r["kind"], r["id"]))
         await driver.execute(

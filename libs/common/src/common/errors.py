@@ -115,25 +115,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return problem_response(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
 
+    # SQLAlchemy wraps driver errors in DBAPIError; statements sent straight through asyncpg (the
+    # services' hot paths) raise asyncpg's own.
     @app.exception_handler(DBAPIError)
-    async def _database(_request: Request, exc: DBAPIError) -> JSONResponse:
-        if _is_unstorable_input(exc):
-            return problem_response(
-                422,
-                "The request contains characters that cannot be stored (NUL or unpaired surrogates).",
-                errors=[{"loc": ["body"], "msg": "unstorable characters"}],
-            )
-        log.exception("database error")
-        return problem_response(
-            503, "The database could not complete the request; try again.", headers={"Retry-After": "1"}
-        )
-
-    # The same for statements sent straight through asyncpg (services' hot paths), which SQLAlchemy
-    # does not wrap in DBAPIError.
     @app.exception_handler(asyncpg.PostgresError)
     @app.exception_handler(asyncpg.InterfaceError)
-    async def _driver(_request: Request, exc: Exception) -> JSONResponse:
-        if _is_unstorable(exc):
+    async def _database(_request: Request, exc: Exception) -> JSONResponse:
+        if _is_unstorable(exc.orig if isinstance(exc, DBAPIError) else exc):
             return problem_response(
                 422,
                 "The request contains characters that cannot be stored (NUL or unpaired surrogates).",
@@ -158,12 +146,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(500, "An internal error occurred; it has been logged.")
 
 
-def _is_unstorable_input(exc: DBAPIError) -> bool:
-    """PostgreSQL refuses NUL in text and asyncpg unpaired surrogates: bad input, not our failure."""
-    return _is_unstorable(exc.orig)
-
-
 def _is_unstorable(exc: BaseException | None) -> bool:
+    """PostgreSQL refuses NUL in text and asyncpg unpaired surrogates: bad input, not our failure."""
     text = f"{type(exc).__name__} {exc}"
     return any(
         marker in text

@@ -298,3 +298,25 @@ async def test_a_rebalance_with_a_batch_in_flight_fails_no_batch_and_counts_once
     assert second.state.processed > 0  # the rebalance happened
     assert first.state.processed + second.state.processed == 1200
     assert not [r for r in caplog.records if "consumer batch failed" in r.getMessage()]
+
+
+@pytest.mark.parametrize("engine", ["postgresql", "sqlite"], indirect=True)
+async def test_inbox_ids_older_than_the_retention_are_forgotten_and_recent_ones_kept(engine, kafka_bootstrap, topic):
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import func, insert
+
+    now = datetime.now(UTC)
+    async with session_factory(engine)() as session, session.begin():
+        await session.execute(
+            insert(inbox),
+            [{"event_id": f"old-{i}", "topic": topic, "processed_at": now - timedelta(days=40)} for i in range(25)]
+            + [{"event_id": "recent", "topic": topic, "processed_at": now - timedelta(days=1)}],
+        )
+    consumer = runner(engine, kafka_bootstrap, topic, "g-prune", inbox_retention=timedelta(days=30))
+    assert await consumer.prune_inbox() == 25
+    async with session_factory(engine)() as session:
+        left = set((await session.scalars(select(inbox.c.event_id))).all())
+        assert "recent" in left and not any(i.startswith("old-") for i in left)
+        assert await session.scalar(select(func.count()).select_from(inbox)) == len(left)
+    assert await runner(engine, kafka_bootstrap, topic, "g-keep").prune_inbox() == 0  # no retention: keeps all

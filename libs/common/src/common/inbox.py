@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, insert, select, text
+from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 INBOX_TABLE = "inbox"
@@ -52,3 +52,13 @@ async def _claim_new_postgres(session: AsyncSession, inbox: Table, topic_by_id: 
     )
     result = await session.execute(statement, {"ids": list(topic_by_id), "topics": list(topic_by_id.values())})
     return set(result.scalars().all())
+
+
+async def prune(session: AsyncSession, inbox: Table, older_than: datetime, *, limit: int = 10_000) -> int:
+    """Forget ids applied before `older_than`, at most `limit` per call (short transactions); returns how
+    many. A message redelivered after its id is forgotten is applied again, so the retention must exceed
+    how long a message can still come back (the topics' retention); consumers whose effects are also
+    guarded otherwise (reporting's per-aggregate versions) can keep less."""
+    oldest = select(inbox.c.event_id).where(inbox.c.processed_at < older_than).limit(limit)
+    result = await session.execute(delete(inbox).where(inbox.c.event_id.in_(oldest.scalar_subquery())))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

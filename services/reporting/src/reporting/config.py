@@ -22,6 +22,9 @@ class ReportingSettings(ServiceSettings):
     # Messages applied per transaction when catching up; the per-batch writes (counters, country
     # references: ~4,000 rows whatever the batch) are shared by more messages in a bigger batch.
     max_batch: int = 10_000
+    # Inbox ids (one row per applied message) older than this are forgotten. Redelivery after that is
+    # still harmless here: a version not newer than the one applied is ignored.
+    inbox_retention_days: int = Field(default=30, ge=1)
     # Plan targets (2023–2025 plan); REPORTING_TARGETS='{"partners": 160, ...}' overrides some or all.
     targets: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_TARGETS))
     # SSE: changes are coalesced over this window, so a burst of events sends a handful of messages.

@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
@@ -23,7 +24,7 @@ from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.envelope import CloudEvent
-from common.inbox import claim_new
+from common.inbox import claim_new, prune
 from common.kafka.clients import new_consumer, new_producer
 from common.observability import (
     CLIENT_REBUILDS,
@@ -108,6 +109,7 @@ class ConsumerRunner:
         bootstrap_servers: str,
         max_batch: int = 2000,
         stall_timeout: float = 30.0,
+        inbox_retention: timedelta | None = None,
         isolate_after: int = 3,
         after_db_commit: Callable[[], Awaitable[None]] | None = None,
         after_batch: Callable[[Sequence[Delivery]], Awaitable[None]] | None = None,
@@ -121,6 +123,8 @@ class ConsumerRunner:
         self.bootstrap_servers = bootstrap_servers
         self.max_batch = max_batch
         self.stall_timeout = stall_timeout
+        self.inbox_retention = inbox_retention
+        self._next_prune = 0.0
         self.isolate_after = isolate_after
         self._failures = 0
         self.after_db_commit = after_db_commit
@@ -186,6 +190,7 @@ class ConsumerRunner:
                     else:
                         self._in_flight = asyncio.create_task(self._commit(consumer, records, *prepared))
                 await self._watch(consumer, bool(records))
+                await self._maybe_prune()
         finally:
             in_flight, self._in_flight = self._in_flight, None
             if in_flight is not None:
@@ -364,6 +369,30 @@ class ConsumerRunner:
             tp = TopicPartition(r.topic, r.partition)
             last[tp] = max(last.get(tp, -1), r.offset)
         return {tp: OffsetAndMetadata(offset + 1, "") for tp, offset in last.items()}
+
+    async def prune_inbox(self, *, rounds: int = 10) -> int:
+        """Forget inbox ids older than `inbox_retention` (nothing without one): up to `rounds` short
+        transactions of 10,000 rows, so a large backlog is worked off over several calls."""
+        if self.inbox_retention is None:
+            return 0
+        older_than = datetime.now(UTC) - self.inbox_retention
+        pruned = 0
+        for _ in range(rounds):
+            async with self.sessions() as session, session.begin():
+                removed = await prune(session, self.inbox, older_than)
+            pruned += removed
+            if removed < 10_000:
+                break
+        return pruned
+
+    async def _maybe_prune(self) -> None:
+        """Every ten minutes, between batches."""
+        if self.inbox_retention is None or time.monotonic() < self._next_prune:
+            return
+        self._next_prune = time.monotonic() + 600
+        pruned = await self.prune_inbox()
+        if pruned:
+            log.info("inbox pruned", extra={"rows": pruned})
 
     async def _watch(self, consumer: AIOKafkaConsumer, progressed: bool) -> None:
         """Export lag; rebuild the consumer when it has work but makes no progress (aiokafka #1154)."""

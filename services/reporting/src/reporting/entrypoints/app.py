@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from common.db import create_engine, is_sqlite, session_factory
@@ -67,6 +68,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
                     handler=handler,
                     bootstrap_servers=settings.kafka_bootstrap_servers,
                     max_batch=settings.max_batch,
+                    inbox_retention=timedelta(days=settings.inbox_retention_days),
                     after_db_commit=publish_changes,
                 )
             )

@@ -45,9 +45,6 @@ class EventFacts:
     papers: int
     flagship: bool
 
-    def values(self) -> tuple[int, int, int, int, int]:
-        return (1, self.participants, self.foreign_participants, self.papers, int(self.flagship))
-
     def pack(self) -> str:
         """One text column: `1|2024|cn:440000|DE=group:eu,m49:150|body:province:440000|forum|120|3|7|0`
         (body codes and types never contain `|`: the inbound models restrict them)."""

@@ -389,13 +389,7 @@ async def _write(session: AsyncSession, gen: int, writes: _Writes) -> None:
 async def _write_portable(session: AsyncSession, gen: int, writes: _Writes) -> None:
     """Any dialect (SQLite for local use): bulk upserts through SQLAlchemy Core."""
     insert = _insert(session)
-    state_rows, event_rows, metric_deltas, ref_deltas = (
-        writes.state_rows,
-        writes.event_rows,
-        writes.metrics,
-        writes.refs,
-    )
-    if state_rows:
+    if writes.state_rows:
         stmt = insert(aggregates)
         stmt = stmt.on_conflict_do_update(
             index_elements=[aggregates.c.gen, aggregates.c.kind, aggregates.c.id],
@@ -406,20 +400,20 @@ async def _write_portable(session: AsyncSession, gen: int, writes: _Writes) -> N
                 "changed_at": func.coalesce(stmt.excluded.changed_at, aggregates.c.changed_at),
             },
         )
-        for chunk in _chunks(state_rows):
+        for chunk in _chunks(writes.state_rows):
             await session.execute(stmt, list(chunk))
-    if event_rows:
+    if writes.event_rows:
         stmt = insert(event_facts)
         columns = [c.name for c in event_facts.c if c.name not in ("gen", "id")]
         stmt = stmt.on_conflict_do_update(
             index_elements=[event_facts.c.gen, event_facts.c.id],
             set_={name: stmt.excluded[name] for name in columns},
         )
-        for chunk in _chunks(_event_rows(gen, event_rows)):
+        for chunk in _chunks(_event_rows(gen, writes.event_rows)):
             await session.execute(stmt, list(chunk))
     metric_rows = [
         {"gen": gen, "region": r, "year": y, "metric": m, "value": v}
-        for (r, y, m), v in sorted(metric_deltas.items())
+        for (r, y, m), v in sorted(writes.metrics.items())
         if v
     ]
     if metric_rows:
@@ -432,7 +426,7 @@ async def _write_portable(session: AsyncSession, gen: int, writes: _Writes) -> N
             await session.execute(stmt, list(chunk))
     ref_rows = [
         {"gen": gen, "kind": k, "region": r, "year": y, "country": c, "n": n}
-        for (k, r, y, c), n in sorted(ref_deltas.items())
+        for (k, r, y, c), n in sorted(writes.refs.items())
         if n
     ]
     if ref_rows:
@@ -489,14 +483,8 @@ async def _driver(session: AsyncSession) -> Any:
 
 async def _write_postgresql(session: AsyncSession, gen: int, writes: _Writes) -> None:
     driver = await _driver(session)
-    state_rows, event_rows, metric_deltas, ref_deltas = (
-        writes.state_rows,
-        writes.event_rows,
-        writes.metrics,
-        writes.refs,
-    )
-    if state_rows:
-        rows = sorted(state_rows, key=lambda r: (r["kind"], r["id"]))
+    if writes.state_rows:
+        rows = sorted(writes.state_rows, key=lambda r: (r["kind"], r["id"]))
         await driver.execute(
             _STATE_UPSERT,
             gen,
@@ -507,32 +495,18 @@ async def _write_postgresql(session: AsyncSession, gen: int, writes: _Writes) ->
             [r["contribution"] for r in rows],
             [r["changed_at"] for r in rows],
         )
-    if event_rows:
+    if writes.event_rows:
+        ids, versions, facts = zip(*((r[0], r[1], r[3].pack()) for r in writes.event_rows), strict=True)
+        await driver.execute(_EVENTS_UPSERT, gen, list(ids), list(versions), list(facts))
+    await _upsert_deltas(driver, _METRICS_UPSERT, gen, writes.metrics)
+    await _upsert_deltas(driver, _REFS_UPSERT, gen, writes.refs)
+
+
+async def _upsert_deltas(driver: Any, statement: str, gen: int, deltas: dict[Any, int]) -> None:
+    """The non-zero deltas as one array per key column plus one of values; keys sorted, so every
+    consumer locks rows in the same order."""
+    keys = sorted(k for k, v in deltas.items() if v)
+    if keys:
         await driver.execute(
-            _EVENTS_UPSERT,
-            gen,
-            [r[0] for r in event_rows],
-            [r[1] for r in event_rows],
-            [r[3].pack() for r in event_rows],
-        )
-    metric_keys = sorted(k for k, v in metric_deltas.items() if v)
-    if metric_keys:
-        await driver.execute(
-            _METRICS_UPSERT,
-            gen,
-            [k[0] for k in metric_keys],
-            [k[1] for k in metric_keys],
-            [k[2] for k in metric_keys],
-            [metric_deltas[k] for k in metric_keys],
-        )
-    ref_keys = sorted(k for k, v in ref_deltas.items() if v)
-    if ref_keys:
-        await driver.execute(
-            _REFS_UPSERT,
-            gen,
-            [k[0] for k in ref_keys],
-            [k[1] for k in ref_keys],
-            [k[2] for k in ref_keys],
-            [k[3] for k in ref_keys],
-            [ref_deltas[k] for k in ref_keys],
+            statement, gen, *(list(column) for column in zip(*keys, strict=True)), [deltas[k] for k in keys]
         )

@@ -20,7 +20,7 @@ import time
 import uuid
 
 from aiokafka import AIOKafkaConsumer
-from common.db import create_engine, new_metadata, session_factory
+from common.db import create_engine, new_metadata, session_factory, without_loopback_tls
 from common.envelope import new_event
 from common.kafka import ensure_topics, new_producer
 from common.outbox import OutboxRelay, add_to_outbox, install_wakeup, outbox_table
@@ -48,20 +48,22 @@ def cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def raw_producer(bootstrap: str, topic: str, n: int) -> float:
+async def raw_producer(bootstrap: str, topic: str, n: int) -> tuple[float, float]:
+    """(messages/s, CPU seconds), both over the sending only (not building the payloads)."""
     producer = new_producer(bootstrap, client_id="bench-raw")
     await producer.start()
     payloads = [(payload(i).encode(), f"agg-{i % 1000}".encode()) for i in range(n)]
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu()
     for start in range(0, n, 1000):  # the relay's batch size, awaited per batch like the relay
         futures = [await producer.send(topic, value, key=key) for value, key in payloads[start : start + 1000]]
         await asyncio.gather(*futures)
-    elapsed = time.perf_counter() - started
+    elapsed, used = time.perf_counter() - started, cpu() - cpu_started
     await producer.stop()
-    return n / elapsed
+    return n / elapsed, used
 
 
-async def relay_drain(url: str, bootstrap: str, topic: str, n: int) -> float:
+async def relay_drain(url: str, bootstrap: str, topic: str, n: int) -> tuple[float, float]:
+    """(messages/s, CPU seconds), both over the draining only (not filling the outbox)."""
     engine = create_engine(url)
     now = __import__("datetime").datetime.now(__import__("datetime").UTC)
     async with engine.begin() as connection:
@@ -82,13 +84,13 @@ async def relay_drain(url: str, bootstrap: str, topic: str, n: int) -> float:
             )
     relay = OutboxRelay(service="bench", sessions=session_factory(engine), outbox=outbox, bootstrap_servers=bootstrap)
     await relay._ensure_producer()  # connect before timing, as the raw producer does
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu()
     while relay.published < n:
         await relay.publish_once()
-    elapsed = time.perf_counter() - started
+    elapsed, used = time.perf_counter() - started, cpu() - cpu_started
     await relay.stop()
     await engine.dispose()
-    return n / elapsed
+    return n / elapsed, used
 
 
 async def latency(url: str, bootstrap: str, topic: str, rate: int, seconds: int) -> list[float]:
@@ -158,7 +160,8 @@ async def main() -> None:
     database = f"bench_{run}"
     async with admin.connect() as connection:
         await connection.execute(text(f'CREATE DATABASE "{database}"'))
-    url = postgres_admin_url().rsplit("/", 1)[0] + f"/{database}"
+    # As the services connect (common.settings): no TLS to a loopback PostgreSQL.
+    url = without_loopback_tls(postgres_admin_url().rsplit("/", 1)[0] + f"/{database}")
     engine = create_engine(url)
     async with engine.begin() as connection:
         await connection.run_sync(metadata.create_all)
@@ -167,19 +170,16 @@ async def main() -> None:
         with kafka_bootstrap_servers() as bootstrap:
             topics = [f"bench-{run}-raw", f"bench-{run}-relay", f"bench-{run}-latency"]
             await ensure_topics(bootstrap, topics, partitions=3)
-            c0 = cpu()
-            raw = await raw_producer(bootstrap, topics[0], args.messages)
-            c1 = cpu()
-            relayed = await relay_drain(url, bootstrap, topics[1], args.messages)
-            c2 = cpu()
+            raw, raw_cpu = await raw_producer(bootstrap, topics[0], args.messages)
+            relayed, relay_cpu = await relay_drain(url, bootstrap, topics[1], args.messages)
             samples = await latency(url, bootstrap, topics[2], args.rate, args.seconds)
     finally:
         async with admin.connect() as connection:
             await connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
         await admin.dispose()
     samples.sort()
-    print(f"raw aiokafka producer : {raw:10,.0f} msg/s  ({(c1 - c0) / args.messages * 1e6:.0f} CPU-ms/1000 msgs)")
-    print(f"outbox relay          : {relayed:10,.0f} msg/s  ({(c2 - c1) / args.messages * 1e6:.0f} CPU-ms/1000 msgs)")
+    print(f"raw aiokafka producer : {raw:10,.0f} msg/s  ({raw_cpu / args.messages * 1e6:.0f} CPU-ms/1000 msgs)")
+    print(f"outbox relay          : {relayed:10,.0f} msg/s  ({relay_cpu / args.messages * 1e6:.0f} CPU-ms/1000 msgs)")
     print(f"ratio relay/raw       : {relayed / raw:10.2f}   (target >= 0.5)")
     print(f"commit->consumed at {args.rate}/s offered, {len(samples)} of {args.rate * args.seconds} received:")
     print(

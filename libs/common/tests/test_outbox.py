@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections import defaultdict
 
 import pytest
 from common.db import session_factory
 from common.envelope import new_event
+from common.kafka import ensure_topics, new_producer
 from common.outbox import OutboxRelay, add_to_outbox, install_wakeup
+from common.outbox.relay import partition_for
 from common.testing.infra import local_kafka
 from common.testing.plugin import read_topic, wait_until
 from sqlalchemy import func, insert, select
@@ -128,3 +131,82 @@ async def test_two_relays_publish_each_message_and_keep_order(engine, kafka_boot
     for r in records:
         per_key[r.key.decode()].append(json.loads(r.value)["data"]["seq"])
     assert all(seqs == sorted(seqs) for seqs in per_key.values())
+
+
+@pytest.mark.parametrize("partitions", [3, 7])
+async def test_partition_for_is_the_partition_send_picks(kafka_bootstrap, topic_prefix, partitions):
+    # The relay fills per-partition batches itself; placement must stay what producer.send() does.
+    topic = f"{topic_prefix}placement-{partitions}"
+    await ensure_topics(kafka_bootstrap, [topic], partitions=partitions)
+    producer = new_producer(kafka_bootstrap, client_id="test-placement")
+    await producer.start()
+    try:
+        keys = [f"key-{n}".encode() for n in range(100)] + [str(uuid.uuid4()).encode() for _ in range(100)]
+        futures = [await producer.send(topic, b"{}", key=key) for key in keys]
+        sent = [(await f).partition for f in futures]
+        ours = sorted(await producer.partitions_for(topic))
+    finally:
+        await producer.stop()
+    assert len(ours) == partitions
+    assert [partition_for(key, ours) for key in keys] == sent
+    assert len(set(sent)) == partitions  # the keys spread over every partition
+
+
+async def test_relay_places_keys_like_send_and_keeps_order_across_full_batches(engine, kafka_bootstrap, topic_prefix):
+    topic = f"{topic_prefix}full-batches-{engine.dialect.name}"
+    await ensure_topics(kafka_bootstrap, [topic], partitions=3)
+
+    # Batches of 2 KiB hold ~10 messages: a 400-row cycle fills and hands over many per partition.
+    def small_batches():
+        producer = new_producer(kafka_bootstrap, client_id="test-relay", linger_ms=0, max_batch_size=2048)
+        assert producer._message_accumulator._batch_size == 2048
+        return producer
+
+    sessions = session_factory(engine)
+    relay = relay_for(engine, kafka_bootstrap, producer_factory=small_batches)
+    async with sessions() as session, session.begin():
+        for n in range(400):
+            message = new_event(source="/t", type="t", subject=f"agg-{n % 13}", data={"seq": n, "pad": "x" * 100})
+            await add_to_outbox(session, outbox, message, topic)
+    try:
+        assert await relay.publish_once() == 400
+        records = await read_topic(kafka_bootstrap, topic, expected=400)
+    finally:
+        await relay.stop()
+    assert len(records) == 400
+    per_key: dict[str, list[int]] = defaultdict(list)
+    for r in records:
+        assert r.partition == partition_for(r.key, [0, 1, 2])
+        assert dict(r.headers)["content-type"] == b"application/cloudevents+json"
+        per_key[r.key.decode()].append(json.loads(r.value)["data"]["seq"])
+    assert sorted(per_key) == sorted(f"agg-{k}" for k in range(13))
+    assert all(seqs == sorted(seqs) for seqs in per_key.values())
+
+
+async def test_a_batch_the_broker_refuses_rolls_the_claim_back(engine, kafka_bootstrap, topic_prefix):
+    # The topic takes record batches of at most 4 KiB; the relay's batch of 100 messages is larger, so
+    # the broker refuses it (not retriable): the cycle fails and every row stays unsent.
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    topic = f"{topic_prefix}refused-{engine.dialect.name}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(topic, num_partitions=1, replication_factor=1, topic_configs={"max.message.bytes": "4096"})]
+        )
+    finally:
+        await admin.close()
+    sessions = session_factory(engine)
+    relay = relay_for(engine, kafka_bootstrap, send_timeout=10.0)
+    async with sessions() as session, session.begin():
+        for n in range(100):
+            message = new_event(source="/t", type="t", subject=f"k{n % 5}", data={"seq": n, "pad": "x" * 100})
+            await add_to_outbox(session, outbox, message, topic)
+    try:
+        with pytest.raises(Exception, match="TooLarge"):
+            await relay.publish_once()
+    finally:
+        await relay.stop()
+    assert relay.published == 0
+    assert await relay.backlog() == 100

@@ -5,7 +5,9 @@ from __future__ import annotations
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 
-def new_producer(bootstrap_servers: str, *, client_id: str, linger_ms: int = 2) -> AIOKafkaProducer:
+def new_producer(
+    bootstrap_servers: str, *, client_id: str, linger_ms: int = 2, max_batch_size: int = 256 * 1024
+) -> AIOKafkaProducer:
     # aiokafka defaults to acks=1 without idempotence: a leader failover could lose or duplicate.
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
@@ -13,7 +15,7 @@ def new_producer(bootstrap_servers: str, *, client_id: str, linger_ms: int = 2) 
         enable_idempotence=True,
         acks="all",
         linger_ms=linger_ms,
-        max_batch_size=256 * 1024,
+        max_batch_size=max_batch_size,
         request_timeout_ms=10_000,
         retry_backoff_ms=100,
         metadata_max_age_ms=30_000,

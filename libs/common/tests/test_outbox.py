@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import uuid
 from collections import defaultdict
 
@@ -12,7 +13,7 @@ from common.db import session_factory
 from common.envelope import new_event
 from common.kafka import ensure_topics, new_producer
 from common.outbox import OutboxRelay, add_to_outbox, install_wakeup
-from common.outbox.relay import partition_for
+from common.outbox.relay import murmur2, partition_for
 from common.testing.infra import local_kafka
 from common.testing.plugin import read_topic, wait_until
 from sqlalchemy import func, insert, select
@@ -131,6 +132,14 @@ async def test_two_relays_publish_each_message_and_keep_order(engine, kafka_boot
     for r in records:
         per_key[r.key.decode()].append(json.loads(r.value)["data"]["seq"])
     assert all(seqs == sorted(seqs) for seqs in per_key.values())
+
+
+def test_murmur2_is_aiokafkas():
+    from aiokafka.partitioner import murmur2 as aiokafkas
+
+    rng = random.Random(7)
+    keys = [rng.randbytes(rng.randrange(0, 80)) for _ in range(5000)] + [str(uuid.uuid4()).encode() for _ in range(500)]
+    assert [murmur2(k) for k in keys] == [aiokafkas(k) for k in keys]
 
 
 @pytest.mark.parametrize("partitions", [3, 7])

@@ -197,3 +197,26 @@ async def test_list_query(service, token, params, field):
 async def test_path_id_not_a_uuid_is_422(service, token):
     response = await service.client.get("/v1/events/not-a-uuid", headers={"Authorization": token(*WRITER)})
     assert_problem(response, 422, "event_id")
+
+
+async def test_pattern_checks_are_answered_in_words_on_every_path(service, token):
+    # The text and country checks are regular expressions inside pydantic-core; no answer shows one.
+    headers = {"Authorization": token(*WRITER)}
+    single = await service.client.post("/v1/events", json=body(title="forum\x00"), headers=headers)
+    assert single.json()["errors"] == [
+        {"loc": ["body", "title"], "msg": "Value error, must not contain control characters"}
+    ]
+    batch = await service.client.post(
+        "/v1/events/batch", json={"events": [body(), body(countries=["DE", "xx"])]}, headers=headers
+    )
+    rejected = batch.json()["items"][1]
+    assert rejected["status"] == "rejected"
+    assert rejected["errors"] == [
+        {"loc": ["events", "1", "countries", "1"], "msg": "Value error, 'xx' is not an ISO 3166-1 alpha-2 country code"}
+    ]
+    target = batch.json()["items"][0]["id"]
+    patch = await service.client.patch(f"/v1/events/{target}", json={"countries": ["CN"]}, headers=headers)
+    assert patch.status_code == 422
+    assert patch.json()["errors"] == [
+        {"loc": ["body", "countries", "0"], "msg": "Value error, lists partner countries: `CN` must not be in it"}
+    ]

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 from common.regions import PROVINCES
-from events.domain.model import EVENT_TYPES, EventContent, EventCreate, EventPatch, Organizer, can_act_for
+from events.domain.model import (
+    EVENT_TYPES,
+    EventContent,
+    EventCreate,
+    EventPatch,
+    Organizer,
+    can_act_for,
+    explain,
+)
 from pydantic import ValidationError
 
 VALID = {
@@ -18,9 +26,10 @@ VALID = {
 
 
 def errors_of(data) -> dict[str, str]:
+    """Messages by location, as the API answers them (`explain`ed)."""
     with pytest.raises(ValidationError) as caught:
         EventCreate.model_validate(data)
-    return {".".join(map(str, e["loc"])): e["msg"] for e in caught.value.errors()}
+    return {".".join(map(str, e["loc"])): e["msg"] for e in explain(caught.value.errors())}
 
 
 def test_minimal_event_gets_the_defaults():
@@ -56,7 +65,40 @@ def test_countries_are_normalised_so_equal_content_compares_equal():
     ],
 )
 def test_each_rule_names_its_field(change, field):
-    assert field in errors_of({**VALID, **change})
+    assert field in {loc.split(".")[0] for loc in errors_of({**VALID, **change})}
+
+
+@pytest.mark.parametrize(
+    ("change", "loc", "message"),
+    [
+        ({"title": "Forum\x00"}, "title", "Value error, must not contain control characters"),
+        ({"external_ref": "a\x1fb"}, "external_ref", "Value error, must not contain control characters"),
+        ({"city": "\x07"}, "city", "Value error, must not contain control characters"),
+        ({"fields": ["ok", "x\x1e"]}, "fields.1", "Value error, must not contain control characters"),
+        ({"countries": ["DE", "XX"]}, "countries.1", "Value error, 'XX' is not an ISO 3166-1 alpha-2 country code"),
+        ({"countries": [" cn "]}, "countries.0", "Value error, lists partner countries: `CN` must not be in it"),
+        # Unicode case folding must not turn the Kelvin sign into the K of Kenya.
+        ({"countries": ["\u212ae"]}, "countries.0", "Value error, '\u212ae' is not an ISO 3166-1 alpha-2 country code"),
+        (
+            {"host_country": "zz", "host_province": None},
+            "host_country",
+            "Value error, 'zz' is not an ISO 3166-1 alpha-2 country code",
+        ),
+    ],
+)
+def test_pattern_checks_answer_in_words(change, loc, message):
+    assert errors_of({**VALID, **change}) == {loc: message}
+
+
+def test_text_is_stripped_and_blank_optional_text_is_none():
+    event = EventCreate.model_validate(
+        {**VALID, "external_ref": " GD-1\u3000", "title": "\tForum ", "city": "  ", "host_province": " 440000 "}
+    )
+    assert (event.external_ref, event.title, event.city, event.host_province) == ("GD-1", "Forum", None, "440000")
+    event = EventCreate.model_validate(
+        {**VALID, "fields": [" a", "a", "  ", "b "], "host_country": " de ", "host_province": ""}
+    )
+    assert (event.fields, event.host_country, event.host_province) == (["a", "b"], "DE", None)
 
 
 def test_online_and_abroad_events_need_no_province():

@@ -251,6 +251,11 @@ def province_region(code6: str) -> str:
     return province(code6).region_code
 
 
+def country_codes() -> frozenset[str]:
+    """Every code ``is_country_code`` accepts."""
+    return _world().countries
+
+
 def is_country_code(alpha2: str) -> bool:
     """Whether ``alpha2`` is an ISO 3166-1 alpha-2 code (as pycountry knows them) or ``XK``; upper case."""
     return alpha2 in _world().countries

@@ -33,7 +33,7 @@ from events.api.schemas import (
 )
 from events.application.use_cases import MAX_BATCH, Actor, EventsService
 from events.contracts import EventState
-from events.domain.model import EventCreate, EventPatch, EventType
+from events.domain.model import EventCreate, EventPatch, EventType, explain
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
@@ -143,7 +143,7 @@ async def record_event(request: Request) -> Response:
 
 
 def _invalid_body(exc: ValidationError) -> Unprocessable:
-    errors = [{**e, "loc": ["body", *e["loc"]]} for e in validation_errors(exc.errors())]
+    errors = [{**e, "loc": ["body", *e["loc"]]} for e in validation_errors(explain(exc.errors()))]
     detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5])
     return Unprocessable(detail or "The request is not valid.", errors=errors)
 

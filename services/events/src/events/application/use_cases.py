@@ -29,6 +29,7 @@ from events.domain.model import (
     EventPatch,
     Organizer,
     can_act_for,
+    explain,
     may_act_for,
 )
 
@@ -314,7 +315,7 @@ class EventsService:
             try:
                 changed = patch.apply_to(EventContent.model_validate(current)).canonical()
             except ValidationError as exc:
-                errors = [{**e, "loc": ["body", *map(str, e["loc"])]} for e in validation_errors(exc.errors())]
+                errors = [{**e, "loc": ["body", *map(str, e["loc"])]} for e in validation_errors(explain(exc.errors()))]
                 raise Unprocessable("The change would make the event invalid.", errors=errors) from exc
             if changed == current:
                 return repo.state_of(row)  # nothing changed: no new version, nothing published
@@ -349,7 +350,7 @@ class EventsService:
 
 
 def _item_errors(index: int, errors: Any) -> list[dict[str, Any]]:
-    return [{**e, "loc": ["events", str(index), *e["loc"]]} for e in validation_errors(errors)]
+    return [{**e, "loc": ["events", str(index), *e["loc"]]} for e in validation_errors(explain(errors))]
 
 
 def _row_of(state: dict[str, Any], now: datetime) -> dict[str, Any]:

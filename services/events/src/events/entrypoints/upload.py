@@ -24,7 +24,7 @@ import httpx
 from pydantic import ValidationError
 from tqdm import tqdm
 
-from events.domain.model import EventCreate
+from events.domain.model import EventCreate, explain
 
 # (Chinese label, field): the template's headers are "<Chinese> <field>"; either half is enough.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -230,7 +230,7 @@ class Uploader:
                 EventCreate.model_validate(item)
             except ValidationError as exc:
                 ref = item.get("external_ref")
-                errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+                errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in explain(exc.errors())]
                 self.reject(
                     summary,
                     Rejection(number, ref if isinstance(ref, str) else None, "local", "rejected", _describe(errors)),

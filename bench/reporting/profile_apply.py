@@ -7,7 +7,6 @@ apply in one transaction per batch, on a scratch PostgreSQL database. Prints µs
 from __future__ import annotations
 
 import argparse
-import asyncio
 import cProfile
 import sys
 import time
@@ -18,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common.db import create_engine, session_factory
 from common.inbox import claim_new
 from common.kafka.consumer import Delivery
-from common.runtime import tune_gc_for_batches
+from common.runtime import run_async, tune_gc_for_batches
 from harness import event_stream, run_id, scratch_database
 from reporting.adapters.tables import inbox
 from reporting.projections.handler import ProjectionHandler
@@ -78,4 +77,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_async(main())  # uvloop, as the service runs under uvicorn

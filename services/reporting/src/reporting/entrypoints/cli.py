@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from pathlib import Path
 
 import uvicorn
 from common.db import create_engine, session_factory
 from common.migrations import upgrade
 from common.observability import configure_logging
+from common.runtime import run_async
 
 from reporting.config import ReportingSettings
 
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
         upgrade(settings.database_url, SERVICE_DIR)
     elif args.command == "rebuild":
         configure_logging(settings.service_name, settings.log_level)
-        asyncio.run(_rebuild(settings, args.keep_previous))
+        run_async(_rebuild(settings, args.keep_previous))
     else:
         from reporting.entrypoints.app import create_app
 

@@ -125,22 +125,18 @@ async def _load(session: AsyncSession, gen: int, kind: str, ids: Iterable[str]) 
 
 async def apply_changes(session: AsyncSession, gen: int, changes: Sequence[Change]) -> BatchResult:
     result = BatchResult()
-    newest: dict[tuple[str, str], Change] = {}
+    events: dict[str, Change] = {}  # the newest version of each aggregate in the batch, events apart
+    by_kind: dict[str, dict[str, Change]] = {}
     for change in changes:
-        key = (change.kind, change.id)
-        current = newest.get(key)
+        newest = events if change.kind == "event" else by_kind.setdefault(change.kind, {})
+        current = newest.get(change.id)
         if current is None or change.version > current.version:
-            newest[key] = change
-    result.ignored = len(changes) - len(newest)
+            newest[change.id] = change
+    result.ignored = len(changes) - len(events) - sum(map(len, by_kind.values()))
 
     writes = _Writes()
-    events = {i: c for (k, i), c in newest.items() if k == "event"}
     await _apply_events(session, gen, events, writes, result)
 
-    by_kind: dict[str, dict[str, Change]] = {}
-    for (kind, aggregate_id), change in newest.items():
-        if kind != "event":
-            by_kind.setdefault(kind, {})[aggregate_id] = change
     stored: dict[str, dict[str, _Stored]] = {}
     for kind, items in by_kind.items():
         stored[kind] = await _load(session, gen, kind, items)

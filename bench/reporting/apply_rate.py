@@ -70,7 +70,7 @@ async def projection_consume(url: str, topics: list[str], n: int, max_batch: int
     """(seconds, messages) from the end of the first applied batch to the last message: group join and
     the first fetch are not apply time, and the first batch's messages are not counted either."""
     engine = create_engine(url)
-    handler = ProjectionHandler()
+    handler = ProjectionHandler(announce=True)  # as the service on PostgreSQL
     runner = ConsumerRunner(
         service="bench-reporting", topics=topics, group_id=f"bench-{run_id()}", sessions=session_factory(engine),
         inbox=inbox, handler=handler, bootstrap_servers=BOOTSTRAP, max_batch=max_batch,
@@ -99,7 +99,7 @@ async def consume_forever(url: str, topics: list[str], group: str, max_batch: in
     engine = create_engine(url)
     runner = ConsumerRunner(
         service="bench-reporting", topics=topics, group_id=group, sessions=session_factory(engine),
-        inbox=inbox, handler=ProjectionHandler(), bootstrap_servers=BOOTSTRAP, max_batch=max_batch,
+        inbox=inbox, handler=ProjectionHandler(announce=True), bootstrap_servers=BOOTSTRAP, max_batch=max_batch,
     )  # fmt: skip
     runner.start()
     await asyncio.Event().wait()

@@ -36,7 +36,7 @@ async def main() -> None:
     handler0 = ProjectionHandler()
     handler0.decode("t", values[0])  # loads the region catalogue
     tune_gc_for_batches()  # as the service does
-    handler = ProjectionHandler()
+    handler = ProjectionHandler(announce=True)
     profiler = cProfile.Profile() if args.cprofile else None
     spent = {"decode": 0.0, "delivery": 0.0, "inbox": 0.0, "apply": 0.0, "commit": 0.0}
     cpu = dict.fromkeys(spent, 0.0)  # this process's CPU only (PostgreSQL's is in the wall time)

@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common.auth import mint_token
 from common.db import create_engine, session_factory
 from common.kafka.consumer import ConsumerRunner
+from common.runtime import run_async
 from harness import (
     BOOTSTRAP,
     RawHTTPPool,
@@ -69,7 +70,7 @@ async def projection_consume(url: str, topics: list[str], n: int, max_batch: int
     """(seconds, messages) from the end of the first applied batch to the last message: group join and
     the first fetch are not apply time, and the first batch's messages are not counted either."""
     engine = create_engine(url)
-    handler = ProjectionHandler()
+    handler = ProjectionHandler(announce=True)  # as the service on PostgreSQL
     runner = ConsumerRunner(
         service="bench-reporting", topics=topics, group_id=f"bench-{run_id()}", sessions=session_factory(engine),
         inbox=inbox, handler=handler, bootstrap_servers=BOOTSTRAP, max_batch=max_batch,
@@ -98,7 +99,7 @@ async def consume_forever(url: str, topics: list[str], group: str, max_batch: in
     engine = create_engine(url)
     runner = ConsumerRunner(
         service="bench-reporting", topics=topics, group_id=group, sessions=session_factory(engine),
-        inbox=inbox, handler=ProjectionHandler(), bootstrap_servers=BOOTSTRAP, max_batch=max_batch,
+        inbox=inbox, handler=ProjectionHandler(announce=True), bootstrap_servers=BOOTSTRAP, max_batch=max_batch,
     )  # fmt: skip
     runner.start()
     await asyncio.Event().wait()
@@ -110,8 +111,8 @@ async def multiprocess_consume(
     """K consumer processes in one group; progress read from the inbox (one row per applied message)."""
     group = f"bench-{run_id()}"
     code = (
-        "import asyncio, sys; sys.path.insert(0, sys.argv[1]); import apply_rate; "
-        "asyncio.run(apply_rate.consume_forever(sys.argv[2], sys.argv[3].split(','), sys.argv[4], int(sys.argv[5])))"
+        "import sys; sys.path.insert(0, sys.argv[1]); import apply_rate; from common.runtime import run_async; "
+        "run_async(apply_rate.consume_forever(sys.argv[2], sys.argv[3].split(','), sys.argv[4], int(sys.argv[5])))"
     )
     here = str(HERE)
     children = [
@@ -345,4 +346,4 @@ async def group_by_all(url: str, rounds: int) -> list[float]:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_async(main())  # uvloop, as the service runs under uvicorn

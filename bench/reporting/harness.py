@@ -20,6 +20,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from common.db import without_loopback_tls
+from common.ids import new_message_id, uuid7
 from common.kafka import ensure_topics
 from common.migrations import upgrade_async
 from common.testing.infra import postgres_admin_url
@@ -117,7 +118,7 @@ def envelope_bytes(data: dict[str, Any]) -> bytes:
     return json.dumps(
         {
             "specversion": "1.0",
-            "id": str(uuid.uuid4()),
+            "id": new_message_id(),
             "source": "/events",
             "type": f"exchange.event.{kind}",
             "subject": data["id"],
@@ -149,7 +150,7 @@ def event_stream(n: int, seed: int = 1) -> tuple[list[tuple[bytes, bytes]], Expe
             previous = final[event_id]
             data = {**previous, "version": previous["version"] + 1, "status": "cancelled"}
         else:
-            event_id = str(uuid.uuid4())
+            event_id = str(uuid7())  # as the events service makes them
             ids.append(event_id)
             data = event_payload(event_id, 1, rng)
         final[event_id] = data

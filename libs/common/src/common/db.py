@@ -91,3 +91,16 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def asyncpg_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection under a PostgreSQL session, inside the session's transaction, for hot
+    paths that send array parameters directly. SQLAlchemy begins the database transaction lazily, at
+    its first statement; a statement sent straight to asyncpg before that would run in autocommit
+    (outside the transaction), so this begins it first when needed."""
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    if session.in_transaction() and not driver.is_in_transaction():
+        await connection.exec_driver_sql("SELECT 1")
+    return driver

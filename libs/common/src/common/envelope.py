@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from common.ids import new_message_id
 
 CONTENT_TYPE = "application/cloudevents+json"
 
@@ -46,9 +47,7 @@ class CloudEvent(CloudEventFields):
 
 
 def new_event(*, source: str, type: str, subject: str, data: dict[str, Any]) -> CloudEvent:
-    return CloudEvent(
-        id=str(uuid.uuid4()), source=source, type=type, subject=subject, time=datetime.now(UTC), data=data
-    )
+    return CloudEvent(id=new_message_id(), source=source, type=type, subject=subject, time=datetime.now(UTC), data=data)
 
 
 def envelope_schema(event_type: str, data_model: type[BaseModel]) -> dict[str, Any]:

@@ -6,8 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, insert, select, text
+from asyncpg.exceptions import UniqueViolationError
+from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from common.db import asyncpg_connection
 
 INBOX_TABLE = "inbox"
 
@@ -43,15 +46,31 @@ async def claim_new(session: AsyncSession, inbox: Table, topic_by_id: dict[str, 
 
 
 async def _claim_new_postgres(session: AsyncSession, inbox: Table, topic_by_id: dict[str, str]) -> set[str]:
-    # One round trip whatever the batch size: two array parameters, and the rows that were actually
-    # inserted (not conflicting with an earlier delivery) come back as the new ids.
-    statement = text(
+    # Two round trips whatever the batch size: the ids already there, then a plain insert of the rest
+    # (array parameters), which costs PostgreSQL ~30 % less than `ON CONFLICT DO NOTHING RETURNING`
+    # (bench/reporting/README.md). The insert runs in a savepoint: should another consumer have claimed
+    # one of the ids in between (two owners of a partition for a moment during a rebalance), it is
+    # rolled back and the claim is redone with the conflict-tolerant statement.
+    driver = await asyncpg_connection(session)
+    ids = list(topic_by_id)
+    seen = {
+        r[0] for r in await driver.fetch(f"SELECT event_id FROM {inbox.name} WHERE event_id = ANY($1::text[])", ids)
+    }
+    new = [i for i in ids if i not in seen] if seen else ids
+    if not new:
+        return set()
+    topics = [topic_by_id[i] for i in new]
+    insert_new = (
         f"INSERT INTO {inbox.name} (event_id, topic, processed_at) "
-        "SELECT e, t, now() FROM unnest(CAST(:ids AS varchar[]), CAST(:topics AS varchar[])) AS u(e, t) "
-        "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+        "SELECT e, t, now() FROM unnest($1::text[], $2::text[]) AS u(e, t)"
     )
-    result = await session.execute(statement, {"ids": list(topic_by_id), "topics": list(topic_by_id.values())})
-    return set(result.scalars().all())
+    try:
+        async with driver.transaction():  # a savepoint inside the session's transaction
+            await driver.execute(insert_new, new, topics)
+    except UniqueViolationError:
+        rows = await driver.fetch(f"{insert_new} ON CONFLICT (event_id) DO NOTHING RETURNING event_id", new, topics)
+        return {r[0] for r in rows}
+    return set(new)
 
 
 async def prune(session: AsyncSession, inbox: Table, older_than: datetime, *, limit: int = 10_000) -> int:

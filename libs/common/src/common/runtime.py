@@ -7,9 +7,9 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -21,6 +21,17 @@ from common.outbox import OutboxRelay, install_wakeup
 from common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def run_async(main: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine on the event loop the services run on: uvloop, as uvicorn picks it
+    when installed (it is, with uvicorn[standard]), so a command and a benchmark measure what is served."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - platforms without uvloop
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 def tune_gc_for_batches() -> None:

@@ -1,5 +1,6 @@
 """Migration 0003 converts the event rows stored by 0002 (contribution as JSON) into packed facts, so the
-next version of an event still subtracts exactly what the old code added. SQLite and PostgreSQL."""
+next version of an event still subtracts exactly what the old code added; 0004 gives the counter tables
+room for in-place updates (PostgreSQL only). SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -67,5 +68,32 @@ async def test_stored_event_contributions_are_converted_and_subtract_exactly(dia
         figures = {(r, m): v for r, m, v in rows if v}
         assert figures[("cn:320000", "events.count")] == 1 and ("cn:440000", "events.count") not in figures
         assert not any(region.startswith(("group:", "m49:")) for region, _metric in figures)
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+async def test_counter_tables_leave_room_for_in_place_updates(dialect, tmp_path, make_database):
+    url = f"sqlite+aiosqlite:///{tmp_path}/r.db" if dialect == "sqlite" else await make_database("migrate0004")
+    await upgrade_async(url, SERVICE_DIR)
+    engine = create_engine(url)
+    try:
+        if dialect == "postgresql":
+            async with engine.connect() as connection:
+                options = dict(
+                    (
+                        await connection.execute(
+                            text(
+                                "SELECT relname, reloptions FROM pg_class "
+                                "WHERE relname IN ('rm_metrics', 'rm_country_refs', 'rm_event_facts')"
+                            )
+                        )
+                    ).all()
+                )
+            assert options == {
+                "rm_metrics": ["fillfactor=50"],
+                "rm_country_refs": ["fillfactor=50"],
+                "rm_event_facts": None,
+            }
     finally:
         await engine.dispose()

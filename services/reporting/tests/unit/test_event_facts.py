@@ -5,13 +5,14 @@ from __future__ import annotations
 import random
 
 import pytest
+from common.regions import regions_of_country
 from reporting.contracts.inbound import EventState
 from reporting.projections.attribution import event_contribution
 from reporting.projections.event_facts import (
     EventDeltas,
+    EventFacts,
     country_regions,
     decode_countries,
-    encode_countries,
     event_facts,
 )
 
@@ -75,9 +76,33 @@ def test_an_event_added_and_subtracted_leaves_nothing() -> None:
     assert metrics  # but the regions were touched (the stream may notify them)
 
 
-def test_countries_round_trip_through_their_stored_text() -> None:
+def test_countries_round_trip_through_their_stored_text_as_one_object() -> None:
     countries = country_regions(("DE", "TH", "XK"))
-    text = encode_countries(countries)
-    assert decode_countries(text) == countries
-    assert decode_countries("") == ()
-    assert "DE=" in text and "group:eu" in text
+    assert "DE=" in countries.text and "group:eu" in countries.text
+    assert decode_countries(countries.text) is countries  # interned: equal sets are the same object
+    assert dict(countries.pairs)["DE"] == tuple(sorted(regions_of_country("DE")))
+    assert set(countries.world.regions) == set().union(*(regions_of_country(c) for c in ("DE", "TH", "XK")))
+    assert not decode_countries("") and decode_countries("").text == ""
+
+
+def test_facts_round_trip_through_their_packed_text() -> None:
+    rng = random.Random(3)
+    for _ in range(50):
+        facts = event_facts(random_event(rng))
+        assert EventFacts.unpack(facts.pack()) == facts
+
+
+def test_a_catalogue_change_makes_a_different_set_and_old_facts_keep_their_regions() -> None:
+    """Stored facts keep the regions they counted in: the same country with other regions is another set."""
+    current = country_regions(("DE",))
+    older = decode_countries("DE=m49:150")
+    assert older is not current and older.world.regions == ("m49:150",)
+    stored = EventFacts.unpack("1|2024|cn:440000|DE=m49:150|body:province:440000|forum|10|0|0|0")
+    deltas = EventDeltas()
+    deltas.add(stored, -1)
+    metrics: dict = {}
+    refs: dict = {}
+    deltas.expand(metrics, refs)
+    assert metrics[("m49:150", 2024, "events.count")] == -1
+    assert refs[("events", "m49:150", 2024, "DE")] == -1
+    assert not any(region == "group:eu" for region, _year, _metric in metrics)

@@ -7,6 +7,7 @@ may add fields freely. A message that lacks a field we need, or carries a value 
 
 from __future__ import annotations
 
+import functools
 from datetime import date
 from typing import Annotated, Literal
 
@@ -26,6 +27,16 @@ def _country(value: str | None) -> str | None:
     if not is_country_code(code):
         raise ValueError(f"unknown country code {value!r}")
     return code
+
+
+@functools.lru_cache(maxsize=65536)  # once per distinct list: the events stream repeats them
+def _partner_countries(value: tuple[str, ...]) -> tuple[str, ...]:
+    codes = {v.strip().upper() for v in value} - {""}
+    unknown = [c for c in codes if not is_country_code(c)]
+    if unknown:
+        raise ValueError(f"unknown country code {sorted(unknown)[0]!r}")
+    codes.discard("CN")  # the contract forbids CN among partner countries; never count China as one
+    return tuple(sorted(codes))
 
 
 class _Tolerant(BaseModel):
@@ -60,14 +71,7 @@ class EventState(_Tolerant):
     @field_validator("countries")
     @classmethod
     def _countries(cls, value: list[str]) -> list[str]:
-        if not value:
-            return value
-        codes = {v.strip().upper() for v in value} - {""}
-        unknown = [c for c in codes if not is_country_code(c)]
-        if unknown:
-            raise ValueError(f"unknown country code {sorted(unknown)[0]!r}")
-        codes.discard("CN")  # the contract forbids CN among partner countries; never count China as one
-        return sorted(codes)
+        return list(_partner_countries(tuple(value))) if value else value
 
 
 class OrganizationState(_Tolerant):

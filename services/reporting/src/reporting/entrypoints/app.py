@@ -22,6 +22,7 @@ from reporting.api.routes import router
 from reporting.config import ReportingSettings
 from reporting.projections.handler import ProjectionHandler
 from reporting.stream.broadcaster import MetricsBroadcaster
+from reporting.stream.changes_channel import ChangeListener
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
 
@@ -48,7 +49,11 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
             buffer=settings.stream_buffer,
             queue_size=settings.stream_queue_size,
         )
-        handler = ProjectionHandler()
+        # PostgreSQL: consumers announce changed regions in their transactions and every process
+        # listens, so each stream is complete however many processes consume (changes_channel.py).
+        shared = not is_sqlite(settings.database_url)
+        handler = ProjectionHandler(announce=shared)
+        listener = ChangeListener(runtime.engine, broadcaster.notify, broadcaster.notify_all) if shared else None
         default_catalogue().regions_of_country("DE")  # load the catalogue before the GC freezes the heap
         tune_gc_for_batches()
 
@@ -69,7 +74,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
                     bootstrap_servers=settings.kafka_bootstrap_servers,
                     max_batch=settings.max_batch,
                     inbox_retention=timedelta(days=settings.inbox_retention_days),
-                    after_db_commit=publish_changes,
+                    after_db_commit=None if shared else publish_changes,
                 )
             )
         app.state.runtime = runtime
@@ -78,10 +83,18 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         app.state.broadcaster = broadcaster
         app.state.readiness_checks = [database_check(runtime.engine), kafka_check(settings.kafka_bootstrap_servers)]
         broadcaster.start()
+        app.state.change_listener = listener
         topics = settings.source_topics()
         try:
             async with runtime.running([*topics, *(f"{t}.dlq" for t in topics)]):
-                yield
+                if listener is not None:
+                    listener.start()
+                    await listener.wait_listening()  # no announcement is missed once we serve
+                try:
+                    yield
+                finally:
+                    if listener is not None:
+                        await listener.stop()
         finally:
             await broadcaster.stop()
             await read_engine.dispose()

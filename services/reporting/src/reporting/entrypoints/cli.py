@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from pathlib import Path
 
 import uvicorn
-from common.db import create_engine, session_factory
+from common.db import create_engine, is_sqlite, session_factory
 from common.migrations import upgrade
 from common.observability import configure_logging
+from common.runtime import run_async
 
 from reporting.config import ReportingSettings
 
@@ -47,6 +47,13 @@ def main(argv: list[str] | None = None) -> None:
     serve = sub.add_parser("serve", help="run the HTTP API, the projections' consumer and the dashboard")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8004)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes, each serving and consuming its share of the partitions (PostgreSQL only: their "
+        "streams share every change through LISTEN/NOTIFY)",
+    )
     rebuild = sub.add_parser(
         "rebuild", help="replay every topic from the beginning into fresh projections, then swap them in"
     )
@@ -57,9 +64,21 @@ def main(argv: list[str] | None = None) -> None:
         upgrade(settings.database_url, SERVICE_DIR)
     elif args.command == "rebuild":
         configure_logging(settings.service_name, settings.log_level)
-        asyncio.run(_rebuild(settings, args.keep_previous))
+        run_async(_rebuild(settings, args.keep_previous))
     else:
         from reporting.entrypoints.app import create_app
 
         configure_logging(settings.service_name, settings.log_level)
-        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None)
+        if args.workers == 1:
+            uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None)
+        elif is_sqlite(settings.database_url):
+            parser.error("--workers above 1 needs PostgreSQL (REPORTING_DATABASE_URL): SQLite is one process")
+        else:  # each worker builds its app from the same environment
+            uvicorn.run(
+                "reporting.entrypoints.app:create_app",
+                factory=True,
+                workers=args.workers,
+                host=args.host,
+                port=args.port,
+                log_config=None,
+            )

@@ -10,6 +10,7 @@ old version removes exactly what was added even if the region catalogue changed 
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -30,6 +31,61 @@ TYPE_METRIC = "events.by_type."
 CountryRegions = tuple[tuple[str, tuple[str, ...]], ...]
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class WorldRegions:
+    """A set of world regions, interned: partner-country sets that reach the same regions share one."""
+
+    regions: tuple[str, ...]
+
+
+_WORLDS: dict[tuple[str, ...], WorldRegions] = {}  # bounded: distinct unions of a few dozen regions
+
+
+@dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
+class PartnerCountries:
+    """An event's partner countries with the world regions each counted in. Interned — one object per
+    distinct value — so it compares and hashes by identity: the hot loop keys dictionaries by it, and
+    hashing the nested tuples each time was a tenth of a batch's CPU."""
+
+    pairs: CountryRegions
+    text: str  # the stored form: `DE=group:eu,m49:150;TH=group:asean`
+    entries: tuple[str, ...]  # each pair's text (`DE=group:eu,m49:150`): keys of the per-country refs
+    world: WorldRegions  # every world region one of them is in (interned too: many sets share one)
+
+    def __bool__(self) -> bool:
+        return bool(self.pairs)
+
+
+_INTERNED: weakref.WeakValueDictionary[str, PartnerCountries] = weakref.WeakValueDictionary()
+_ENTRY_PAIRS: dict[str, tuple[str, tuple[str, ...]]] = {}  # bounded: countries × catalogue versions
+
+
+def _intern(pairs: CountryRegions) -> PartnerCountries:
+    entries = tuple(f"{country}={','.join(regions)}" for country, regions in pairs)
+    text = ";".join(entries)
+    found = _INTERNED.get(text)
+    if found is None:
+        _ENTRY_PAIRS.update(zip(entries, pairs, strict=True))
+        union = tuple(sorted({r for _c, regions in pairs for r in regions}))
+        world = _WORLDS.get(union) or _WORLDS.setdefault(union, WorldRegions(union))
+        found = _INTERNED[text] = PartnerCountries(pairs, text, entries, world)
+    return found
+
+
+@functools.lru_cache(maxsize=65536)
+def country_regions(countries: tuple[str, ...]) -> PartnerCountries:
+    return _intern(tuple((c, tuple(sorted(regions_of_country(c)))) for c in countries))
+
+
+@functools.lru_cache(maxsize=65536)
+def decode_countries(text: str) -> PartnerCountries:
+    pairs = []
+    for part in text.split(";") if text else ():
+        country, _, regions = part.partition("=")
+        pairs.append((country, tuple(regions.split(",")) if regions else ()))
+    return _intern(tuple(pairs))
+
+
 @dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs a setattr call per field
 class EventFacts:
     """What an event adds to the counters; `active` False: it adds nothing (cancelled). Never mutated."""
@@ -37,7 +93,7 @@ class EventFacts:
     active: bool
     year: int
     home: str
-    countries: CountryRegions
+    countries: PartnerCountries
     body: str
     type: str
     participants: int
@@ -49,7 +105,7 @@ class EventFacts:
         """One text column: `1|2024|cn:440000|DE=group:eu,m49:150|body:province:440000|forum|120|3|7|0`
         (body codes and types never contain `|`: the inbound models restrict them)."""
         return (
-            f"{int(self.active)}|{self.year}|{self.home}|{encode_countries(self.countries)}|{self.body}|{self.type}|"
+            f"{int(self.active)}|{self.year}|{self.home}|{self.countries.text}|{self.body}|{self.type}|"
             f"{self.participants}|{self.foreign_participants}|{self.papers}|{int(self.flagship)}"
         )
 
@@ -68,33 +124,6 @@ class EventFacts:
             papers=int(papers),
             flagship=flagship == "1",
         )
-
-
-@functools.lru_cache(maxsize=65536)
-def country_regions(countries: tuple[str, ...]) -> CountryRegions:
-    return tuple((c, tuple(sorted(regions_of_country(c)))) for c in countries)
-
-
-@functools.lru_cache(maxsize=65536)
-def world_regions(countries: CountryRegions) -> tuple[str, ...]:
-    return tuple(sorted({r for _c, regions in countries for r in regions}))
-
-
-@functools.lru_cache(maxsize=65536)
-def encode_countries(countries: CountryRegions) -> str:
-    """`DE=group:eu,m49:150;TH=group:asean` — how the facts table stores them."""
-    return ";".join(f"{c}={','.join(regions)}" for c, regions in countries)
-
-
-@functools.lru_cache(maxsize=65536)
-def decode_countries(text: str) -> CountryRegions:
-    if not text:
-        return ()
-    pairs = []
-    for part in text.split(";"):
-        country, _, regions = part.partition("=")
-        pairs.append((country, tuple(regions.split(",")) if regions else ()))
-    return tuple(pairs)
 
 
 def event_facts(state: EventState) -> EventFacts:
@@ -122,10 +151,10 @@ class EventDeltas:
     def __init__(self) -> None:
         self.home: dict[tuple[str, int], Vector] = {}
         self.home_types: dict[tuple[str, int, str], int] = {}
-        self.world: dict[tuple[tuple[str, ...], int], Vector] = {}
-        self.world_types: dict[tuple[tuple[str, ...], int, str], int] = {}
+        self.world: dict[tuple[WorldRegions, int], Vector] = {}
+        self.world_types: dict[tuple[WorldRegions, int, str], int] = {}
         self.home_refs: dict[tuple[str, int, str], int] = {}
-        self.world_refs: dict[tuple[tuple[str, tuple[str, ...]], int], int] = {}
+        self.world_refs: dict[tuple[str, int], int] = {}  # (a PartnerCountries entry, year)
         self.bodies: dict[tuple[str, int], int] = {}
 
     def add(self, facts: EventFacts, sign: int) -> None:
@@ -152,9 +181,9 @@ class EventDeltas:
         body_key = (facts.body, year)
         self.bodies[body_key] = self.bodies.get(body_key, 0) + sign
         countries = facts.countries
-        if not countries:
+        if not countries.pairs:
             return
-        world = world_regions(countries)  # cached: one tuple per distinct union, so few keys
+        world = countries.world  # interned: dictionaries keyed by it hash by identity
         world_key = (world, year)
         vector = self.world.get(world_key)
         if vector is None:
@@ -167,10 +196,11 @@ class EventDeltas:
             vector[4] += fl
         world_type = (world, year, facts.type)
         self.world_types[world_type] = self.world_types.get(world_type, 0) + sign
-        for country in countries:
-            home_ref = (home, year, country[0])
+        for country, _regions in countries.pairs:
+            home_ref = (home, year, country)
             self.home_refs[home_ref] = self.home_refs.get(home_ref, 0) + sign
-            world_ref = (country, year)
+        for entry in countries.entries:
+            world_ref = (entry, year)
             self.world_refs[world_ref] = self.world_refs.get(world_ref, 0) + sign
 
     def expand(self, metrics: dict[MetricKey, int], refs: dict[RefKey, int]) -> None:
@@ -182,14 +212,15 @@ class EventDeltas:
         for (body, year), n in self.bodies.items():
             _bump_years(metrics, (body,), year, "events.count", n)
         for (world, year), vector in self.world.items():
-            _expand_vector(metrics, world, year, vector)
+            _expand_vector(metrics, world.regions, year, vector)
         for (world, year, type_), n in self.world_types.items():
-            _bump_years(metrics, world, year, TYPE_METRIC + type_, n)
+            _bump_years(metrics, world.regions, year, TYPE_METRIC + type_, n)
         for (home, year, country), n in self.home_refs.items():
             for y in (year, 0):
                 key = ("events", home, y, country)
                 refs[key] = refs.get(key, 0) + n
-        for ((country, regions), year), n in self.world_refs.items():
+        for (entry, year), n in self.world_refs.items():
+            country, regions = _ENTRY_PAIRS[entry]
             for region in (ALL, *regions):
                 for y in (year, 0):
                     key = ("events", region, y, country)

@@ -8,6 +8,7 @@ from common.kafka.consumer import Decoded, Delivery
 from reporting.adapters.tables import generation
 from reporting.projections.changes import Change, decode_message
 from reporting.projections.store import BatchResult, apply_changes
+from reporting.stream.changes_channel import announce
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,8 +25,12 @@ async def live_generation(session: AsyncSession) -> int:
 class ProjectionHandler:
     """Applies the three topics to the live generation (or, for a rebuild, to a fixed one)."""
 
-    def __init__(self, *, fixed_generation: int | None = None) -> None:
+    def __init__(self, *, fixed_generation: int | None = None, announce: bool = False) -> None:
+        """`announce`: tell every reporting process which regions changed, in the batch's transaction
+        (PostgreSQL NOTIFY, stream/changes_channel.py); otherwise they are kept for
+        `take_changed_regions` (one process: SQLite)."""
         self.fixed_generation = fixed_generation
+        self.announce = announce
         self.changed_regions: set[str] = set()
         self.applied = 0
         self.ignored = 0
@@ -39,7 +44,10 @@ class ProjectionHandler:
             return
         gen = self.fixed_generation if self.fixed_generation is not None else await live_generation(session)
         result: BatchResult = await apply_changes(session, gen, changes)
-        self.changed_regions |= result.changed_regions
+        if self.announce:
+            await announce(session, result.changed_regions)
+        else:
+            self.changed_regions |= result.changed_regions
         self.applied += result.applied
         self.ignored += result.ignored
 

@@ -107,6 +107,10 @@ class MetricsBroadcaster:
             self._pending |= fresh
             self._wake.set()
 
+    def notify_all(self) -> None:
+        """Every region may have changed (announcements were missed): publish them all once."""
+        self.notify(self._known)
+
     async def _run(self) -> None:
         while True:
             await self._wake.wait()

@@ -38,3 +38,15 @@ def test_ids_are_unique_and_canonical_strings() -> None:
 def test_new_events_get_time_ordered_ids() -> None:
     event = new_event(source="/test", type="test.happened", subject="x", data={})
     assert uuid.UUID(event.id).version == 7
+
+
+def test_every_random_digit_of_the_batch_ids_varies() -> None:
+    """No bit stuck by assembling the ids as text: each random hex digit takes all 16 values, the
+    variant digit its four."""
+    ids = uuid7_strings(5000)
+    for position in range(14, 36):
+        if position in (14, 18, 19, 23):  # the version digit, dashes, the variant digit
+            continue
+        assert len({text[position] for text in ids}) == 16, position
+    assert {text[19] for text in ids} == set("89ab")
+    assert uuid7_strings(0) == []

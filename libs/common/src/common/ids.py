@@ -24,17 +24,20 @@ def uuid7() -> uuid.UUID:
     return uuid.UUID(int=value | (rand & _RAND_B))
 
 
+# The variant nibble (RFC 9562: binary 10xx) from a random hex digit, keeping its two low bits.
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+
 def uuid7_strings(count: int) -> list[str]:
-    """`count` version-7 UUIDs as strings (`str(uuid7())` each), from one read of the random source."""
-    millis = (time.time_ns() // 1_000_000) & _MILLIS
-    head = millis << 80 | 0x7 << 76 | 0b10 << 62
-    random = os.urandom(10 * count)
-    answer = []
-    for start in range(0, 10 * count, 10):
-        rand = int.from_bytes(random[start : start + 10], "big")
-        h = f"{head | ((rand >> 62) & 0xFFF) << 64 | (rand & _RAND_B):032x}"
-        answer.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
-    return answer
+    """`count` version-7 UUIDs as strings (`str(uuid7())` each: 48-bit time, 74 random bits), from one
+    read of the random source, assembled as text (integer arithmetic per id cost twice as much)."""
+    millis = f"{(time.time_ns() // 1_000_000) & _MILLIS:012x}"
+    head = f"{millis[:8]}-{millis[8:]}-7"
+    hexed = os.urandom(10 * count).hex()
+    return [
+        f"{head}{h[:3]}-{_VARIANT[h[3]]}{h[4:7]}-{h[7:19]}"
+        for h in (hexed[start : start + 20] for start in range(0, 20 * count, 20))
+    ]
 
 
 def new_message_id() -> str:

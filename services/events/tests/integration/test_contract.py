@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+from common.ids import uuid7_strings
 from common.testing.plugin import wait_until
 from events.adapters.tables import events, outbox
 from sqlalchemy import func, select
@@ -316,9 +317,7 @@ async def test_bulk_insert_sends_values_holding_the_packing_separators_as_plain_
     now = datetime.now(UTC)
     content = EventCreate.model_validate(body()).canonical_content()
     odd = [
-        repo.new_state(
-            repo.uuid7_strings(1)[0], "province", "440000", ref, {**content, "title": title}, now.isoformat()
-        )
+        repo.new_state(uuid7_strings(1)[0], "province", "440000", ref, {**content, "title": title}, now.isoformat())
         for ref, title in ((f"sep-{uuid.uuid4()}", "a\x1fb"), (f"null-{uuid.uuid4()}", "\x1e"))
     ]
     for state in odd:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
-import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,40 +21,6 @@ from events.domain.model import CONTENT_FIELDS
 
 Key = tuple[str, str, str]  # organizer kind, organizer code, external_ref
 _UNIQUE = ["organizer_kind", "organizer_code", "external_ref"]
-
-
-def uuid7() -> uuid.UUID:
-    """A time-ordered UUID (RFC 9562 version 7): ids sort by creation, which keeps the primary-key
-    index append-only and gives list pagination a stable, meaningful order."""
-    millis = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (millis & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | ((rand >> 62) & 0xFFF) << 64 | 0b10 << 62
-    return uuid.UUID(int=value | (rand & ((1 << 62) - 1)))
-
-
-# The variant nibble (RFC 9562: binary 10xx) from a random hex digit, keeping its two low bits.
-_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
-
-
-def uuid7_strings(count: int) -> list[str]:
-    """`count` version-7 UUIDs as strings (`str(uuid7())` each: 48-bit time, 74 random bits), from one
-    read of the random source, assembled as text (integer arithmetic per id cost twice as much)."""
-    millis = f"{(time.time_ns() // 1_000_000) & 0xFFFF_FFFF_FFFF:012x}"
-    head = f"{millis[:8]}-{millis[8:]}-7"
-    hexed = os.urandom(10 * count).hex()
-    return [
-        f"{head}{h[:3]}-{_VARIANT[h[3]]}{h[4:7]}-{h[7:19]}"
-        for h in (hexed[start : start + 20] for start in range(0, 20 * count, 20))
-    ]
-
-
-def uuid4_strings(count: int) -> list[str]:
-    """`count` random (version 4) UUIDs as strings, from one read of the random source."""
-    hexed = os.urandom(16 * count).hex()
-    return [
-        f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
-        for h in (hexed[start : start + 32] for start in range(0, 32 * count, 32))
-    ]
 
 
 def _iso(value: datetime) -> str:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from common.envelope import CloudEvent, new_event
 from common.errors import Conflict, Forbidden, NotFound, PreconditionFailed, Unprocessable, validation_errors
+from common.ids import new_message_id, uuid7, uuid7_strings
 from common.observability import traceparent_var
 from common.outbox import add_many_to_outbox, add_to_outbox
 from pydantic import ValidationError
@@ -116,7 +117,7 @@ def _envelope(
     """(message id, CloudEvent JSON): the envelope `common.envelope.new_event` builds, serialised
     directly by pydantic-core's JSON encoder; on the bulk path building a pydantic model per message
     cost more than the insert. A batch passes its ids and time, made once for all its messages."""
-    message_id = message_id or str(uuid.uuid4())
+    message_id = message_id or new_message_id()
     envelope = {
         "specversion": "1.0",
         "id": message_id,
@@ -169,7 +170,7 @@ class EventsService:
         content = draft.canonical_content()
         now = datetime.now(UTC)
         key: repo.Key = (organizer.kind, organizer.code, draft.external_ref)
-        state = repo.new_state(str(repo.uuid7()), *key, content, now.isoformat())
+        state = repo.new_state(str(uuid7()), *key, content, now.isoformat())
         existing: dict[str, Any] | None
         if self.pool is not None:
             message = _envelope(EVENT_RECORDED, state, now)
@@ -214,7 +215,7 @@ class EventsService:
         pending: list[tuple[ItemResult, repo.Key, dict[str, Any]]] = []
         now = datetime.now(UTC)
         stamp = now.isoformat()
-        ids = iter(repo.uuid7_strings(len(drafts)))
+        ids = iter(uuid7_strings(len(drafts)))
         for index, draft in enumerate(drafts):
             if isinstance(draft, Rejected):
                 results.append(ItemResult(draft.external_ref, "rejected", errors=draft.errors))
@@ -243,7 +244,7 @@ class EventsService:
             time = _cloudevent_time(now)
             messages = [
                 _envelope(EVENT_RECORDED, state, now, message_id=message_id, time=time)
-                for state, message_id in zip(states, repo.uuid4_strings(len(states)), strict=True)
+                for state, message_id in zip(states, uuid7_strings(len(states)), strict=True)  # time-ordered ids
             ]
             async with self.pool.connection() as connection:
                 inserted_ids = await repo.record_many_postgres(

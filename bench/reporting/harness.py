@@ -59,8 +59,15 @@ async def scratch_database(name: str, *, migrate: bool = True) -> Any:
             await upgrade_async(url, SERVICE_DIR)
         yield url
     finally:
-        async with admin.connect() as c:
-            await c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        for attempt in range(10):  # FORCE cannot end an autovacuum worker (another role's): it ends soon
+            try:
+                async with admin.connect() as c:
+                    await c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                break
+            except Exception:
+                if attempt == 9:
+                    raise
+                await asyncio.sleep(2)
         await admin.dispose()
 
 

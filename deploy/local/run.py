@@ -44,6 +44,14 @@ def service_env(service: str) -> dict[str, str]:
     }
 
 
+def serve_options(service: str) -> list[str]:
+    """On PostgreSQL the reporting service runs a process per core: they share the consumer group's
+    partitions and every stream sees all changes (LISTEN/NOTIFY). SQLite is one process."""
+    if service == "reporting" and os.environ.get("EXCHANGE_DB") == "postgres":
+        return ["--workers", str(min(os.cpu_count() or 1, 4))]
+    return []
+
+
 def port_in_use(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0
@@ -70,7 +78,7 @@ def start() -> None:
         log = (logs / f"{service}.log").open("ab")
         processes.append(
             subprocess.Popen(
-                [cli(service), "serve", "--port", str(port)],
+                [cli(service), "serve", "--port", str(port), *serve_options(service)],
                 env=service_env(service),
                 cwd=ROOT,
                 stdout=log,

@@ -1,6 +1,6 @@
 """Events service benchmark, beside a baseline measured in the same run.
 
-    uv run python bench/events/bench_events.py [--requests 10000] [--batches 40]
+    uv run python bench/events/bench_events.py [--requests 10000] [--batches 200]
 
 Starts (on loopback, one uvicorn worker each) the events service with its outbox relay publishing to
 the local Kafka, and the baseline (bare FastAPI + raw asyncpg committing the same row and an outbox
@@ -141,7 +141,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--open-rates", default="250,500", help="offered single-POST rates (requests/s)")
     parser.add_argument("--open-seconds", type=float, default=10)
-    parser.add_argument("--batches", type=int, default=40, help="batches of 1,000 in the batch run")
+    parser.add_argument("--batches", type=int, default=200, help="batches of 1,000 in the batch run (10-20 s: steady)")
     parser.add_argument("--batch-concurrency", type=int, default=2)
     parser.add_argument(
         "--workers", type=int, default=1, help="uvicorn workers of ours and split (the baseline keeps one)"

@@ -168,6 +168,13 @@ class Producer:
         if self._producer:
             await self._producer.stop()
 
+    async def __aenter__(self) -> Producer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.stop()
+
     async def send(self, topic: str, *messages: CloudEvent | bytes, key: str | None = None) -> None:
         assert self._producer is not None
         futures = []

@@ -149,3 +149,18 @@ def create_service_app(
     app.add_middleware(RequestContextMiddleware, service=settings.service_name)
     app.include_router(operations_router(asyncapi))
     return app
+
+
+def serve(factory: str, settings: Any, *, host: str, port: int, workers: int = 1) -> None:
+    """Run a service's app with uvicorn: built here from `settings` for one process; with several, each
+    worker builds its own from the environment through the `module:function` factory path."""
+    import importlib
+
+    import uvicorn
+
+    if workers == 1:
+        module, _, function = factory.partition(":")
+        app = getattr(importlib.import_module(module), function)(settings)
+        uvicorn.run(app, host=host, port=port, log_config=None)
+    else:
+        uvicorn.run(factory, factory=True, workers=workers, host=host, port=port, log_config=None)

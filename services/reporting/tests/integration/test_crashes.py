@@ -77,12 +77,8 @@ async def figures(sessions) -> dict[str, tuple[int, int]]:
 async def test_sigkill_before_and_after_the_database_commit(make_database, kafka_bootstrap, topic_prefix, jwt_secret):
     settings = await prepare(make_database, "rep_crash", kafka_bootstrap, f"{topic_prefix}crash.", jwt_secret)
     messages, expected = scenario(7)
-    producer = Producer(kafka_bootstrap, settings.topic_prefix)
-    await producer.start()
-    try:
+    async with Producer(kafka_bootstrap, settings.topic_prefix) as producer:
         await producer.send(EVENTS, *messages)
-    finally:
-        await producer.stop()
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
 

@@ -70,12 +70,8 @@ async def test_two_workers_share_the_partitions_and_each_stream_sees_every_chang
             messages = [
                 event_message(event_data(host_province=p, start_date="2026-05-01")) for p in provinces for _ in range(3)
             ]
-            producer = Producer(kafka_bootstrap, settings.topic_prefix)
-            await producer.start()
-            try:
+            async with Producer(kafka_bootstrap, settings.topic_prefix) as producer:
                 await producer.send(EVENTS, *messages)
-            finally:
-                await producer.stop()
             await asyncio.wait_for(stream, 30)
         assert Counter(final[f"cn:{p}"] for p in provinces) == {3: len(provinces)}
     finally:

@@ -63,23 +63,11 @@ def main(argv: list[str] | None = None) -> None:
         configure_logging(settings.service_name, settings.log_level)
         asyncio.run(run_relay(settings.model_copy(update={"relay_enabled": True})))
         return
-    import uvicorn
     from common.observability import configure_logging
+    from common.web import serve as serve_app
 
     configure_logging(settings.service_name, settings.log_level)
-    if args.workers > 1:
-        uvicorn.run(
-            "events.entrypoints.app:create_app",
-            factory=True,
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            log_config=None,
-        )
-    else:
-        from events.entrypoints.app import create_app
-
-        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None)
+    serve_app("events.entrypoints.app:create_app", settings, host=args.host, port=args.port, workers=args.workers)
 
 
 def upload(args: argparse.Namespace) -> int:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import uvicorn
 from common.db import create_engine, is_sqlite, session_factory
 from common.migrations import upgrade
 from common.observability import configure_logging
 from common.runtime import run_async
+from common.web import serve as serve_app
 
 from reporting.config import ReportingSettings
 
@@ -66,19 +66,8 @@ def main(argv: list[str] | None = None) -> None:
         configure_logging(settings.service_name, settings.log_level)
         run_async(_rebuild(settings, args.keep_previous))
     else:
-        from reporting.entrypoints.app import create_app
-
         configure_logging(settings.service_name, settings.log_level)
-        if args.workers == 1:
-            uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None)
-        elif is_sqlite(settings.database_url):
+        if args.workers > 1 and is_sqlite(settings.database_url):
             parser.error("--workers above 1 needs PostgreSQL (REPORTING_DATABASE_URL): SQLite is one process")
-        else:  # each worker builds its app from the same environment
-            uvicorn.run(
-                "reporting.entrypoints.app:create_app",
-                factory=True,
-                workers=args.workers,
-                host=args.host,
-                port=args.port,
-                log_config=None,
-            )
+        app_factory = "reporting.entrypoints.app:create_app"
+        serve_app(app_factory, settings, host=args.host, port=args.port, workers=args.workers)

@@ -3,6 +3,7 @@ cancellations, redeliveries, out-of-order versions, cross-aggregate re-attributi
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
@@ -244,6 +245,10 @@ async def test_targets_and_annual_report(service):
         text = csv_response.content.decode("utf-8-sig")
         header, *lines = text.splitlines()
         assert "地区代码 Region code" in header and "活动 Events" in header
+        # Breakdown columns carry the dashboard's labels (labels.json), never a raw key.
+        assert "活动：来访团组 Events: Incoming delegation" in header
+        assert "任职：秘书长 Posts: Secretary-general" in header and "人才：女科学家 People: Women scientists" in header
+        assert not re.search(r"delegation_in|secretary_general|woman_scientist", header)
         assert len(lines) == len((await client.get("/v1/regions")).json()["items"])
         xlsx = await client.get("/v1/reports/annual", params={"year": 2024, "format": "xlsx"})
         assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"

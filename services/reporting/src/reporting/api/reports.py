@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from common.regions import region as region_of
@@ -12,6 +14,22 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from reporting.read.queries import EVENT_TYPES, GROUPS, ROLES
+
+# The dashboard's labels for event types, talent groups and post roles: one file for both.
+LABELS_FILE = Path(__file__).resolve().parents[1] / "static" / "dashboard" / "labels.json"
+_LABELS: dict[str, dict[str, dict[str, str]]] = json.loads(LABELS_FILE.read_text(encoding="utf-8"))
+
+
+def _named(dictionary: str, key: str, lang: str) -> str:
+    """A key's label; one added later than the labels reads as itself."""
+    return _LABELS.get(dictionary, {}).get(key, {}).get(lang) or key
+
+
+def _breakdown(path: str, dictionary: str, zh: str, en: str, keys: Sequence[str]) -> list[tuple[str, str, str]]:
+    return [
+        (f"{path}.{k}", f"{zh}：{_named(dictionary, k, 'zh')}", f"{en}: {_named(dictionary, k, 'en')}") for k in keys
+    ]
+
 
 COLUMNS: list[tuple[str, str, str]] = [
     ("region", "地区代码", "Region code"),
@@ -28,12 +46,12 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("events.foreign_participants", "外方人数", "Foreign participants"),
     ("events.papers", "论文", "Papers"),
     ("events.countries", "涉及国家", "Countries reached"),
-    *[(f"events.by_type.{t}", f"活动：{t}", f"Events: {t}") for t in EVENT_TYPES],
+    *_breakdown("events.by_type", "eventTypes", "活动", "Events", EVENT_TYPES),
     ("talent.persons", "人才", "People"),
-    *[(f"talent.by_group.{g}", f"人才：{g}", f"People: {g}") for g in GROUPS],
+    *_breakdown("talent.by_group", "groups", "人才", "People", GROUPS),
     ("talent.reserve", "后备人才", "Reserve pool"),
     ("talent.posts", "国际组织任职", "Posts in international organizations"),
-    *[(f"talent.posts_by_role.{r}", f"任职：{r}", f"Posts: {r}") for r in ROLES],
+    *_breakdown("talent.posts_by_role", "roles", "任职", "Posts", ROLES),
 ]
 
 

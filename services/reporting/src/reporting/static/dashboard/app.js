@@ -21,15 +21,6 @@
         "talent.reserve": "后备人才", "talent.posts": "国际任职",
       },
       targets: { partners: "合作伙伴组织", agreements: "合作协议", people: "人才库人数", organizations: "组织库数量", flagship_projects: "品牌项目" },
-      roles: { president: "主席", vice_president: "副主席", executive_board: "执委", secretary_general: "秘书长", committee_chair: "委员会主席", member: "委员", other: "其他" },
-      eventTypes: {
-        conference: "会议", forum: "论坛", dialogue: "对话", delegation_in: "来访团组", delegation_out: "出访团组",
-        youth_camp: "青少年营", exhibition: "展览", training: "培训", online: "线上活动", other: "其他",
-      },
-      groups: {
-        leading_scientist: "领军科学家", engineer: "工程师", young_scientist: "青年科学家", woman_scientist: "女科学家",
-        youth: "青少年", overseas_expert: "海外专家",
-      },
       byType: "活动（按类型）", byGroup: "人才（按群体）", byRole: "国际任职（按职务）", noData: "暂无数据", updated: "更新于",
       participants: "参加人数", events: "活动", agreements: "协议", detail: "地区详情",
     },
@@ -50,16 +41,6 @@
         "talent.posts": "Posts",
       },
       targets: { partners: "Partner organizations", agreements: "Agreements", people: "People in the pools", organizations: "Organizations", flagship_projects: "Flagship projects" },
-      roles: { president: "President", vice_president: "Vice-president", executive_board: "Executive board", secretary_general: "Secretary-general", committee_chair: "Committee chair", member: "Member", other: "Other" },
-      eventTypes: {
-        conference: "Conference", forum: "Forum", dialogue: "Dialogue", delegation_in: "Incoming delegation",
-        delegation_out: "Outgoing delegation", youth_camp: "Youth camp", exhibition: "Exhibition", training: "Training",
-        online: "Online", other: "Other",
-      },
-      groups: {
-        leading_scientist: "Leading scientists", engineer: "Engineers", young_scientist: "Young scientists",
-        woman_scientist: "Women scientists", youth: "Youth", overseas_expert: "Overseas experts",
-      },
       byType: "Events by type", byGroup: "People by group", byRole: "Posts by role", noData: "No data yet", updated: "Updated",
       participants: "Participants", events: "Events", agreements: "Agreements", detail: "Region detail",
     },
@@ -416,6 +397,23 @@
   });
   window.addEventListener("resize", () => Object.values(state.charts).forEach((c) => c.resize()));
 
-  applyLanguage();
-  if (state.token) start(); else { $("login").hidden = false; setStatus("offline"); }
+  // Event types, talent groups and post roles in both languages: one file, read by the annual report too.
+  async function loadLabels() {
+    for (const lang of Object.keys(I18N)) Object.assign(I18N[lang], { eventTypes: {}, groups: {}, roles: {} });
+    try {
+      const labels = await (await fetch("labels.json")).json();
+      for (const [dict, entries] of Object.entries(labels)) {
+        for (const [key, names] of Object.entries(entries)) {
+          for (const lang of Object.keys(I18N)) I18N[lang][dict][key] = names[lang];
+        }
+      }
+    } catch (err) {
+      console.warn("labels.json could not be read; keys are shown readably", err);
+    }
+  }
+
+  loadLabels().then(() => {
+    applyLanguage();
+    if (state.token) start(); else { $("login").hidden = false; setStatus("offline"); }
+  });
 })();

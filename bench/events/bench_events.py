@@ -26,10 +26,9 @@ import httpx
 from common.auth import mint_token
 from common.db import LOOPBACK
 from common.migrations import upgrade
-from common.testing.infra import postgres_admin_url
+from common.testing.infra import drop_database, postgres_admin_url
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 HERE = Path(__file__).resolve().parent
@@ -72,15 +71,7 @@ async def drop_databases(admin_url: str, names: list[str]) -> None:
     (a FORCE drop then fails to signal them)."""
     admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
     for name in names:
-        for attempt in range(5):
-            try:
-                async with admin.connect() as connection:
-                    await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                break
-            except DBAPIError:
-                if attempt == 4:
-                    raise
-                await asyncio.sleep(2)
+        await drop_database(admin, name)
     await admin.dispose()
 
 

@@ -24,7 +24,7 @@ from common.db import create_engine, new_metadata, session_factory, without_loop
 from common.envelope import new_event
 from common.kafka import ensure_topics, new_producer
 from common.outbox import OutboxRelay, add_to_outbox, install_wakeup, outbox_table
-from common.testing.infra import kafka_bootstrap_servers, postgres_admin_url
+from common.testing.infra import drop_database, kafka_bootstrap_servers, postgres_admin_url
 from sqlalchemy import Column, Integer, String, Table, insert, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -174,8 +174,7 @@ async def main() -> None:
             relayed, relay_cpu = await relay_drain(url, bootstrap, topics[1], args.messages)
             samples = await latency(url, bootstrap, topics[2], args.rate, args.seconds)
     finally:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        await drop_database(admin, database)
         await admin.dispose()
     samples.sort()
     print(f"raw aiokafka producer : {raw:10,.0f} msg/s  ({raw_cpu / args.messages * 1e6:.0f} CPU-ms/1000 msgs)")

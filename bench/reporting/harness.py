@@ -23,7 +23,7 @@ from common.db import without_loopback_tls
 from common.ids import new_message_id, uuid7
 from common.kafka import ensure_topics
 from common.migrations import upgrade_async
-from common.testing.infra import postgres_admin_url
+from common.testing.infra import drop_database, postgres_admin_url
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -59,15 +59,7 @@ async def scratch_database(name: str, *, migrate: bool = True) -> Any:
             await upgrade_async(url, SERVICE_DIR)
         yield url
     finally:
-        for attempt in range(10):  # FORCE cannot end an autovacuum worker (another role's): it ends soon
-            try:
-                async with admin.connect() as c:
-                    await c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                break
-            except Exception:
-                if attempt == 9:
-                    raise
-                await asyncio.sleep(2)
+        await drop_database(admin, name)
         await admin.dispose()
 
 

@@ -33,3 +33,30 @@ async def test_delete_topics_with_prefix_removes_only_that_prefix(kafka_bootstra
 async def test_delete_topics_with_prefix_warns_instead_of_failing_when_the_broker_is_gone():
     with pytest.warns(UserWarning, match="could not delete"):
         assert await delete_topics_with_prefix("127.0.0.1:1", "nothing.") == []
+
+
+async def test_drop_database_drops_and_says_so_when_it_cannot(pg_admin_url, run_id):
+    from common.testing.infra import drop_database
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    name = f"t{run_id}_dropme"
+    admin = create_async_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
+    inside = create_async_engine(
+        make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False), isolation_level="AUTOCOMMIT"
+    )
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+        with pytest.raises(DBAPIError, match="currently open database"):  # retried, then raised
+            await drop_database(inside, name, attempts=2, pause=0.01)
+        await inside.dispose()
+        await drop_database(admin, name)
+        async with admin.connect() as connection:
+            assert not await connection.scalar(text("SELECT count(*) FROM pg_database WHERE datname = :n"), {"n": name})
+    finally:
+        await inside.dispose()
+        await drop_database(admin, name)
+        await admin.dispose()

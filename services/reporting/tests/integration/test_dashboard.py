@@ -201,6 +201,11 @@ async def test_dashboard_updates_live_in_a_real_browser(
 
             # The stream drops (e.g. a restart): the page says so and comes back by itself.
             broadcaster = service.app.state.broadcaster
+
+            async def page_subscribed() -> bool:  # not between two connections of its own
+                return broadcaster.subscribers > 0
+
+            await wait_until(page_subscribed, 15)
             for sub in list(broadcaster._subscribers):
                 broadcaster._drop(sub)
             await expect(page.get_by_test_id("status")).to_have_attribute("data-state", "live", timeout=15000)

@@ -7,12 +7,17 @@ create databases) if set; else the local server started by deploy/local/postgres
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 LOCAL_PG_ADMIN_URL = "postgresql+asyncpg://exchange_test:exchange@127.0.0.1:5432/postgres"
 
@@ -58,3 +63,17 @@ def postgres_admin_url() -> str:
         return url
     subprocess.run([str(repo_root() / "deploy/local/postgres.sh"), "start"], check=True)
     return LOCAL_PG_ADMIN_URL
+
+
+async def drop_database(admin: AsyncEngine, name: str, *, attempts: int = 10, pause: float = 2.0) -> None:
+    """DROP DATABASE … WITH (FORCE) on an autocommit engine, retried: FORCE cannot end backends of
+    another role (an autovacuum worker) or ones still exiting after a server stopped; both end soon."""
+    for attempt in range(attempts):
+        try:
+            async with admin.connect() as connection:
+                await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            return
+        except DBAPIError:
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(pause)

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from common.auth import mint_token
-from common.testing.infra import kafka_bootstrap_servers, postgres_admin_url
+from common.testing.infra import drop_database, kafka_bootstrap_servers, postgres_admin_url
 
 TEST_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 
@@ -80,9 +80,8 @@ async def make_database(pg_admin_url: str, run_id: str) -> AsyncIterator[Databas
         return make_url(pg_admin_url).set(database=database).render_as_string(hide_password=False)
 
     yield create
-    async with admin.connect() as connection:
-        for database in created:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+    for database in created:
+        await drop_database(admin, database)
     await admin.dispose()
 
 

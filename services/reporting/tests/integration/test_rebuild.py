@@ -9,8 +9,11 @@ import uuid
 
 import pytest
 from common.db import create_engine, session_factory
+from common.testing.plugin import wait_until
 from reporting.adapters.tables import event_facts, metadata
 from reporting.projections.rebuild import rebuild
+from reporting.read.queries import catalogue_codes
+from reporting.stream.changes_channel import ChangeListener
 from sqlalchemy import func, select
 from support import (
     EVENTS,
@@ -126,16 +129,22 @@ async def test_rebuild_swaps_in_identical_figures_while_the_api_answers(service)
 
     reader = asyncio.create_task(keep_reading())
     engine = create_engine(service.settings.database_url)
+    announced: set[str] = set()
+    listener = ChangeListener(engine, announced.update, lambda: None)  # as every reporting process listens
+    listener.start()
     try:
+        await listener.wait_listening()
         report = await rebuild(
             session_factory(engine),
             bootstrap_servers=service.settings.kafka_bootstrap_servers,
             topics=service.settings.source_topics(),
             max_records=500,
         )
+        await wait_until(lambda: _true(announced >= set(catalogue_codes())), 10)
     finally:
         stop.set()
         await reader
+        await listener.stop()
         await engine.dispose()
     assert report.generation == 2 and report.messages == total
     assert answers and set(answers) == {200}
@@ -201,3 +210,7 @@ async def test_only_one_rebuild_runs_at_a_time(service):
                 )
     finally:
         await engine.dispose()
+
+
+async def _true(value: bool) -> bool:
+    return value

@@ -33,6 +33,8 @@ from reporting.adapters.tables import (
 )
 from reporting.projections.changes import Change, decode_message
 from reporting.projections.store import apply_changes
+from reporting.read.queries import catalogue_codes
+from reporting.stream.changes_channel import announce
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -217,6 +219,10 @@ async def _rebuild(
             await session.execute(
                 update(generation).where(generation.c.id == 1).values(current=new_gen, swapped_at=datetime.now(UTC))
             )
+            if session.get_bind().dialect.name == "postgresql":
+                # Every region may read differently now (a group's members changed): the running
+                # processes' streams republish them all when the swap commits.
+                await announce(session, catalogue_codes())
     finally:
         await consumer.stop()
     if not keep_previous:

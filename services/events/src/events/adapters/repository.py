@@ -350,8 +350,8 @@ async def record_many_postgres(
             text.append([s["organizer"]["kind"] for s in states])
         elif name == "organizer_code":
             text.append([s["organizer"]["code"] for s in states])
-        elif name in _JSONB:
-            text.append([to_json(s[name]).decode() for s in states])
+        elif name in _JSONB:  # mostly empty lists: their JSON without a serialiser call
+            text.append(["[]" if (v := s[name]) == [] else to_json(v).decode() for s in states])
         elif name == "message_id":
             text.append([m[0] for m in messages])
         elif name == "payload":

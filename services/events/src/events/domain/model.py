@@ -192,12 +192,18 @@ class EventContent(BaseModel):
         # Normalising only, which cannot fail: one Python call per event instead of one per field
         # (the checks are the patterns above). Blank means none; lists lose duplicates (and blank
         # tags); countries are sorted.
+        # Empty lists, the usual case, are left as they are (this runs once per event of a batch).
         values = self.__dict__  # plain assignment: validate_assignment is off, setattr costs more
-        values["city"] = self.city or None
-        values["fields"] = list(dict.fromkeys(tag for v in self.fields if (tag := v.strip())))
-        values["target_groups"] = list(dict.fromkeys(tag for v in self.target_groups if (tag := v.strip())))
-        values["countries"] = sorted(set(self.countries))
-        values["partner_org_ids"] = list(dict.fromkeys(self.partner_org_ids))
+        if not self.city:
+            values["city"] = None
+        if self.fields:
+            values["fields"] = list(dict.fromkeys(tag for v in self.fields if (tag := v.strip())))
+        if self.target_groups:
+            values["target_groups"] = list(dict.fromkeys(tag for v in self.target_groups if (tag := v.strip())))
+        if len(self.countries) > 1:
+            values["countries"] = sorted(set(self.countries))
+        if len(self.partner_org_ids) > 1:
+            values["partner_org_ids"] = list(dict.fromkeys(self.partner_org_ids))
         return self
 
     # Cross-field rules are field validators reading the fields defined before them (`info.data`),

@@ -83,7 +83,6 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         app.state.broadcaster = broadcaster
         app.state.readiness_checks = [database_check(runtime.engine), kafka_check(settings.kafka_bootstrap_servers)]
         broadcaster.start()
-        app.state.change_listener = listener
         topics = settings.source_topics()
         try:
             async with runtime.running([*topics, *(f"{t}.dlq" for t in topics)]):

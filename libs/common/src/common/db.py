@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +60,25 @@ def ensure_sqlite_directory(url: str) -> None:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
+def use_wal(cursor: Any, *, attempts: int = 100, pause: float = 0.02) -> None:
+    """Put the SQLite file in WAL mode (persistent: a no-op once done). The switch needs the file to
+    itself, and SQLite refuses it at once, without waiting for the busy timeout, while another
+    connection is switching too: the first connections of an app's engines (API and relay) on a file
+    still in rollback-journal mode raced so, and one answered `database is locked` (a flaky 503 from
+    /readyz). So: read the mode first, and retry the switch for a moment when refused."""
+    for attempt in range(attempts):
+        try:
+            cursor.execute("PRAGMA journal_mode")
+            if str(cursor.fetchone()[0]).lower() == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(pause)  # in the driver's thread, not on the event loop
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if is_sqlite(url):
         ensure_sqlite_directory(url)
@@ -68,9 +89,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
+            use_wal(cursor)
+            cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
             # The driver would only BEGIN at the first write, so reads before it see no snapshot and
             # read-then-write transactions lose updates; take over transaction control (SQLAlchemy's

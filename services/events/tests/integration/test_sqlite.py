@@ -23,7 +23,8 @@ async def test_migrations_and_the_app_on_sqlite(tmp_path, settings_factory, kafk
 
     headers = {"Authorization": token("province", "310000", "events:write")}
     async for service in running_service(settings_factory(url, "sqlite"), kafka_bootstrap):
-        assert (await service.client.get("/readyz")).status_code == 200
+        ready = await service.client.get("/readyz")
+        assert ready.status_code == 200, ready.text
         sent = body(host_province="310000", countries=["JP", "KR"])
         created = await service.client.post("/v1/events", json=sent, headers=headers)
         assert created.status_code == 201, created.text

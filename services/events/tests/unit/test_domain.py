@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import types
+import typing
+
 import pytest
 from common.regions import PROVINCES
 from events.domain.model import (
     EVENT_TYPES,
+    JSON_CONVERTED,
     EventContent,
     EventCreate,
     EventPatch,
@@ -101,6 +105,14 @@ def test_text_is_stripped_and_blank_optional_text_is_none():
     assert (event.fields, event.host_country, event.host_province) == (["a", "b"], "DE", None)
 
 
+@pytest.mark.parametrize(
+    ("sent", "stored"), [(["a"], ["a"]), ([" a "], ["a"]), (["  "], []), (["\ta\n"], ["a"]), ([], [])]
+)
+def test_a_single_tag_is_stripped_and_a_blank_one_dropped(sent: list[str], stored: list[str]) -> None:
+    event = EventCreate.model_validate({**VALID, "fields": sent, "target_groups": sent})
+    assert (event.fields, event.target_groups) == (stored, stored)
+
+
 def test_online_and_abroad_events_need_no_province():
     EventCreate.model_validate({**VALID, "type": "online", "host_province": None})
     EventCreate.model_validate({**VALID, "host_country": "DE", "host_province": None})
@@ -136,3 +148,34 @@ def test_who_may_act_for_whom():
     assert can_act_for(org_kind="province", org_code="440000", is_admin=False, organizer=gd)
     assert not can_act_for(org_kind="province", org_code="110000", is_admin=False, organizer=gd)
     assert can_act_for(org_kind="hq", org_code="HQ", is_admin=True, organizer=gd)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"organizer": {"kind": "hq", "code": "HQ"}, "city": "Guangzhou", "countries": ["fr", "DE"], "flagship": True},
+        {"partner_org_ids": ["0b9f6f1e-4d0f-4c59-9a55-7f1b8b0b6f10"], "fields": ["a", "b"], "participants": 3},
+        {"type": "online", "host_province": None, "target_groups": ["youth"], "papers": 7},
+    ],
+)
+def test_json_ready_is_model_dump_in_json_mode(extra) -> None:
+    event = EventCreate.model_validate({**VALID, **extra})
+    assert event.json_ready() == event.model_dump(mode="json")
+
+
+def _json_native(annotation) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return True
+    if origin is typing.Annotated:
+        return _json_native(typing.get_args(annotation)[0])
+    if origin in (list, typing.Union, types.UnionType):
+        return all(_json_native(a) for a in typing.get_args(annotation))
+    return annotation in (str, int, bool, type(None))
+
+
+def test_json_ready_converts_every_field_that_is_not_json_already() -> None:
+    # A new field of another type must be converted in `json_ready` and named in JSON_CONVERTED.
+    others = {name for name, field in EventCreate.model_fields.items() if not _json_native(field.annotation)}
+    assert others == JSON_CONVERTED

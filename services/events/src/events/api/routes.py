@@ -14,7 +14,7 @@ from common.errors import PayloadTooLarge, Unprocessable, validation_errors
 from common.regions import is_country_code
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import to_json
 
 from events.adapters.repository import EventFilter
@@ -198,7 +198,7 @@ async def record_batch(principal: Writer, request: Request) -> JSONResponse:
     else:
         if len(events) > MAX_BATCH:
             raise PayloadTooLarge(f"A batch holds at most {MAX_BATCH} events; this one has {len(events)}.")
-        results = await service.record_drafts(actor=actor, drafts=_EVENTS.dump_python(events, mode="json"))
+        results = await service.record_drafts(actor=actor, drafts=[event.json_ready() for event in events])
     counts = Counter(r.status for r in results)
     body: dict[str, Any] = {"items": [r.as_dict() for r in results]}
     for status in ("created", "unchanged", "conflict", "rejected"):
@@ -210,9 +210,6 @@ class _BatchBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     events: list[EventCreate]
-
-
-_EVENTS = TypeAdapter(list[EventCreate])
 
 
 def _batch_items(raw: bytes) -> list[Any]:

@@ -126,6 +126,15 @@ class Organizer(BaseModel):
         return self
 
 
+def _unique_tags(values: list[str]) -> list[str]:
+    """Tags stripped, blank ones dropped, duplicates removed (first kept). A list of one, the usual
+    case, without building a new list when its tag needs no stripping (`strip` then returns it)."""
+    if len(values) == 1:
+        tag = values[0].strip()
+        return values if tag is values[0] else [tag] if tag else []
+    return list(dict.fromkeys(tag for v in values if (tag := v.strip())))
+
+
 class EventContent(BaseModel):
     """The client-supplied content of an event: what idempotency compares and updates change."""
 
@@ -197,9 +206,9 @@ class EventContent(BaseModel):
         if not self.city:
             values["city"] = None
         if self.fields:
-            values["fields"] = list(dict.fromkeys(tag for v in self.fields if (tag := v.strip())))
+            values["fields"] = _unique_tags(self.fields)
         if self.target_groups:
-            values["target_groups"] = list(dict.fromkeys(tag for v in self.target_groups if (tag := v.strip())))
+            values["target_groups"] = _unique_tags(self.target_groups)
         if len(self.countries) > 1:
             values["countries"] = sorted(set(self.countries))
         if len(self.partner_org_ids) > 1:
@@ -288,9 +297,23 @@ class EventCreate(EventContent):
         """`content().canonical()` in one serialiser call (the batch path runs it per item)."""
         return self.model_dump(mode="json", exclude=_NOT_CONTENT)
 
+    def json_ready(self) -> dict[str, Any]:
+        """`model_dump(mode="json")` for the batch path, a third of its cost: the validated values
+        are JSON-ready already but for the fields converted here (`JSON_CONVERTED`; a test holds the
+        two equal and fails when a field of another type is added)."""
+        values = self.__dict__.copy()
+        values["start_date"] = self.start_date.isoformat()
+        values["end_date"] = self.end_date.isoformat()
+        if self.partner_org_ids:
+            values["partner_org_ids"] = [str(u) for u in self.partner_org_ids]
+        if self.organizer is not None:
+            values["organizer"] = {"kind": self.organizer.kind, "code": self.organizer.code}
+        return values
+
 
 CONTENT_FIELDS: tuple[str, ...] = tuple(EventContent.model_fields)
 _NOT_CONTENT = {"external_ref", "organizer"}
+JSON_CONVERTED = frozenset({"start_date", "end_date", "partner_org_ids", "organizer"})
 
 
 class EventPatch(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import MetaData, pool
 from sqlalchemy.engine import Connection
@@ -39,20 +40,35 @@ def run_env(metadata: MetaData) -> None:
     asyncio.run(online())
 
 
-def upgrade(database_url: str, service_dir: Path, revision: str = "head") -> None:
-    """Run a service's migrations (blocking; from async code use `asyncio.to_thread`)."""
-    from alembic import command
+def _config(database_url: str, service_dir: Path) -> Any:
     from alembic.config import Config
 
     from common.db import ensure_sqlite_directory
 
     ensure_sqlite_directory(database_url)
-
     config = Config(str(service_dir / "alembic.ini"))
     config.set_main_option("script_location", str(service_dir / "migrations"))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
-    command.upgrade(config, revision)
+    return config
+
+
+def upgrade(database_url: str, service_dir: Path, revision: str = "head") -> None:
+    """Run a service's migrations (blocking; from async code use `asyncio.to_thread`)."""
+    from alembic import command
+
+    command.upgrade(_config(database_url, service_dir), revision)
+
+
+def downgrade(database_url: str, service_dir: Path, revision: str) -> None:
+    """Undo a service's migrations down to `revision` (blocking)."""
+    from alembic import command
+
+    command.downgrade(_config(database_url, service_dir), revision)
 
 
 async def upgrade_async(database_url: str, service_dir: Path, revision: str = "head") -> None:
     await asyncio.to_thread(upgrade, database_url, service_dir, revision)
+
+
+async def downgrade_async(database_url: str, service_dir: Path, revision: str) -> None:
+    await asyncio.to_thread(downgrade, database_url, service_dir, revision)

@@ -13,19 +13,25 @@ inbox = inbox_table(metadata)
 # JSONB on PostgreSQL so `countries @> '["DE"]'` can use a GIN index; JSON text on SQLite.
 JsonList = JSON().with_variant(JSONB(), "postgresql")
 
+
+def code_string(length: int) -> String:
+    """A code or client id: byte-order collation on PostgreSQL (migration 0003), BINARY on SQLite."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
 events = Table(
     "events",
     metadata,
     Column("id", Uuid(), primary_key=True),
-    Column("organizer_kind", String(16), nullable=False),
-    Column("organizer_code", String(32), nullable=False),
-    Column("external_ref", String(200), nullable=False),
+    Column("organizer_kind", code_string(16), nullable=False),
+    Column("organizer_code", code_string(32), nullable=False),
+    Column("external_ref", code_string(200), nullable=False),
     Column("title", String(500), nullable=False),
-    Column("type", String(32), nullable=False),
+    Column("type", code_string(32), nullable=False),
     Column("start_date", Date(), nullable=False),
     Column("end_date", Date(), nullable=False),
     Column("host_country", String(2), nullable=False),
-    Column("host_province", String(6), nullable=True),
+    Column("host_province", code_string(6), nullable=True),
     Column("city", String(200), nullable=True),
     Column("participants", Integer(), nullable=False),
     Column("foreign_participants", Integer(), nullable=False),

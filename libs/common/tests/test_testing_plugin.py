@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from common.db import create_engine
 from common.kafka import ensure_topics
 from common.testing.plugin import delete_topics_with_prefix
+from sqlalchemy import text
 
 
 async def _topics(bootstrap: str) -> set[str]:
@@ -60,3 +62,16 @@ async def test_drop_database_drops_and_says_so_when_it_cannot(pg_admin_url, run_
         await inside.dispose()
         await drop_database(admin, name)
         await admin.dispose()
+
+
+async def test_a_database_name_asked_for_twice_gives_two_databases(make_database):
+    # The events and reporting suites both once named a database `migrate0003`: CI failed on it.
+    first, second = await make_database("same_name"), await make_database("same_name")
+    assert first != second
+    for url in (first, second):
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as connection:
+                assert await connection.scalar(text("SELECT current_database()")) == url.rsplit("/", 1)[1].split("?")[0]
+        finally:
+            await engine.dispose()

@@ -38,7 +38,7 @@ async def _collations(url: str) -> dict[str, str | None]:
 
 
 async def test_code_columns_collate_bytewise_and_rows_survive_on_postgresql(make_database):
-    url = await make_database("migrate0003")
+    url = await make_database("events_collation")
     await upgrade_async(url, SERVICE_DIR, "0002")
     engine = create_engine(url)
     try:

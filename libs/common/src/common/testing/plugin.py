@@ -68,12 +68,17 @@ DatabaseFactory = Callable[[str], Awaitable[str]]
 
 @pytest.fixture(scope="session")
 async def make_database(pg_admin_url: str, run_id: str) -> AsyncIterator[DatabaseFactory]:
-    """Creates `t<run>_<name>` and returns its URL; every database is dropped at the end of the run."""
+    """Creates `t<run>_<name>` and returns its URL; every database is dropped at the end of the run.
+    A name asked for again in the run (two services' tests may pick the same) gets a number."""
     admin = create_async_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
     created: list[str] = []
 
     async def create(name: str) -> str:
-        database = f"t{run_id}_{name}"
+        database = base = f"t{run_id}_{name}"
+        number = 1
+        while database in created:
+            number += 1
+            database = f"{base}_{number}"
         async with admin.connect() as connection:
             await connection.execute(text(f'CREATE DATABASE "{database}"'))
         created.append(database)

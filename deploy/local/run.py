@@ -2,6 +2,8 @@
 
 Ctrl-C (or `make stop` from another terminal) stops what this started. SQLite files under .local/
 are the default databases; `EXCHANGE_DB=postgres` uses the local PostgreSQL (deploy/local/postgres.sh).
+`EXCHANGE_RUN_DIR` (default .local/) holds the SQLite files, logs and pid file, and
+`EXCHANGE_PORT_OFFSET` (default 0) moves the four ports: the system test runs a second copy so.
 """
 
 from __future__ import annotations
@@ -20,14 +22,18 @@ from common.auth import mint_token
 from common.settings import DEVELOPMENT_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
-PIDS = ROOT / ".local" / "run.pids"
-SERVICES = {"partners": 8001, "events": 8002, "talent": 8003, "reporting": 8004}
+RUN_DIR = Path(os.environ.get("EXCHANGE_RUN_DIR") or ROOT / ".local")
+PIDS = RUN_DIR / "run.pids"
+_OFFSET = int(os.environ.get("EXCHANGE_PORT_OFFSET") or 0)
+SERVICES = {
+    name: port + _OFFSET for name, port in {"partners": 8001, "events": 8002, "talent": 8003, "reporting": 8004}.items()
+}
 
 
 def database_url(service: str) -> str:
     if os.environ.get("EXCHANGE_DB") == "postgres":
         return f"postgresql+asyncpg://{service}:exchange@127.0.0.1:5432/{service}"
-    return f"sqlite+aiosqlite:///{ROOT}/.local/{service}.db"
+    return f"sqlite+aiosqlite:///{RUN_DIR}/{service}.db"
 
 
 def cli(service: str) -> str:
@@ -67,12 +73,12 @@ def start() -> None:
     if busy:
         raise SystemExit(f"port(s) in use: {', '.join(busy)} — another `make run`? `make stop` ends it")
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    (ROOT / ".local").mkdir(exist_ok=True)
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
     for service in SERVICES:
         print(f"migrating {service} ({database_url(service).split('://')[0]})")
         subprocess.run([cli(service), "migrate"], check=True, env=service_env(service), cwd=ROOT)
     processes = []
-    logs = ROOT / ".local" / "logs"
+    logs = RUN_DIR / "logs"
     logs.mkdir(exist_ok=True)
     for service, port in SERVICES.items():
         log = (logs / f"{service}.log").open("ab")
@@ -90,15 +96,15 @@ def start() -> None:
     try:
         wait_healthy()
         load_demo()
-        print("\nexchange-tracker is running (logs in .local/logs/):")
+        print(f"\nexchange-tracker is running (logs in {logs}/):")
         for service, port in SERVICES.items():
             print(f"  {service:<10} http://127.0.0.1:{port}/docs")
-        print("  dashboard  http://127.0.0.1:8004/dashboard/")
+        print(f"  dashboard  http://127.0.0.1:{SERVICES['reporting']}/dashboard/")
         print(f"\nA read token for the dashboard (24 h):\n  {token('hq', 'HQ', 'reporting:read admin')}")
         print("\nCtrl-C or `make stop` stops everything.")
         while all(p.poll() is None for p in processes):
             time.sleep(0.5)
-        print("a service exited; see .local/logs/. Stopping the others.")
+        print(f"a service exited; see {logs}/. Stopping the others.")
     except KeyboardInterrupt:
         print("\nstopping")
     finally:
@@ -121,7 +127,7 @@ def wait_healthy(timeout: float = 60) -> None:
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise SystemExit(f"{service} did not answer /healthz; see .local/logs/{service}.log")
+                raise SystemExit(f"{service} did not answer /healthz; see {RUN_DIR}/logs/{service}.log")
             time.sleep(0.3)
 
 
@@ -131,7 +137,10 @@ def load_demo() -> None:
     headers = {"Authorization": f"Bearer {token('hq', 'HQ', 'admin events:write')}"}
     try:
         response = httpx.post(
-            "http://127.0.0.1:8002/v1/events/batch", json={"events": events}, headers=headers, timeout=30
+            f"http://127.0.0.1:{SERVICES['events']}/v1/events/batch",
+            json={"events": events},
+            headers=headers,
+            timeout=30,
         )
     except httpx.HTTPError as exc:
         print(f"demo data not loaded: {exc}")

@@ -1,0 +1,111 @@
+"""`make run`'s script (deploy/local/run.py) on SQLite with the real broker: it migrates and starts the
+four services, loads the demo dataset, which reaches the reporting service's figures through Kafka;
+a second copy is refused while the ports are taken; SIGTERM stops every service it started."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN = [sys.executable, str(ROOT / "deploy" / "local" / "run.py")]
+BASE_PORTS = (8001, 8002, 8003, 8004)
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _free_offset() -> int:
+    for offset in range(10_000, 12_000, 100):
+        if all(_free(port + offset) for port in BASE_PORTS):
+            return offset
+    raise AssertionError("no four free ports for the services")
+
+
+class Lines:
+    """The process's output, line by line, read on a thread (so waiting for a line can time out)."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.seen: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        assert process.stdout is not None
+        stream = process.stdout
+        threading.Thread(target=lambda: [*map(self._queue.put, stream), self._queue.put(None)], daemon=True).start()
+
+    def until(self, text: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self._queue.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if line is None:
+                break
+            self.seen.append(line)
+            if text in line:
+                return line
+        raise AssertionError(f"{text!r} not printed; output so far:\n{''.join(self.seen)}")
+
+    def next(self, timeout: float = 10) -> str:
+        line = self._queue.get(timeout=timeout)
+        assert line is not None, "".join(self.seen)
+        self.seen.append(line)
+        return line
+
+
+def test_make_run_starts_everything_refuses_a_second_copy_and_stops_on_sigterm(tmp_path, kafka_bootstrap, topic_prefix):
+    offset = _free_offset()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("EXCHANGE_", "EVENTS_", "REPORTING_"))},
+        "EXCHANGE_RUN_DIR": str(tmp_path),
+        "EXCHANGE_PORT_OFFSET": str(offset),
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "EXCHANGE_TOPIC_PREFIX": f"{topic_prefix}run.",
+    }
+    first = subprocess.Popen(RUN, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        output = Lines(first)
+        demo = output.until("demo dataset:", timeout=180)
+        created = int(demo.split("created: ")[1].split(")")[0].split(",")[0])
+        assert created == 120, demo
+        output.until("A read token for the dashboard", timeout=30)
+        token = output.next().strip()
+        assert {p.name for p in tmp_path.iterdir()} >= {"events.db", "reporting.db", "logs", "run.pids"}
+
+        # The demo events reach the reporting service's figures through Kafka.
+        reporting = f"http://127.0.0.1:{8004 + offset}"
+        deadline, counted = time.monotonic() + 60, None
+        while time.monotonic() < deadline and counted != created:
+            answer = httpx.get(f"{reporting}/v1/metrics/regions/all", headers={"Authorization": f"Bearer {token}"})
+            assert answer.status_code == 200, answer.text
+            counted = answer.json()["events"]["count"]
+            time.sleep(0.5)
+        assert counted == created
+
+        second = subprocess.run(RUN, env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert second.returncode != 0
+        assert "port(s) in use" in second.stdout + second.stderr
+        assert first.poll() is None  # the refused copy did not disturb the running one
+
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=60) == 0  # stopped as on Ctrl-C, not killed by the signal
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not all(_free(p + offset) for p in BASE_PORTS):
+            time.sleep(0.3)
+        assert all(_free(p + offset) for p in BASE_PORTS), "a service still answers after SIGTERM"
+        assert not (tmp_path / "run.pids").exists()
+    finally:
+        if first.poll() is None:
+            first.kill()
+        subprocess.run([*RUN, "stop"], env=env, cwd=ROOT, capture_output=True, timeout=30)

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = [sys.executable, str(ROOT / "deploy" / "local" / "run.py")]
@@ -64,14 +65,21 @@ class Lines:
         return line
 
 
+@pytest.mark.timeout(600)  # the waits below add up to more than the suite's default of 300 s
 def test_make_run_starts_everything_refuses_a_second_copy_and_stops_on_sigterm(tmp_path, kafka_bootstrap, topic_prefix):
     offset = _free_offset()
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("EXCHANGE_", "EVENTS_", "REPORTING_"))},
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("EXCHANGE_", "EVENTS_", "REPORTING_", "PARTNERS_", "TALENT_"))
+        },
         "EXCHANGE_RUN_DIR": str(tmp_path),
         "EXCHANGE_PORT_OFFSET": str(offset),
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "EXCHANGE_TOPIC_PREFIX": f"{topic_prefix}run.",
+        # Its own consumer group: a developer's `make run` on the same broker is not rebalanced.
+        "REPORTING_CONSUMER_GROUP": f"{topic_prefix}run.reporting",
     }
     first = subprocess.Popen(RUN, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

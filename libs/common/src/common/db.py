@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-import time
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ from sqlalchemy import MetaData, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.util import await_only
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -73,10 +74,12 @@ def use_wal(cursor: Any, *, attempts: int = 100, pause: float = 0.02) -> None:
                 return
             cursor.execute("PRAGMA journal_mode=WAL")
             return
-        except sqlite3.OperationalError:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(pause)  # in the driver's thread, not on the event loop
+        except sqlite3.OperationalError as exc:
+            busy = (exc.sqlite_errorcode & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+            if not busy or attempt == attempts - 1:
+                raise  # anything but a refused switch (I/O, cannot open) is reported at once
+            # The listener runs in SQLAlchemy's greenlet on the event loop: wait without blocking it.
+            await_only(asyncio.sleep(pause))
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:

@@ -6,6 +6,9 @@ index comparison calls strcoll; with COLLATE "C" it is a memcmp. Measured on bat
 (bench/events/README.md, run 12): PostgreSQL's CPU for the bulk insert 30 -> 25 ms per 1,000 events.
 Equality is unchanged (both collations are deterministic); only the sort order of these columns
 becomes byte order. SQLite compares bytes already (BINARY): nothing to do there.
+The ALTER holds an ACCESS EXCLUSIVE lock on `events` while it rewrites the unique index and the
+`type` and `host_province` indexes: writes wait for seconds on a table of a million rows, so run it
+in a quiet moment.
 
 Revision ID: 0003
 Revises: 0002

@@ -189,7 +189,7 @@ async def record_batch(principal: Writer, request: Request) -> JSONResponse:
     service, actor = _service(request), _actor(principal)
     try:
         # The common case, every item valid: the whole body parsed and validated in one call of
-        # pydantic-core, and the items dumped to JSON-ready dicts in one more.
+        # pydantic-core, then each item made a JSON-ready dict (`EventCreate.json_ready`).
         events = _BatchBody.model_validate_json(raw).events
     except ValidationError:
         # Something is wrong: the body taken apart as before, each item validated on its own, so

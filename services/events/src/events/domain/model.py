@@ -300,7 +300,8 @@ class EventCreate(EventContent):
     def json_ready(self) -> dict[str, Any]:
         """`model_dump(mode="json")` for the batch path, a third of its cost: the validated values
         are JSON-ready already but for the fields converted here (`JSON_CONVERTED`; a test holds the
-        two equal and fails when a field of another type is added)."""
+        two equal and fails when a field of another type is added). A shallow copy: the lists are the
+        model's own, so change the dict's keys, never the lists in place."""
         values = self.__dict__.copy()
         values["start_date"] = self.start_date.isoformat()
         values["end_date"] = self.end_date.isoformat()

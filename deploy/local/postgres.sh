@@ -43,13 +43,17 @@ BEGIN
   END LOOP;
 END \$\$;
 ALTER ROLE exchange_test CREATEDB;
+-- DROP DATABASE ... WITH (FORCE) of a test or benchmark database must end an autovacuum worker
+-- still on it; it was refused with "must be a member of the role whose process is being terminated
+-- or member of pg_signal_backend", and benchmark databases were left behind.
+GRANT pg_signal_backend TO exchange_test;
 SQL
   for s in $services; do
     if ! as_postgres "psql -tAc \"SELECT 1 FROM pg_database WHERE datname='$s'\"" | grep -q 1; then
       as_postgres "createdb -O $s $s"; say "created database $s"
     fi
   done
-  say "ready on 127.0.0.1:5432 (databases: $services; role exchange_test may create test databases)"
+  say "ready on 127.0.0.1:5432 (databases: $services; role exchange_test may create and drop test databases)"
 }
 
 stop() { read -r ver name <<<"$(cluster)"; pg_ctlcluster "$ver" "$name" stop || true; say "stopped"; }

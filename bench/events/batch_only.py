@@ -1,6 +1,6 @@
 """The batch phase alone, with the CPU of every process on the machine per 1,000 events.
 
-    uv run python bench/events/batch_only.py [--batches 150] [--concurrency 2] [--env EVENTS_RELAY_ENABLED=false]
+    uv run python bench/events/batch_only.py [--batches 150] [--concurrency 2] [--singles 0] [--env NAME=value]
 
 One fresh database, `events serve` (relay in-process) and the load generator's batch mode, as in
 `bench_events.py`; besides the rate it prints each process's user+system CPU over the phase (the API,
@@ -54,6 +54,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batches", type=int, default=150)
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--singles", type=int, default=0, help="single POSTs before the batch phase (warm-up)")
     parser.add_argument("--env", action="append", default=[], help="NAME=value for the server (repeatable)")
     args = parser.parse_args()
 
@@ -78,6 +79,8 @@ def main() -> None:
         bench.wait_healthy(port, server)
         token = mint_token(secret=bench.SECRET, org_kind="province", org_code="440000", scopes="events:write")
         bench.load("batch", port, token, server.pid, requests=5, batch_size=1000, concurrency=1)  # warm up
+        if args.singles:
+            bench.load("closed", port, token, server.pid, requests=args.singles, concurrency=32)
         relay_on = env.get("EVENTS_RELAY_ENABLED", "true").lower() != "false"
         if relay_on:
             bench.wait_drained(url)

@@ -25,8 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_events as bench  # the script's own folder, put on the path above
 from common.auth import mint_token
 
-TICK = os.sysconf("SC_CLK_TCK")
-
 
 def cpu_by_process() -> dict[int, tuple[str, float]]:
     """(command name, user+system CPU seconds) of every process now running."""
@@ -40,7 +38,7 @@ def cpu_by_process() -> dict[int, tuple[str, float]]:
             continue
         name = stat[stat.index("(") + 1 : stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2 :].split()
-        found[int(entry)] = (name, (int(fields[11]) + int(fields[12])) / TICK)
+        found[int(entry)] = (name, (int(fields[11]) + int(fields[12])) / bench.TICKS)
     return found
 
 

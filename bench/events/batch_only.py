@@ -115,6 +115,7 @@ def main() -> None:
             server.terminate()
             server.wait(15)
         asyncio.run(bench.drop_databases(admin_url, names))
+        asyncio.run(bench.delete_topics_with_prefix(bench.BOOTSTRAP, f"bench{run}."))
 
 
 if __name__ == "__main__":

@@ -27,10 +27,12 @@ from common.auth import mint_token
 from common.db import LOOPBACK
 from common.migrations import upgrade
 from common.testing.infra import drop_database, postgres_admin_url
+from common.testing.plugin import delete_topics_with_prefix
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")  # where the services publish
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 SERVICE_DIR = ROOT / "services" / "events"
@@ -287,6 +289,8 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 process.kill()
         asyncio.run(drop_databases(admin_url, names))
+        # a run leaves ~0.5 GB of messages; a broker with many such logs starts slowly
+        asyncio.run(delete_topics_with_prefix(BOOTSTRAP, f"bench{run}."))
 
 
 if __name__ == "__main__":

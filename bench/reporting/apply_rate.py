@@ -31,6 +31,7 @@ from harness import (
     make_topics,
     percentile,
     produce,
+    removing_topics,
     run_id,
     scratch_database,
     summary,
@@ -254,6 +255,9 @@ async def main() -> None:
     parser.add_argument("--batch", type=int, default=10_000)  # the service's default (REPORTING_MAX_BATCH)
     parser.add_argument("--rounds", type=int, default=2000)
     parser.add_argument("--processes", type=int, default=1, help="consumer processes in the group")
+    parser.add_argument(
+        "--rebuild-workers", type=int, default=2, help="processes of `reporting rebuild` (its default on PostgreSQL)"
+    )
     args = parser.parse_args()
     rid = run_id()
     prefix = f"bench{rid}."
@@ -296,11 +300,14 @@ async def main() -> None:
 
         engine = create_engine(url)
         try:
-            report = await rebuild(session_factory(engine), bootstrap_servers=BOOTSTRAP, topics=topics)
+            report = await rebuild(
+                session_factory(engine), bootstrap_servers=BOOTSTRAP, topics=topics, workers=args.rebuild_workers
+            )
         finally:
             await engine.dispose()
         print(
-            f"reporting rebuild: {report.messages:,} messages in {report.seconds:.1f}s ({report.rate:,.0f}/s) "
+            f"reporting rebuild ({args.rebuild_workers} process(es)): {report.messages:,} messages in "
+            f"{report.seconds:.1f}s ({report.rate:,.0f}/s) "
             f"= {raw / report.seconds:.2f}× the raw consume rate",
             flush=True,
         )
@@ -346,4 +353,4 @@ async def group_by_all(url: str, rounds: int) -> list[float]:
 
 
 if __name__ == "__main__":
-    run_async(main())  # uvloop, as the service runs under uvicorn
+    run_async(removing_topics(main()))  # uvloop, as the service runs under uvicorn

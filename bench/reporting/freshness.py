@@ -28,6 +28,7 @@ from harness import (
     envelope_bytes,
     event_payload,
     make_topics,
+    removing_topics,
     run_id,
     scratch_database,
     summary,
@@ -171,4 +172,4 @@ async def run(args: argparse.Namespace, events: Service, reporting: Service, top
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(removing_topics(main()))

@@ -11,7 +11,7 @@ import random
 import statistics
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +24,7 @@ from common.ids import new_message_id, uuid7
 from common.kafka import ensure_topics
 from common.migrations import upgrade_async
 from common.testing.infra import drop_database, postgres_admin_url
+from common.testing.plugin import delete_topics_with_prefix
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -63,10 +64,24 @@ async def scratch_database(name: str, *, migrate: bool = True) -> Any:
         await admin.dispose()
 
 
+_PREFIXES: list[str] = []  # of the topics this run made; `removing_topics` deletes them at the end
+
+
 async def make_topics(prefix: str, partitions: int = 3) -> list[str]:
     topics = [f"{prefix}exchange.{t}.v1" for t in ("partners", "events", "talent")]
+    _PREFIXES.append(prefix)
     await ensure_topics(BOOTSTRAP, [*topics, *(f"{t}.dlq" for t in topics)], partitions=partitions)
     return topics
+
+
+async def removing_topics(main: Coroutine[Any, Any, None]) -> None:
+    """Run a benchmark, then delete the topics it made: a million-event run leaves ~1 GB on the broker,
+    and a broker holding many such logs takes minutes to start on this machine's disk."""
+    try:
+        await main
+    finally:
+        for prefix in _PREFIXES:
+            await delete_topics_with_prefix(BOOTSTRAP, prefix)
 
 
 @dataclass

@@ -24,6 +24,7 @@ from harness import (
     envelope_bytes,
     event_payload,
     make_topics,
+    removing_topics,
     run_id,
     scratch_database,
     summary,
@@ -119,4 +120,4 @@ async def run(args: argparse.Namespace, reporting: Service, events_topic: str) -
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(removing_topics(main()))

@@ -1,17 +1,20 @@
 """`reporting rebuild`: replay every topic into a fresh generation and swap it in — the figures are
-identical to the live ones and the API answers throughout, also while messages keep arriving."""
+identical to the live ones and the API answers throughout, also while messages keep arriving, in one
+process or several; a failed replaying process fails the rebuild and leaves the live figures alone."""
 
 from __future__ import annotations
 
 import asyncio
 import random
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 from common.db import create_engine, session_factory
 from common.testing.plugin import wait_until
-from reporting.adapters.tables import event_facts, metadata
-from reporting.projections.rebuild import rebuild
+from reporting.adapters.tables import event_facts, generation, metadata
+from reporting.projections.rebuild import RebuildWorkerFailed, rebuild
 from reporting.read.queries import catalogue_codes
 from reporting.stream.changes_channel import ChangeListener
 from sqlalchemy import func, select
@@ -194,6 +197,94 @@ async def test_messages_arriving_during_a_rebuild_are_kept(service):
         await engine.dispose()
 
 
+async def test_a_rebuild_in_two_processes_gives_the_same_figures_and_keeps_arrivals(service):
+    rng = random.Random(13)
+    batches = history(rng, n_events=300)
+    base = service.seen()
+    for topic, messages in batches.items():
+        await service.producer.send(topic, *messages)
+    total = sum(len(v) for v in batches.values())
+    await service.settle(base + total, timeout=60)
+    more = [event_message(event_data(host_province="650000", start_date="2024-03-01")) for _ in range(200)]
+
+    async def trickle() -> None:
+        for i in range(0, len(more), 10):
+            await service.producer.send(EVENTS, *more[i : i + 10])
+            await asyncio.sleep(rng.uniform(0.0, 0.02))
+
+    engine = create_engine(service.settings.database_url)
+    try:
+        writer = asyncio.create_task(trickle())
+        report = await rebuild(
+            session_factory(engine),
+            bootstrap_servers=service.settings.kafka_bootstrap_servers,
+            topics=service.settings.source_topics(),
+            max_records=300,
+            workers=2,
+        )
+        await writer
+        await service.settle(base + total + len(more), timeout=60)
+        live = await snapshot(service)
+        one_process = await rebuild(
+            session_factory(engine),
+            bootstrap_servers=service.settings.kafka_bootstrap_servers,
+            topics=service.settings.source_topics(),
+        )
+    finally:
+        await engine.dispose()
+    assert report.messages >= base + total  # every message on the topics so far, counted across the processes
+    assert report.applied > 0 and report.invalid == 0
+    assert one_process.messages == base + total + len(more)
+    assert await snapshot(service) == live  # the one-process rebuild reads exactly what the two-process one left
+
+
+async def test_a_failed_replaying_process_fails_the_rebuild_and_keeps_the_live_figures(
+    service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The second worker dies at its start; the first is killed or finishes; nothing is swapped in, and
+    the next rebuild clears the unfinished generation's rows."""
+    await service.producer.send(EVENTS, *[event_message(event_data(host_province="310000")) for _ in range(60)])
+    await service.settle(service.seen() + 60, timeout=60)
+    before = await snapshot(service)
+    started = tmp_path / "started"
+    python = tmp_path / "python"
+    # mkdir is atomic: of the two workers starting at once, exactly one goes on
+    python.write_text(f'#!/bin/sh\nmkdir {started} 2>/dev/null || exit 3\nexec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    engine = create_engine(service.settings.database_url)
+    sessions = session_factory(engine)
+    try:
+        async with sessions() as session:
+            current = await session.scalar(select(generation.c.current))
+        with monkeypatch.context() as patched:
+            patched.setattr(sys, "executable", str(python))
+            with pytest.raises(RebuildWorkerFailed, match="status 3"):
+                await rebuild(
+                    sessions,
+                    bootstrap_servers=service.settings.kafka_bootstrap_servers,
+                    topics=service.settings.source_topics(),
+                    workers=2,
+                )
+        async with sessions() as session:
+            assert await session.scalar(select(generation.c.current)) == current
+        assert not _rebuild_workers_running()  # the one that started was killed or had finished
+        assert await snapshot(service) == before
+        report = await rebuild(
+            sessions,
+            bootstrap_servers=service.settings.kafka_bootstrap_servers,
+            topics=service.settings.source_topics(),
+        )
+        async with engine.connect() as connection:
+            for table in [t for t in metadata.sorted_tables if "gen" in t.c]:
+                left = await connection.scalar(
+                    select(func.count()).select_from(table).where(table.c.gen != report.generation)
+                )
+                assert left == 0, table.name
+    finally:
+        await engine.dispose()
+    assert await snapshot(service) == before
+
+
 async def test_only_one_rebuild_runs_at_a_time(service):
     from reporting.projections.rebuild import REBUILD_LOCK, RebuildRunning
     from sqlalchemy import text
@@ -210,6 +301,18 @@ async def test_only_one_rebuild_runs_at_a_time(service):
                 )
     finally:
         await engine.dispose()
+
+
+def _rebuild_workers_running() -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes()
+        except OSError:  # not a process, or ended meanwhile
+            continue
+        if b"reporting.projections.rebuild_worker" in command:
+            found.append(entry.name)
+    return found
 
 
 async def _true(value: bool) -> bool:

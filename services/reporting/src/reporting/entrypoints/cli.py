@@ -16,14 +16,10 @@ from reporting.config import ReportingSettings
 SERVICE_DIR = Path(__file__).resolve().parents[3]
 
 
-async def _rebuild(settings: ReportingSettings, keep_previous: bool) -> None:
-    from common.regions import default_catalogue
-    from common.runtime import tune_gc_for_batches
+async def _rebuild(settings: ReportingSettings, keep_previous: bool, workers: int) -> None:
+    from reporting.projections.rebuild import prepare_process, rebuild
 
-    from reporting.projections.rebuild import rebuild
-
-    default_catalogue().regions_of_country("DE")  # loaded before the GC freezes the heap
-    tune_gc_for_batches()
+    prepare_process()
     engine = create_engine(settings.database_url)
     try:
         report = await rebuild(
@@ -31,6 +27,7 @@ async def _rebuild(settings: ReportingSettings, keep_previous: bool) -> None:
             bootstrap_servers=settings.kafka_bootstrap_servers,
             topics=settings.source_topics(),
             keep_previous=keep_previous,
+            workers=workers,
         )
     finally:
         await engine.dispose()
@@ -58,13 +55,26 @@ def main(argv: list[str] | None = None) -> None:
         "rebuild", help="replay every topic from the beginning into fresh projections, then swap them in"
     )
     rebuild.add_argument("--keep-previous", action="store_true", help="keep the old generation's rows")
+    rebuild.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes replaying the partitions (default: 2 on PostgreSQL, 1 on SQLite; the replay is "
+        "CPU-bound, so more than the machine's cores gains nothing)",
+    )
     args = parser.parse_args(argv)
     settings = ReportingSettings()
     if args.command == "migrate":
         upgrade(settings.database_url, SERVICE_DIR)
     elif args.command == "rebuild":
+        sqlite = is_sqlite(settings.database_url)
+        workers = args.workers if args.workers is not None else (1 if sqlite else 2)
+        if workers < 1:
+            parser.error("--workers must be at least 1")
+        if workers > 1 and sqlite:
+            parser.error("--workers above 1 needs PostgreSQL (REPORTING_DATABASE_URL): SQLite is one process")
         configure_logging(settings.service_name, settings.log_level)
-        run_async(_rebuild(settings, args.keep_previous))
+        run_async(_rebuild(settings, args.keep_previous, workers))
     else:
         configure_logging(settings.service_name, settings.log_level)
         if args.workers > 1 and is_sqlite(settings.database_url):

@@ -1,0 +1,48 @@
+"""One process of a parallel `reporting rebuild`: replays its share of the partitions into the new
+generation and answers with its counts.
+
+    python -m reporting.projections.rebuild_worker   < {"database_url": …, "partitions": [[topic, n, end], …], …}
+
+The job comes on stdin (so the database URL and its password never show in `ps`), the counts go to
+stdout as one JSON object; logs go to stderr. A failure exits non-zero and the parent fails the rebuild.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from aiokafka import TopicPartition
+from common.db import create_engine, session_factory
+from common.runtime import run_async
+from reporting.projections.rebuild import Replayer, open_reader, prepare_process
+
+
+async def replay_share(job: dict[str, Any]) -> dict[str, int]:
+    prepare_process()
+    end = {TopicPartition(topic, int(partition)): int(offset) for topic, partition, offset in job["partitions"]}
+    engine = create_engine(job["database_url"])
+    consumer = open_reader(job["bootstrap_servers"], int(job["max_records"]))
+    await consumer.start()
+    try:
+        consumer.assign(list(end))
+        await consumer.seek_to_beginning(*end)
+        replayer = Replayer(session_factory(engine), int(job["generation"]), consumer)
+        await replayer.until(end, int(job["max_records"]))
+    finally:
+        await consumer.stop()
+        await engine.dispose()
+    return {"messages": replayer.messages, "applied": replayer.applied, "invalid": replayer.invalid}
+
+
+def main() -> None:
+    from common.observability import configure_logging
+
+    configure_logging("reporting-rebuild-worker", "WARNING")
+    counts = run_async(replay_share(json.loads(sys.stdin.read())))
+    sys.stdout.write(json.dumps(counts))
+
+
+if __name__ == "__main__":
+    main()

@@ -26,6 +26,7 @@ from common.kafka.consumer import ConsumerRunner
 from common.runtime import run_async
 from harness import (
     BOOTSTRAP,
+    TOPIC_PARTITIONS,
     RawHTTPPool,
     event_stream,
     make_topics,
@@ -256,12 +257,18 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=2000)
     parser.add_argument("--processes", type=int, default=1, help="consumer processes in the group")
     parser.add_argument(
+        "--partitions",
+        type=int,
+        default=TOPIC_PARTITIONS,
+        help="per topic (the services' default)",
+    )
+    parser.add_argument(
         "--rebuild-workers", type=int, default=2, help="processes of `reporting rebuild` (its default on PostgreSQL)"
     )
     args = parser.parse_args()
     rid = run_id()
     prefix = f"bench{rid}."
-    topics = await make_topics(prefix)
+    topics = await make_topics(prefix, args.partitions)
     events_topic = topics[1]
     print(f"generating {args.events:,} messages ...", flush=True)
     messages, expected, finals = event_stream(args.events)

@@ -23,6 +23,7 @@ from common.db import without_loopback_tls
 from common.ids import new_message_id, uuid7
 from common.kafka import ensure_topics
 from common.migrations import upgrade_async
+from common.settings import ServiceSettings
 from common.testing.infra import drop_database, postgres_admin_url
 from common.testing.plugin import delete_topics_with_prefix
 from sqlalchemy import text
@@ -67,7 +68,10 @@ async def scratch_database(name: str, *, migrate: bool = True) -> Any:
 _PREFIXES: list[str] = []  # of the topics this run made; `removing_topics` deletes them at the end
 
 
-async def make_topics(prefix: str, partitions: int = 3) -> list[str]:
+TOPIC_PARTITIONS: int = ServiceSettings.model_fields["topic_partitions"].default  # what the services create
+
+
+async def make_topics(prefix: str, partitions: int = TOPIC_PARTITIONS) -> list[str]:
     topics = [f"{prefix}exchange.{t}.v1" for t in ("partners", "events", "talent")]
     _PREFIXES.append(prefix)
     await ensure_topics(BOOTSTRAP, [*topics, *(f"{t}.dlq" for t in topics)], partitions=partitions)

@@ -22,6 +22,7 @@ from common.auth import mint_token
 from harness import (
     BOOTSTRAP,
     PROVINCES,
+    TOPIC_PARTITIONS,
     RawHTTPPool,
     RawSSE,
     Service,
@@ -43,6 +44,7 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--coalesce-ms", type=int, default=150)
+    parser.add_argument("--partitions", type=int, default=TOPIC_PARTITIONS, help="per topic (the services' default)")
     parser.add_argument(
         "--direct",
         action="store_true",
@@ -52,7 +54,7 @@ async def main() -> None:
     args = parser.parse_args()
     rid = run_id()
     prefix = f"fresh{rid}."
-    await make_topics(prefix)
+    await make_topics(prefix, args.partitions)
     common = {"EXCHANGE_JWT_SECRET": SECRET, "EXCHANGE_ENVIRONMENT": "test", "EXCHANGE_TOPIC_PREFIX": prefix}
     async with (
         scratch_database(f"bench_fresh_ev_{rid}", migrate=False) as events_url,

@@ -19,6 +19,7 @@ from events.config import EventsSettings
 from events.contracts import TOPIC
 from events.entrypoints.app import create_app
 from fastapi import FastAPI
+from sqlalchemy import text
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 _counter = itertools.count()
@@ -45,6 +46,13 @@ def body(**overrides: Any) -> dict[str, Any]:
     }
     base.update(overrides)
     return base
+
+
+async def outbox_rows_written(connection: Any) -> int:
+    """Outbox rows ever inserted (PostgreSQL): the relay deletes the rows it has published, so a count of
+    the table says nothing about what was announced; the id sequence only moves forward."""
+    last, called = (await connection.execute(text("SELECT last_value, is_called FROM outbox_id_seq"))).one()
+    return int(last) if called else 0
 
 
 class Service:

@@ -1,6 +1,6 @@
 """The batch phase alone, with the CPU of every process on the machine per 1,000 events.
 
-    uv run python bench/events/batch_only.py [--batches 150] [--concurrency 2] [--singles 0] [--env NAME=value]
+    uv run python bench/events/batch_only.py [--batches 150] [--concurrency 3] [--singles 0] [--env NAME=value]
 
 One fresh database, `events serve` (relay in-process) and the load generator's batch mode, as in
 `bench_events.py`; besides the rate it prints each process's user+system CPU over the phase (the API,
@@ -51,7 +51,7 @@ def machine_ticks() -> tuple[int, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batches", type=int, default=150)
-    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=3)  # as bench_events.py's batch phase
     parser.add_argument("--singles", type=int, default=0, help="single POSTs before the batch phase (warm-up)")
     parser.add_argument("--env", action="append", default=[], help="NAME=value for the server (repeatable)")
     args = parser.parse_args()

@@ -22,6 +22,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import disk_probe  # beside this script (its folder is on the path when run)
 import httpx
 from common.auth import mint_token
 from common.db import LOOPBACK
@@ -135,7 +136,9 @@ def main() -> None:
     parser.add_argument("--open-rates", default="250,500", help="offered single-POST rates (requests/s)")
     parser.add_argument("--open-seconds", type=float, default=10)
     parser.add_argument("--batches", type=int, default=200, help="batches of 1,000 in the batch run (10-20 s: steady)")
-    parser.add_argument("--batch-concurrency", type=int, default=2)
+    # Three batch clients keep both cores busy: with two, the API process waits on PostgreSQL with
+    # nothing to do and the machine is ~80 % busy (bench/events/README.md, runs 12-13).
+    parser.add_argument("--batch-concurrency", type=int, default=3)
     parser.add_argument(
         "--workers", type=int, default=1, help="uvicorn workers of ours and split (the baseline keeps one)"
     )
@@ -222,6 +225,8 @@ def main() -> None:
         # Let the relay publish the closed-loop run's backlog first: its large send batches hold the
         # event loop and would show up as latency of the open-loop requests.
         results["relay_drain_after_single_s"] = wait_drained(ours_url)
+        # The disk's own fsync stalls, measured just before the open-loop phases (they bound any p99).
+        results["disk_before_open"] = disk_probe.probe(10)
         print("single POST, open loop …", file=sys.stderr)
         for rate in [float(r) for r in args.open_rates.split(",")]:
             count = int(rate * args.open_seconds)
@@ -262,6 +267,9 @@ def main() -> None:
             "ours_single_rate": o["rate"],
             "ours_cpu_ms_per_1000": per_thousand(o),
             "ratio_single": o["rate"] / b["rate"],
+            "disk_fsync_p99_ms": results["disk_before_open"]["p99_ms"],
+            "disk_fsync_max_ms": results["disk_before_open"]["max_ms"],
+            "disk_fsync_stalls_over_30ms": results["disk_before_open"]["stalls_over_30ms"],
             **{
                 f"{key}_p99_ms": value["p99_ms"]
                 for key, value in results.items()

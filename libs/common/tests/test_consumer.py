@@ -176,9 +176,10 @@ def test_envelope_round_trip():
 
 
 @pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
-async def test_consumer_carries_on_after_a_broker_restart(engine, restartable_kafka, topic_prefix, run_id):
+async def test_consumer_carries_on_after_a_broker_restart(
+    engine, restartable_broker, restartable_kafka, topic_prefix, run_id
+):
     from common.kafka import ensure_topics
-    from common.testing.infra import local_kafka
 
     topic = f"{topic_prefix}consumer-restart"
     await ensure_topics(restartable_kafka, [topic, f"{topic}.dlq"], partitions=3)
@@ -187,9 +188,9 @@ async def test_consumer_carries_on_after_a_broker_restart(engine, restartable_ka
     consumer.start()
     try:
         await wait_until(lambda: _eq(counter(engine), 1))
-        local_kafka("stop", port=19092, controller_port=19093)
+        restartable_broker.stop()
         await asyncio.sleep(3)
-        local_kafka("start", port=19092, controller_port=19093)
+        restartable_broker.start()
         await produce(restartable_kafka, topic, [message(n).to_bytes() for n in (10, 100)])
         await wait_until(lambda: _eq(counter(engine), 111), timeout=90)
     finally:

@@ -14,7 +14,6 @@ from common.envelope import new_event
 from common.kafka import ensure_topics, new_producer
 from common.outbox import OutboxRelay, add_to_outbox, install_wakeup
 from common.outbox.relay import murmur2, partition_for
-from common.testing.infra import local_kafka
 from common.testing.plugin import read_topic, wait_until
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -73,13 +72,15 @@ async def test_rolled_back_transaction_publishes_nothing(engine, kafka_bootstrap
 
 
 @pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
-async def test_broker_down_with_1000_pending_loses_nothing_and_keeps_order(engine, restartable_kafka, topic_prefix):
+async def test_broker_down_with_1000_pending_loses_nothing_and_keeps_order(
+    engine, restartable_broker, restartable_kafka, topic_prefix
+):
     from common.kafka import ensure_topics
 
     topic = f"{topic_prefix}restart"
     await ensure_topics(restartable_kafka, [topic], partitions=3)
     sessions = session_factory(engine)
-    local_kafka("stop", port=19092, controller_port=19093)
+    restartable_broker.stop()
     relay = relay_for(engine, restartable_kafka, send_timeout=3.0, batch_size=200)
     install_wakeup(sessions, relay.wake)
     relay.start()
@@ -92,7 +93,7 @@ async def test_broker_down_with_1000_pending_loses_nothing_and_keeps_order(engin
         await asyncio.sleep(2)  # the relay is failing and backing off meanwhile
         assert relay.published == 0
         assert relay.last_error is not None
-        local_kafka("start", port=19092, controller_port=19093)
+        restartable_broker.start()
 
         async def drained() -> bool:
             return await relay.backlog() == 0

@@ -78,7 +78,11 @@ class RestartableBroker:
 
 @pytest.fixture(scope="session")
 def restartable_broker() -> Iterator[RestartableBroker]:
-    broker = RestartableBroker(free_port(), free_port())
+    port = free_port()
+    controller_port = free_port()
+    while controller_port == port:
+        controller_port = free_port()
+    broker = RestartableBroker(port, controller_port)
     broker.start()
     try:
         yield broker

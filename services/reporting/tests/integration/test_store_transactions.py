@@ -5,6 +5,7 @@ begin with such a statement)."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 from common.db import create_engine, session_factory
@@ -12,7 +13,7 @@ from common.migrations import upgrade_async
 from reporting.projections.changes import decode_change
 from reporting.projections.store import apply_changes
 from sqlalchemy import text
-from support import SERVICE_DIR, event_data, event_message
+from support import SERVICE_DIR, agreement_message, event_data, event_message, organization_message
 
 
 async def test_a_failed_batch_writes_nothing_and_a_retry_counts_once(make_database) -> None:
@@ -89,5 +90,45 @@ async def test_two_consumers_applying_one_event_at_once_never_count_it_twice(mak
         async with sessions() as session, session.begin():  # the retry re-reads v2 and replaces it
             assert (await apply_changes(session, 1, [c3])).applied == 1  # type: ignore[list-item]
         assert await _participants(engine) == 30
+    finally:
+        await engine.dispose()
+
+
+async def test_an_organization_and_an_agreement_applied_at_once_still_link(make_database) -> None:
+    """Two consumers (`--workers 2`) may apply an agreement and its organization in overlapping
+    transactions. The second waits for the first to commit, then sees its rows: the agreement counts
+    in the organization's regions exactly as when the two arrive one after the other."""
+    url = await make_database("rep_partner_race")
+    await upgrade_async(url, SERVICE_DIR)
+    engine = create_engine(url)
+    sessions = session_factory(engine)
+    org, other = str(uuid.uuid4()), str(uuid.uuid4())
+    agreement = decode_change(agreement_message(str(uuid.uuid4()), [org, other]))
+    registered = decode_change(organization_message(org, "DE"))
+    assert agreement is not None and registered is not None
+
+    async def regions(gen: int) -> set[str]:
+        async with engine.connect() as connection:
+            rows = await connection.scalars(text("SELECT region FROM rm_agreement_regions WHERE gen = :g"), {"g": gen})
+            return set(rows)
+
+    try:
+        for change in (agreement, registered):  # one after the other, in generation 2: the expected rows
+            async with sessions() as session, session.begin():
+                await apply_changes(session, 2, [change])
+
+        async def apply_organization() -> None:
+            async with sessions() as session, session.begin():
+                await apply_changes(session, 1, [registered])
+
+        async with sessions() as session, session.begin():
+            await apply_changes(session, 1, [agreement])
+            overlapping = asyncio.create_task(apply_organization())
+            await asyncio.sleep(0.5)
+            assert not overlapping.done()  # it waits for this batch to commit
+        await overlapping
+        expected = await regions(2)
+        assert expected - {"all", "cn:110000"}  # the organization's country added regions
+        assert await regions(1) == expected
     finally:
         await engine.dispose()

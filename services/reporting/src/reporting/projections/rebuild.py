@@ -22,9 +22,10 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from common.kafka.consumer import InvalidMessage
@@ -48,6 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 log = logging.getLogger(__name__)
 CHUNK = 50_000  # aggregates applied per transaction: the counter and country rows are written once each
+LINKED_TOPIC = "exchange.partners.v1"  # its aggregates refer to one another (agreements name organizations)
 REBUILD_LOCK = 7_304_221  # an arbitrary advisory-lock key, the same in every process
 PROJECTION_TABLES = (metrics, country_refs, aggregates, event_facts, agreement_regions, agreement_orgs, bodies)
 
@@ -170,14 +172,20 @@ def prepare_process() -> None:
     tune_gc_for_batches()
 
 
-def split_partitions(sizes: Mapping[TopicPartition, int], workers: int) -> list[list[TopicPartition]]:
-    """Whole partitions into at most `workers` shares of about equal messages: the largest first, each
-    to the share with the fewest so far. Empty partitions are left out, and so are empty shares."""
+def split_partitions(
+    sizes: Mapping[TopicPartition, int], workers: int, whole_topics: Collection[str] = ()
+) -> list[list[TopicPartition]]:
+    """Partitions into at most `workers` shares of about equal messages: the largest unit first, each
+    to the share with the fewest so far. A unit is one partition, or every partition of a topic in
+    `whole_topics`. Empty partitions are left out, and so are empty shares."""
+    units: dict[object, list[TopicPartition]] = {}
+    for tp in sorted(tp for tp, n in sizes.items() if n > 0):
+        units.setdefault(tp.topic if tp.topic in whole_topics else tp, []).append(tp)
     shares: list[tuple[int, list[TopicPartition]]] = [(0, []) for _ in range(max(workers, 1))]
-    for tp in sorted((tp for tp, n in sizes.items() if n > 0), key=lambda tp: (-sizes[tp], tp)):
+    for unit in sorted(units.values(), key=lambda members: (-sum(sizes[tp] for tp in members), members[0])):
         index = min(range(len(shares)), key=lambda i: shares[i][0])
         total, members = shares[index]
-        shares[index] = (total + sizes[tp], [*members, tp])
+        shares[index] = (total + sum(sizes[tp] for tp in unit), [*members, *unit])
     return [sorted(members) for _, members in shares if members]
 
 
@@ -192,7 +200,7 @@ async def _replay_in_processes(
     shares: Sequence[Sequence[TopicPartition]],
     end: Mapping[TopicPartition, int],
     max_records: int,
-) -> list[dict[str, int]]:
+) -> list[dict[str, Any]]:
     """Run one `rebuild_worker` per share and gather their counts; if one fails, the others are killed."""
     processes = []
     try:
@@ -207,7 +215,7 @@ async def _replay_in_processes(
                 )
             )
 
-        async def run(process: asyncio.subprocess.Process, share: Sequence[TopicPartition]) -> dict[str, int]:
+        async def run(process: asyncio.subprocess.Process, share: Sequence[TopicPartition]) -> dict[str, Any]:
             job = {
                 "database_url": database_url,
                 "bootstrap_servers": bootstrap_servers,
@@ -215,15 +223,22 @@ async def _replay_in_processes(
                 "max_records": max_records,
                 "partitions": [[tp.topic, tp.partition, end[tp]] for tp in share],
             }
-            out, _ = await process.communicate(json.dumps(job).encode())
-            if process.returncode != 0:
+            assert process.stdin is not None and process.stdout is not None
+            # One line, and stdin stays open: the worker exits when it closes, so it never outlives
+            # this process, however this one ends.
+            process.stdin.write(json.dumps(job).encode() + b"\n")
+            await process.stdin.drain()
+            out = await process.stdout.read()
+            if await process.wait() != 0:
                 raise RebuildWorkerFailed(f"a rebuild worker exited with status {process.returncode} (its log: stderr)")
-            counts: dict[str, int] = json.loads(out)
+            counts: dict[str, Any] = json.loads(out)
             return counts
 
         return await asyncio.gather(*(run(p, share) for p, share in zip(processes, shares, strict=True)))
     finally:
         for process in processes:
+            if process.stdin is not None:
+                process.stdin.close()
             if process.returncode is None:
                 process.kill()
                 await process.wait()
@@ -296,15 +311,20 @@ async def _rebuild(
         replayer = Replayer(sessions, new_gen, consumer)
         end = await _end_offsets(consumer, partitions)
         beginnings = await consumer.beginning_offsets(partitions)
-        shares = split_partitions({tp: end[tp] - int(beginnings[tp]) for tp in partitions}, workers)
+        # Organizations and agreements refer to each other: one process replays the partners topic,
+        # so its batches need not wait on one another for the lock that orders them (store.py).
+        linked = {topic for topic in topics if topic.endswith(LINKED_TOPIC)}
+        shares = split_partitions({tp: end[tp] - int(beginnings[tp]) for tp in partitions}, workers, linked)
         if len(shares) > 1:
+            for tp in partitions:  # nothing for this consumer to fetch meanwhile
+                consumer.seek(tp, end[tp])
             url = sessions.kw["bind"].url.render_as_string(hide_password=False)
             for counts in await _replay_in_processes(url, bootstrap_servers, new_gen, shares, end, max_records):
                 replayer.messages += counts["messages"]
                 replayer.applied += counts["applied"]
                 replayer.invalid += counts["invalid"]
-            for tp in partitions:  # the workers replayed up to here
-                consumer.seek(tp, end[tp])
+                for topic, partition, offset in counts["positions"]:  # a worker may have read past `end`
+                    consumer.seek(TopicPartition(topic, partition), offset)
         else:
             await replayer.until(end, max_records)
         log.info("rebuild caught up; swapping", extra={"generation": new_gen, "messages": replayer.messages})

@@ -3,14 +3,18 @@ generation and answers with its counts.
 
     python -m reporting.projections.rebuild_worker   < {"database_url": …, "partitions": [[topic, n, end], …], …}
 
-The job comes on stdin (so the database URL and its password never show in `ps`), the counts go to
-stdout as one JSON object; logs go to stderr. A failure exits non-zero and the parent fails the rebuild.
+The job comes as the first line on stdin (so the database URL and its password never show in `ps`);
+the counts and the partitions' final positions go to stdout as one JSON object; logs go to stderr. A
+failure exits non-zero and the parent fails the rebuild. When stdin closes — the parent is gone, or
+gave up — the worker exits at once.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import threading
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -18,8 +22,10 @@ from common.db import create_engine, session_factory
 from common.runtime import run_async
 from reporting.projections.rebuild import Replayer, open_reader, prepare_process
 
+EXIT_PARENT_GONE = 75  # stdin closed before the work was done
 
-async def replay_share(job: dict[str, Any]) -> dict[str, int]:
+
+async def replay_share(job: dict[str, Any]) -> dict[str, Any]:
     prepare_process()
     end = {TopicPartition(topic, int(partition)): int(offset) for topic, partition, offset in job["partitions"]}
     engine = create_engine(job["database_url"])
@@ -30,17 +36,30 @@ async def replay_share(job: dict[str, Any]) -> dict[str, int]:
         await consumer.seek_to_beginning(*end)
         replayer = Replayer(session_factory(engine), int(job["generation"]), consumer)
         await replayer.until(end, int(job["max_records"]))
+        positions = [[tp.topic, tp.partition, await consumer.position(tp)] for tp in end]
     finally:
         await consumer.stop()
         await engine.dispose()
-    return {"messages": replayer.messages, "applied": replayer.applied, "invalid": replayer.invalid}
+    return {
+        "messages": replayer.messages,
+        "applied": replayer.applied,
+        "invalid": replayer.invalid,
+        "positions": positions,
+    }
+
+
+def _exit_when_stdin_closes() -> None:
+    sys.stdin.read()
+    os._exit(EXIT_PARENT_GONE)
 
 
 def main() -> None:
     from common.observability import configure_logging
 
     configure_logging("reporting-rebuild-worker", "WARNING")
-    counts = run_async(replay_share(json.loads(sys.stdin.read())))
+    job = json.loads(sys.stdin.readline())
+    threading.Thread(target=_exit_when_stdin_closes, daemon=True).start()
+    counts = run_async(replay_share(job))
     sys.stdout.write(json.dumps(counts))
 
 

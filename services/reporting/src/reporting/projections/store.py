@@ -43,7 +43,7 @@ from reporting.projections.attribution import (
 from reporting.projections.changes import Change
 from reporting.projections.event_facts import EventDeltas, EventFacts
 from reporting.projections.event_facts import event_facts as facts_of_event
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import and_, delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -123,6 +123,18 @@ async def _load(session: AsyncSession, gen: int, kind: str, ids: Iterable[str]) 
     return found
 
 
+PARTNER_LINKS_LOCK = 7_304_222  # an arbitrary advisory-lock key (with the generation), the same in every process
+
+
+async def _lock_partner_links(session: AsyncSession, gen: int) -> None:
+    """An agreement's figures need its organizations' countries, and an organization's change
+    re-attributes the agreements naming them. The two usually arrive on different partitions, so two
+    consumers (`serve --workers`, `rebuild --workers`) may apply them at once, and each would miss
+    the other's uncommitted rows under READ COMMITTED. Batches holding either kind take turns in a
+    generation: the later one reads after the earlier one committed. Partner records are few."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key, :gen)"), {"key": PARTNER_LINKS_LOCK, "gen": gen})
+
+
 async def apply_changes(session: AsyncSession, gen: int, changes: Sequence[Change]) -> BatchResult:
     result = BatchResult()
     events: dict[str, Change] = {}  # the newest version of each aggregate in the batch, events apart
@@ -137,6 +149,8 @@ async def apply_changes(session: AsyncSession, gen: int, changes: Sequence[Chang
     writes = _Writes()
     await _apply_events(session, gen, events, writes, result)
 
+    if ("organization" in by_kind or "agreement" in by_kind) and _is_postgresql(session):
+        await _lock_partner_links(session, gen)
     stored: dict[str, dict[str, _Stored]] = {}
     for kind, items in by_kind.items():
         stored[kind] = await _load(session, gen, kind, items)

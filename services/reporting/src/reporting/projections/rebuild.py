@@ -226,8 +226,9 @@ async def _replay_in_processes(
             assert process.stdin is not None and process.stdout is not None
             # One line, and stdin stays open: the worker exits when it closes, so it never outlives
             # this process, however this one ends.
-            process.stdin.write(json.dumps(job).encode() + b"\n")
-            await process.stdin.drain()
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # it died at once: see its status
+                process.stdin.write(json.dumps(job).encode() + b"\n")
+                await process.stdin.drain()
             out = await process.stdout.read()
             if await process.wait() != 0:
                 raise RebuildWorkerFailed(f"a rebuild worker exited with status {process.returncode} (its log: stderr)")

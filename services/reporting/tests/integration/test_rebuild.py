@@ -16,6 +16,7 @@ import pytest
 from common.db import create_engine, session_factory
 from common.testing.plugin import wait_until
 from reporting.adapters.tables import event_facts, generation, metadata
+from reporting.projections import rebuild as rebuild_module
 from reporting.projections.rebuild import RebuildWorkerFailed, rebuild
 from reporting.read.queries import catalogue_codes
 from reporting.stream.changes_channel import ChangeListener
@@ -199,7 +200,7 @@ async def test_messages_arriving_during_a_rebuild_are_kept(service):
         await engine.dispose()
 
 
-async def test_a_rebuild_in_two_processes_gives_the_same_figures_and_keeps_arrivals(service):
+async def test_a_rebuild_in_two_processes_gives_the_same_figures_and_keeps_arrivals(service, monkeypatch):
     rng = random.Random(13)
     batches = history(rng, n_events=300)
     base = service.seen()
@@ -217,26 +218,33 @@ async def test_a_rebuild_in_two_processes_gives_the_same_figures_and_keeps_arriv
     engine = create_engine(service.settings.database_url)
     try:
         writer = asyncio.create_task(trickle())
+        said: list[str] = []
         report = await rebuild(
             session_factory(engine),
             bootstrap_servers=service.settings.kafka_bootstrap_servers,
             topics=service.settings.source_topics(),
             max_records=300,
             workers=2,
+            progress=said.append,
         )
         await writer
         await service.settle(base + total + len(more), timeout=60)
         live = await snapshot(service)
+        monkeypatch.setattr(rebuild_module, "PROGRESS_SECONDS", 0.0)  # a line after every fetch
         one_process = await rebuild(
             session_factory(engine),
             bootstrap_servers=service.settings.kafka_bootstrap_servers,
             topics=service.settings.source_topics(),
+            max_records=300,
+            progress=said.append,
         )
     finally:
         await engine.dispose()
     assert base + total <= report.messages <= base + total + len(more)  # each counted once, across processes
     assert report.applied > 0 and report.invalid == 0
     assert one_process.messages == base + total + len(more)
+    assert said[0].startswith("rebuild: replaying ") and said[0].endswith(" messages in 2 processes")
+    assert f"rebuild: {one_process.messages:,} of {one_process.messages:,} messages replayed" in " ".join(said)
     assert await snapshot(service) == live  # the one-process rebuild reads exactly what the two-process one left
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from common.db import create_engine, is_sqlite, session_factory
@@ -28,6 +29,7 @@ async def _rebuild(settings: ReportingSettings, keep_previous: bool, workers: in
             topics=settings.source_topics(),
             keep_previous=keep_previous,
             workers=workers,
+            progress=lambda line: print(line, file=sys.stderr, flush=True),
         )
     finally:
         await engine.dispose()

@@ -22,7 +22,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -49,6 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 log = logging.getLogger(__name__)
 CHUNK = 50_000  # aggregates applied per transaction: the counter and country rows are written once each
+PROGRESS_SECONDS = 5.0
 LINKED_TOPIC = "exchange.partners.v1"  # its aggregates refer to one another (agreements name organizations)
 REBUILD_LOCK = 7_304_221  # an arbitrary advisory-lock key, the same in every process
 PROJECTION_TABLES = (metrics, country_refs, aggregates, event_facts, agreement_regions, agreement_orgs, bodies)
@@ -89,13 +90,21 @@ async def _drop_generation(sessions: async_sessionmaker[AsyncSession], gen: int)
 
 
 class Replayer:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], gen: int, consumer: AIOKafkaConsumer) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        gen: int,
+        consumer: AIOKafkaConsumer,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
         self.sessions = sessions
         self.gen = gen
         self.consumer = consumer
+        self.progress = progress  # called with the messages replayed so far, every PROGRESS_SECONDS
         self.messages = 0
         self.applied = 0
         self.invalid = 0
+        self._reported = time.monotonic()
 
     async def until(self, end: dict[TopicPartition, int], max_records: int) -> None:
         """Consume and apply until every partition's position reaches `end`. Changes are gathered into
@@ -110,6 +119,9 @@ class Replayer:
                 if not caught_up:
                     batch = await self.consumer.getmany(timeout_ms=500, max_records=max_records)
                     await self._decode([r for records in batch.values() for r in records], chunk)
+                    if self.progress is not None and time.monotonic() - self._reported >= PROGRESS_SECONDS:
+                        self._reported = time.monotonic()
+                        self.progress(self.messages)
                 if chunk and (caught_up or len(chunk) >= CHUNK):
                     if in_flight is not None:
                         task, in_flight = in_flight, None
@@ -147,6 +159,20 @@ class Replayer:
         async with self.sessions() as session, session.begin():
             result = await apply_changes(session, self.gen, changes)
         self.applied += result.applied
+
+
+Say = Callable[[str], None]  # where progress lines go (the CLI: stderr)
+
+
+def progress_reporter(say: Say, name: str, total: int) -> Callable[[int], None]:
+    """Progress lines for an operator watching a long rebuild: `name: n of total messages (x/s)`."""
+    started = time.monotonic()
+
+    def report(messages: int) -> None:
+        rate = messages / max(time.monotonic() - started, 1e-9)
+        say(f"{name}: {messages:,} of {total:,} messages replayed ({rate:,.0f}/s)")
+
+    return report
 
 
 def open_reader(bootstrap_servers: str, max_records: int) -> AIOKafkaConsumer:
@@ -200,6 +226,7 @@ async def _replay_in_processes(
     shares: Sequence[Sequence[TopicPartition]],
     end: Mapping[TopicPartition, int],
     max_records: int,
+    progress: bool,
 ) -> list[dict[str, Any]]:
     """Run one `rebuild_worker` per share and gather their counts; if one fails, the others are killed."""
     processes = []
@@ -222,6 +249,7 @@ async def _replay_in_processes(
                 "generation": gen,
                 "max_records": max_records,
                 "partitions": [[tp.topic, tp.partition, end[tp]] for tp in share],
+                "progress": progress,
             }
             assert process.stdin is not None and process.stdout is not None
             # One line, and stdin stays open: the worker exits when it closes, so it never outlives
@@ -270,6 +298,7 @@ async def rebuild(
     max_records: int = 10_000,
     keep_previous: bool = False,
     workers: int = 1,
+    progress: Say | None = None,
 ) -> RebuildReport:
     """`workers` above 1 replays in that many processes (PostgreSQL only), each reaching the database
     through the URL of the sessions' engine."""
@@ -278,7 +307,9 @@ async def rebuild(
         if workers > 1 and lock_session.get_bind().dialect.name != "postgresql":
             raise ValueError("a rebuild in several processes needs PostgreSQL")
         await _lock_rebuilds(lock_session)
-        return await _rebuild(sessions, started, bootstrap_servers, topics, max_records, keep_previous, workers)
+        return await _rebuild(
+            sessions, started, bootstrap_servers, topics, max_records, keep_previous, workers, progress
+        )
 
 
 class RebuildRunning(RuntimeError):
@@ -302,6 +333,7 @@ async def _rebuild(
     max_records: int,
     keep_previous: bool,
     workers: int,
+    progress: Say | None,
 ) -> RebuildReport:
     new_gen = await _allocate(sessions)
     consumer = open_reader(bootstrap_servers, max_records)
@@ -309,9 +341,11 @@ async def _rebuild(
     try:
         partitions = await assign_every_partition(consumer, topics)
         await consumer.seek_to_beginning(*partitions)
-        replayer = Replayer(sessions, new_gen, consumer)
         end = await _end_offsets(consumer, partitions)
         beginnings = await consumer.beginning_offsets(partitions)
+        total = sum(end[tp] - int(beginnings[tp]) for tp in partitions)
+        report = progress_reporter(progress, "rebuild", total) if progress is not None else None
+        replayer = Replayer(sessions, new_gen, consumer, report)
         # Organizations and agreements refer to each other: one process replays the partners topic,
         # so its batches need not wait on one another for the lock that orders them (store.py).
         linked = {topic for topic in topics if topic.endswith(LINKED_TOPIC)}
@@ -320,7 +354,12 @@ async def _rebuild(
             for tp in partitions:  # nothing for this consumer to fetch meanwhile
                 consumer.seek(tp, end[tp])
             url = sessions.kw["bind"].url.render_as_string(hide_password=False)
-            for counts in await _replay_in_processes(url, bootstrap_servers, new_gen, shares, end, max_records):
+            if progress is not None:
+                progress(f"rebuild: replaying {total:,} messages in {len(shares)} processes")
+            replayed = await _replay_in_processes(
+                url, bootstrap_servers, new_gen, shares, end, max_records, progress is not None
+            )
+            for counts in replayed:
                 replayer.messages += counts["messages"]
                 replayer.applied += counts["applied"]
                 replayer.invalid += counts["invalid"]

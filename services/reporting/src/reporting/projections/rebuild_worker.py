@@ -20,7 +20,7 @@ from typing import Any
 from aiokafka import TopicPartition
 from common.db import create_engine, session_factory
 from common.runtime import run_async
-from reporting.projections.rebuild import Replayer, open_reader, prepare_process
+from reporting.projections.rebuild import Replayer, open_reader, prepare_process, progress_reporter
 
 EXIT_PARENT_GONE = 75  # stdin closed before the work was done
 
@@ -34,7 +34,10 @@ async def replay_share(job: dict[str, Any]) -> dict[str, Any]:
     try:
         consumer.assign(list(end))
         await consumer.seek_to_beginning(*end)
-        replayer = Replayer(session_factory(engine), int(job["generation"]), consumer)
+        beginnings = await consumer.beginning_offsets(list(end))
+        share = sum(offset - int(beginnings[tp]) for tp, offset in end.items())
+        progress = progress_reporter(_say, f"rebuild worker {os.getpid()}", share) if job.get("progress") else None
+        replayer = Replayer(session_factory(engine), int(job["generation"]), consumer, progress)
         await replayer.until(end, int(job["max_records"]))
         positions = [[tp.topic, tp.partition, await consumer.position(tp)] for tp in end]
     finally:
@@ -46,6 +49,10 @@ async def replay_share(job: dict[str, Any]) -> dict[str, Any]:
         "invalid": replayer.invalid,
         "positions": positions,
     }
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _exit_when_stdin_closes() -> None:

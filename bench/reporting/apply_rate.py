@@ -39,7 +39,7 @@ from harness import (
 )
 from reporting.adapters.tables import inbox
 from reporting.projections.handler import ProjectionHandler
-from reporting.projections.rebuild import assign_every_partition, rebuild
+from reporting.projections.rebuild import assign_every_partition, prepare_process, rebuild
 from reporting.read.queries import region_objects
 
 HERE = Path(__file__).resolve().parent
@@ -93,11 +93,7 @@ async def projection_consume(url: str, topics: list[str], n: int, max_batch: int
 
 async def consume_forever(url: str, topics: list[str], group: str, max_batch: int) -> None:
     """One consumer process of `--processes K` (all in one group, each with its share of partitions)."""
-    from common.regions import default_catalogue
-    from common.runtime import tune_gc_for_batches
-
-    default_catalogue().regions_of_country("DE")
-    tune_gc_for_batches()
+    prepare_process()  # as a reporting process does at start
     engine = create_engine(url)
     runner = ConsumerRunner(
         service="bench-reporting", topics=topics, group_id=group, sessions=session_factory(engine),
@@ -246,11 +242,7 @@ async def http_latency(url: str, topics_prefix: str, code: str, year: int, round
 
 
 async def main() -> None:
-    from common.regions import default_catalogue
-    from common.runtime import tune_gc_for_batches
-
-    default_catalogue().regions_of_country("DE")
-    tune_gc_for_batches()  # as the reporting service does at start
+    prepare_process()  # as the reporting service does at start
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=10_000)  # the service's default (REPORTING_MAX_BATCH)

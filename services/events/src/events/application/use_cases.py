@@ -34,8 +34,6 @@ from events.domain.model import (
     may_act_for,
 )
 
-MAX_BATCH = 1000
-
 
 @dataclass(frozen=True)
 class Actor:

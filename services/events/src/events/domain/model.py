@@ -45,6 +45,7 @@ LATEST = date(2100, 12, 31)
 MAX_COUNT = 100_000_000  # far above any real event; keeps values inside a 64-bit column
 MAX_TITLE = 500
 MAX_LIST = 500
+MAX_BATCH = 1000  # events per batch request
 HOME_COUNTRY = "CN"
 
 
@@ -126,7 +127,7 @@ class Organizer(BaseModel):
         return self
 
 
-def _unique_tags(values: list[str]) -> list[str]:
+def unique_tags(values: list[str]) -> list[str]:
     """Tags stripped, blank ones dropped, duplicates removed (first kept). A list of one, the usual
     case, without building a new list when its tag needs no stripping (`strip` then returns it)."""
     if len(values) == 1:
@@ -206,9 +207,9 @@ class EventContent(BaseModel):
         if not self.city:
             values["city"] = None
         if self.fields:
-            values["fields"] = _unique_tags(self.fields)
+            values["fields"] = unique_tags(self.fields)
         if self.target_groups:
-            values["target_groups"] = _unique_tags(self.target_groups)
+            values["target_groups"] = unique_tags(self.target_groups)
         if len(self.countries) > 1:
             values["countries"] = sorted(set(self.countries))
         if len(self.partner_org_ids) > 1:

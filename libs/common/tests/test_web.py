@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -202,3 +203,22 @@ async def test_unknown_http_methods_share_one_metric_label(client):
     await client.request("FROBNICATE", "/healthz")
     text = (await client.get("/metrics")).text
     assert 'method="FROBNICATE"' not in text and 'method="OTHER"' in text
+
+
+async def test_fastapi_native_telemetry_stays_off_when_a_tracer_provider_is_configured(monkeypatch):
+    # Our metrics are Prometheus, our trace ids our own; FastAPI's OpenTelemetry bridge would start a
+    # span per request as soon as some library configured a provider (and checked on every request).
+    from opentelemetry import trace
+
+    spans: list[str] = []
+
+    class RecordingProvider(trace.TracerProvider):
+        def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
+            spans.append("tracer asked for")
+            return trace.NoOpTracer()
+
+    monkeypatch.setattr(trace, "get_tracer_provider", RecordingProvider)
+    transport = httpx.ASGITransport(app=build_app(), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        assert (await client.post("/things", json=GOOD, headers=bearer())).status_code == 200
+    assert spans == []

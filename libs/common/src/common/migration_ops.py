@@ -19,6 +19,17 @@ def create_outbox() -> None:
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_outbox"),
     )
+    create_outbox_unsent_index()
+
+
+def drop_outbox() -> None:
+    op.drop_table("outbox")
+
+
+# The relay used to mark published rows sent; since it deletes them, every row left is unsent and this
+# partial index duplicated the primary key, one more index entry written (and vacuumed) per message.
+# Each service's migration that drops it: `drop_outbox_unsent_index` (downgrade: create it again).
+def create_outbox_unsent_index() -> None:
     op.create_index(
         "ix_outbox_unsent",
         "outbox",
@@ -28,9 +39,8 @@ def create_outbox() -> None:
     )
 
 
-def drop_outbox() -> None:
+def drop_outbox_unsent_index() -> None:
     op.drop_index("ix_outbox_unsent", table_name="outbox")
-    op.drop_table("outbox")
 
 
 def create_inbox() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, Text, text
+from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table, Text
 
 OUTBOX_TABLE = "outbox"
 
@@ -21,10 +21,5 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("created_at", DateTime(timezone=True), nullable=False),
         Column("sent_at", DateTime(timezone=True), nullable=True),
     )
-    Index(
-        "ix_outbox_unsent",
-        table.c.id,
-        postgresql_where=text("sent_at IS NULL"),
-        sqlite_where=text("sent_at IS NULL"),
-    )
+    # No index on unsent rows: the relay deletes what it published, so the primary key serves.
     return table

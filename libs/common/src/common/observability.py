@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import contextvars
 import logging
+import os
 import re
 import secrets
 import sys
@@ -11,7 +13,15 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from pythonjsonlogger.json import JsonFormatter
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,6 +34,12 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 # --- metrics (one registry per process; the `service` label tells services apart) -------------
+# `serve --workers N` (common.web.serve) names a fresh directory here before the workers start: each
+# worker then keeps its values in files there, and /metrics answers for all of them, whichever worker
+# takes the scrape. prometheus_client reads the variable when it is imported, so only the workers use it.
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+if os.environ.get(MULTIPROCESS_DIR):
+    atexit.register(multiprocess.mark_process_dead, os.getpid())  # its live gauges leave with it
 HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
 HTTP_LATENCY = Histogram(
     "http_request_duration_seconds",
@@ -31,7 +47,10 @@ HTTP_LATENCY = Histogram(
     ["service", "method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
-OUTBOX_BACKLOG = Gauge("outbox_backlog", "Committed messages not yet published", ["service"])
+# With several workers: each measures the same table (the largest is the freshest worry).
+OUTBOX_BACKLOG = Gauge(
+    "outbox_backlog", "Committed messages not yet published", ["service"], multiprocess_mode="livemax"
+)
 OUTBOX_PUBLISHED = Counter("outbox_published_total", "Messages published by the relay", ["service"])
 OUTBOX_FAILURES = Counter("outbox_publish_failures_total", "Failed publish attempts", ["service"])
 OUTBOX_LATENCY = Histogram(
@@ -43,11 +62,21 @@ OUTBOX_LATENCY = Histogram(
 CONSUMER_PROCESSED = Counter("consumer_messages_total", "Messages applied", ["service", "topic"])
 CONSUMER_DUPLICATES = Counter("consumer_duplicates_total", "Redelivered messages skipped", ["service", "topic"])
 CONSUMER_DLQ = Counter("consumer_dead_letters_total", "Messages sent to the DLQ", ["service", "topic"])
-CONSUMER_LAG = Gauge("consumer_lag", "Messages behind the log end", ["service", "topic", "partition"])
+# With several workers: a partition's owner may change, and the newest value is its owner's.
+CONSUMER_LAG = Gauge(
+    "consumer_lag",
+    "Messages behind the log end",
+    ["service", "topic", "partition"],
+    multiprocess_mode="livemostrecent",
+)
 CLIENT_REBUILDS = Counter("kafka_client_rebuilds_total", "Kafka clients rebuilt by a watchdog", ["service", "role"])
 
 
 def metrics_response() -> Response:
+    if os.environ.get(MULTIPROCESS_DIR):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # every worker's files
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

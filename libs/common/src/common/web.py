@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import inspect
+import os
+import tempfile
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -18,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from common.auth import AuthConfig
 from common.errors import PROBLEM, BodyLimitMiddleware, install_error_handlers, problem_body
 from common.kafka.admin import kafka_reachable
-from common.observability import RequestContextMiddleware, metrics_response
+from common.observability import MULTIPROCESS_DIR, RequestContextMiddleware, metrics_response
 from common.settings import ServiceSettings
 
 ReadinessCheck = Callable[[], Awaitable[str | None]]  # None when fine, else what is wrong
@@ -167,5 +169,12 @@ def serve(factory: str, settings: Any, *, host: str, port: int, workers: int = 1
         module, _, function = factory.partition(":")
         app = getattr(importlib.import_module(module), function)(settings)
         uvicorn.run(app, host=host, port=port, log_config=None)
-    else:
+    elif os.environ.get(MULTIPROCESS_DIR):  # the operator's own (it must be empty at the start)
         uvicorn.run(factory, factory=True, workers=workers, host=host, port=port, log_config=None)
+    else:  # the workers' metrics in files of a fresh directory (common.observability), gone at exit
+        with tempfile.TemporaryDirectory(prefix="metrics-") as directory:
+            os.environ[MULTIPROCESS_DIR] = directory
+            try:
+                uvicorn.run(factory, factory=True, workers=workers, host=host, port=port, log_config=None)
+            finally:
+                del os.environ[MULTIPROCESS_DIR]

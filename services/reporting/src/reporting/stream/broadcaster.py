@@ -25,7 +25,7 @@ from reporting.read.queries import catalogue_codes, region_objects
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 log = logging.getLogger(__name__)
-STREAM_SUBSCRIBERS = Gauge("reporting_stream_subscribers", "Open SSE subscriptions")
+STREAM_SUBSCRIBERS = Gauge("reporting_stream_subscribers", "Open SSE subscriptions", multiprocess_mode="livesum")
 STREAM_MESSAGES = Counter("reporting_stream_messages_total", "Region messages published to the SSE stream")
 STREAM_DROPPED = Counter("reporting_stream_slow_clients_total", "Subscribers closed because they fell behind")
 YEAR_RETENTION_SECONDS = 600.0

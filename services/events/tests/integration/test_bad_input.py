@@ -66,6 +66,13 @@ POST_CASES: list[tuple[str, Any, str, tuple[str, ...]]] = [
     ("organizer-extra-field", body(organizer={"kind": "hq", "code": "HQ", "name": "x"}), "organizer", ADMIN),
     ("body-not-json", b"{not json", "body", WRITER),
     ("body-a-list", [body()], "body", WRITER),
+    # Python's json refuses integers over 4,300 digits with a ValueError that is no JSONDecodeError.
+    (
+        "count-of-5000-digits",
+        json.dumps(body()).replace('"papers": 64', '"papers": ' + "9" * 5000).encode(),
+        "body",
+        WRITER,
+    ),
 ]
 
 
@@ -109,6 +116,7 @@ BATCH_CASES = [
     ("batch-missing-events", {}, "events"),
     ("batch-extra-field", {"events": [], "mode": "full"}, "mode"),
     ("batch-not-json", b"[", "body"),
+    ("batch-count-of-5000-digits", b'{"events": [{"papers": ' + b"9" * 5000 + b"}]}", "body"),
 ]
 
 

@@ -222,7 +222,7 @@ class _BatchBody(BaseModel):
 def _batch_items(raw: bytes) -> list[Any]:
     try:
         body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except ValueError as exc:  # not JSON, not UTF-8, or an integer over Python's 4,300 digits
         raise Unprocessable("The body is not valid JSON.", errors=[{"loc": ["body"], "msg": str(exc)}]) from exc
     if not isinstance(body, dict) or not isinstance(body.get("events"), list):
         raise Unprocessable(

@@ -45,17 +45,35 @@ def kafka_check(bootstrap_servers: str) -> ReadinessCheck:
     return check
 
 
+_METRICS_EXAMPLE = (
+    "# HELP outbox_backlog Committed messages not yet published\n"
+    "# TYPE outbox_backlog gauge\n"
+    'outbox_backlog{service="events"} 0.0\n'
+)
+_ASYNCAPI_EXAMPLE = {"asyncapi": "3.0.0", "info": {"title": "events", "version": "1.0.0"}, "channels": {}}
+
+
 def operations_router(asyncapi: Callable[[], dict[str, Any]] | None) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
-    @router.get("/healthz", summary="The process is up")
+    @router.get(
+        "/healthz",
+        summary="The process is up",
+        responses={200: {"content": {"application/json": {"example": {"status": "ok"}}}}},
+    )
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @router.get(
         "/readyz",
         summary="Database and Kafka reachable",
-        responses={503: {"description": "A dependency is unreachable", "content": {PROBLEM: {}}}},
+        responses={
+            200: {"content": {"application/json": {"example": {"status": "ready"}}}},
+            503: {
+                "description": "A dependency is unreachable",
+                "content": {PROBLEM: {"example": problem_body(503, "kafka unreachable")}},
+            },
+        },
     )
     async def readyz(request: Request) -> Response:
         checks: list[ReadinessCheck] = request.app.state.readiness_checks
@@ -64,14 +82,23 @@ def operations_router(asyncapi: Callable[[], dict[str, Any]] | None) -> APIRoute
             return JSONResponse(problem_body(503, "; ".join(failures)), status_code=503, media_type=PROBLEM)
         return JSONResponse({"status": "ready"})
 
-    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    @router.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"example": _METRICS_EXAMPLE}}}},
+    )
     async def metrics() -> Response:
         return metrics_response()
 
     if asyncapi is not None:
         document = asyncapi
 
-        @router.get("/asyncapi.json", summary="The event catalogue (AsyncAPI 3)")
+        @router.get(
+            "/asyncapi.json",
+            summary="The event catalogue (AsyncAPI 3)",
+            responses={200: {"content": {"application/json": {"example": _ASYNCAPI_EXAMPLE}}}},
+        )
         async def asyncapi_json() -> dict[str, Any]:
             return document()
 

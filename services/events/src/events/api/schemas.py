@@ -49,9 +49,10 @@ def problem(status: int, description: str, example_detail: str, **extra: Any) ->
         "detail": example_detail,
         **extra,
     }
+    # No `model`: FastAPI would list an `application/json` answer too, and errors are problem+json only
+    # (the app puts ProblemDetails into the components itself, `entrypoints.app._document_models`).
     return {
         "description": description,
-        "model": ProblemDetails,
         "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}, "example": example}},
     }
 

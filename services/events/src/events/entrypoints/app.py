@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from events.adapters.pg import PgPool, connector
 from events.adapters.tables import outbox
 from events.api.routes import record_event, router
+from events.api.schemas import ProblemDetails
 from events.application.use_cases import EventsService
 from events.config import EventsSettings
 from events.contracts import TOPIC, asyncapi
@@ -112,13 +113,13 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
         direct_routes={("POST", "/v1/events"): record_event},
     )
     app.include_router(router)
-    _document_models(app, [EventCreate])
+    _document_models(app, [EventCreate, ProblemDetails])
     return app
 
 
 def _document_models(app: FastAPI, models: list[type[BaseModel]]) -> None:
-    """Put request models that routes parse themselves (raw body, per-item batch validation) into
-    the OpenAPI components, where those routes' `$ref`s point."""
+    """Put request models that routes parse themselves (raw body, per-item batch validation), and the
+    problem answers' model, into the OpenAPI components, where those routes' `$ref`s point."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:

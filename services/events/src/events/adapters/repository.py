@@ -203,36 +203,20 @@ async def list_events(
 
 
 # -- PostgreSQL: creates through raw asyncpg connections (events.adapters.pg) --------------------------
-# The event row and its outbox row in ONE statement (a data-modifying CTE): PostgreSQL runs a single
+# Events and their outbox rows in ONE statement (a data-modifying CTE, below): PostgreSQL runs a single
 # statement atomically, so this is the same all-or-nothing transaction as BEGIN/INSERT/INSERT/COMMIT
-# in one round trip instead of four. A concurrent insert of the same key waits on the unique index
-# for the other statement, then does nothing (and the caller reads the winner). SQLAlchemy's statement
-# and result processing were most of the single-POST CPU (bench/events/README.md).
+# in one round trip. A concurrent insert of the same key waits on the unique index for the other
+# statement, then does nothing (and the caller reads the winner). SQLAlchemy's statement and result
+# processing were most of the single-POST CPU (bench/events/README.md). Single creates use it too, in
+# groups (application/group_commit.py).
 _EVENT_COLUMNS = [c.name for c in events.c]
 _NEW_COLUMNS = [name for name in _EVENT_COLUMNS if name not in ("status", "version", "created_at", "updated_at")]
 _JSONB = frozenset({"countries", "partner_org_ids", "fields", "target_groups"})
 # Parameters travel as JSON-ready values (ids, dates and lists as text), cast by PostgreSQL.
 _PG_TYPES = {"id": "uuid", "start_date": "date", "end_date": "date", "participants": "int4"}
 _PG_TYPES |= {"foreign_participants": "int4", "papers": "int4", "flagship": "bool"}
-_N = len(_NEW_COLUMNS)
 _OUTBOX_COLUMNS = "INSERT INTO outbox (event_id, topic, key, payload, headers, created_at) "
 _ON_CONFLICT = "ON CONFLICT (organizer_kind, organizer_code, external_ref) DO NOTHING RETURNING id"
-
-
-def _cast(name: str) -> str:
-    if name in _JSONB:
-        return "::text::jsonb"
-    kind = _PG_TYPES.get(name)
-    return "::text" if kind is None else f"::text::{kind}" if kind in ("date", "uuid") else f"::{kind}"
-
-
-_PG_RECORD = (
-    f"WITH inserted AS (INSERT INTO events ({', '.join(_NEW_COLUMNS)}, status, version, created_at, updated_at) "
-    f"VALUES ({', '.join(f'${i + 1}{_cast(name)}' for i, name in enumerate(_NEW_COLUMNS))}, "
-    f"'active', 1, ${_N + 1}, ${_N + 1}) {_ON_CONFLICT}) "
-    f"{_OUTBOX_COLUMNS}SELECT ${_N + 2}, ${_N + 3}, ${_N + 4}, ${_N + 5}, ${_N + 6}, ${_N + 1} "
-    "FROM inserted RETURNING id"
-)
 
 
 def new_state(
@@ -252,35 +236,6 @@ def new_state(
     }
 
 
-def _new_values(state: Mapping[str, Any]) -> list[Any]:
-    organizer = state["organizer"]
-    return [
-        organizer["kind"]
-        if name == "organizer_kind"
-        else organizer["code"]
-        if name == "organizer_code"
-        else to_json(state[name]).decode()
-        if name in _JSONB
-        else state[name]
-        for name in _NEW_COLUMNS
-    ]
-
-
-async def record_new_postgres(
-    connection: asyncpg.Connection,
-    state: Mapping[str, Any],
-    now: datetime,
-    message: tuple[str, str],
-    *,
-    topic: str,
-    headers: str,
-) -> bool:
-    """Insert the event of `state` with its message `(id, payload)` unless its key exists."""
-    params = _new_values(state)
-    inserted = await connection.fetchval(_PG_RECORD, *params, now, message[0], topic, state["id"], message[1], headers)
-    return inserted is not None
-
-
 # A batch in one statement: each column travels as one parameter (no JSON document for PostgreSQL to
 # parse: that halved PostgreSQL's CPU per batch), the events are inserted unless their key exists,
 # and exactly the inserted ones get their outbox rows, in batch order. Text columns travel packed:
@@ -291,22 +246,27 @@ async def record_new_postgres(
 _SEP, _NULL = "\x1f", "\x1e"
 _TEXT_PARAMS = [n for n in _NEW_COLUMNS if _PG_TYPES.get(n) not in ("int4", "bool")] + ["message_id", "payload"]
 _OTHER_PARAMS = [n for n in _NEW_COLUMNS if _PG_TYPES.get(n) in ("int4", "bool")]
-_ALL = len(_TEXT_PARAMS) + len(_OTHER_PARAMS)
 
 
-def _bulk_statement(packed: bool) -> str:
+def _bulk_statement(packed: bool, headers_per_row: bool) -> str:
+    """The batch statement; `headers_per_row`: each message its own headers (the grouped single
+    creates carry each request's trace context), else one value for all (a batch request)."""
+    text_params = [*_TEXT_PARAMS, "headers"] if headers_per_row else _TEXT_PARAMS
+    n_all = len(text_params) + len(_OTHER_PARAMS)
     text = (
         (f"string_to_array(${i + 1}, chr(31), chr(30))" if packed else f"${i + 1}::text[]")
-        for i in range(len(_TEXT_PARAMS))
+        for i in range(len(text_params))
     )
-    other = (f"${len(_TEXT_PARAMS) + i + 1}::{_PG_TYPES[n]}[]" for i, n in enumerate(_OTHER_PARAMS))
+    other = (f"${len(text_params) + i + 1}::{_PG_TYPES[n]}[]" for i, n in enumerate(_OTHER_PARAMS))
+    # Then the scalars: the topic, the headers (unless per row), the time.
+    headers, now = ("input.headers", f"${n_all + 2}") if headers_per_row else (f"${n_all + 2}", f"${n_all + 3}")
     return (
         f"WITH input AS (SELECT * FROM unnest({', '.join([*text, *other])}) "
-        f"WITH ORDINALITY AS t({', '.join([*_TEXT_PARAMS, *_OTHER_PARAMS])}, n)), "
+        f"WITH ORDINALITY AS t({', '.join([*text_params, *_OTHER_PARAMS])}, n)), "
         f"inserted AS (INSERT INTO events ({', '.join(_NEW_COLUMNS)}, status, version, created_at, updated_at) "
-        f"SELECT {', '.join(_select(n) for n in _NEW_COLUMNS)}, 'active', 1, ${_ALL + 3}, ${_ALL + 3} FROM input "
+        f"SELECT {', '.join(_select(n) for n in _NEW_COLUMNS)}, 'active', 1, {now}, {now} FROM input "
         f"ORDER BY n {_ON_CONFLICT}) "
-        f"{_OUTBOX_COLUMNS}SELECT input.message_id, ${_ALL + 1}, input.id, input.payload, ${_ALL + 2}, ${_ALL + 3} "
+        f"{_OUTBOX_COLUMNS}SELECT input.message_id, ${n_all + 1}, input.id, input.payload, {headers}, {now} "
         "FROM input JOIN inserted ON inserted.id = input.id::uuid ORDER BY input.n RETURNING key"
     )
 
@@ -318,8 +278,8 @@ def _select(name: str) -> str:
     return f"{name}::{kind}" if kind in ("date", "uuid") else name
 
 
-_PG_BULK = _bulk_statement(packed=True)
-_PG_BULK_ARRAYS = _bulk_statement(packed=False)
+# (packed, headers per row) -> statement
+_PG_BULK = {(p, h): _bulk_statement(p, h) for p in (True, False) for h in (True, False)}
 
 
 def _pack(values: list[Any]) -> str | None:
@@ -337,11 +297,12 @@ async def record_many_postgres(
     messages: Sequence[tuple[str, str]],
     *,
     topic: str,
-    headers: str,
+    headers: str | Sequence[str],
     now: datetime,
 ) -> set[str]:
-    """Insert the new events of `states` with their messages (`(id, payload)` per state, same order);
-    returns the ids of the events inserted (the others' keys already existed)."""
+    """Insert the new events of `states` with their messages (`(id, payload)` per state, same order)
+    and `headers` (one for all, or one per message); returns the ids of the events inserted (the
+    others' keys already existed)."""
     if not states:
         return set()
     text: list[list[Any]] = []
@@ -358,12 +319,16 @@ async def record_many_postgres(
             text.append([m[1] for m in messages])
         else:
             text.append([s[name] for s in states])
+    per_row = not isinstance(headers, str)
+    if per_row:
+        text.append(list(headers))
     other = [[s[name] for s in states] for name in _OTHER_PARAMS]
     packed = [_pack(values) for values in text]
+    scalar = () if per_row else (headers,)
     if all(p is not None for p in packed):
-        rows = await connection.fetch(_PG_BULK, *packed, *other, topic, headers, now)
+        rows = await connection.fetch(_PG_BULK[True, per_row], *packed, *other, topic, *scalar, now)
     else:
-        rows = await connection.fetch(_PG_BULK_ARRAYS, *text, *other, topic, headers, now)
+        rows = await connection.fetch(_PG_BULK[False, per_row], *text, *other, topic, *scalar, now)
     return {r[0] for r in rows}
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
+import asyncpg
 import orjson
 from common.envelope import CloudEvent, new_event
 from common.errors import Conflict, Forbidden, NotFound, PreconditionFailed, Unprocessable, validation_errors
@@ -22,9 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from events.adapters import repository as repo
 from events.adapters.pg import PgPool
 from events.adapters.tables import outbox
+from events.application.group_commit import GroupCommit
 from events.contracts import EVENT_CANCELLED, EVENT_RECORDED, EVENT_UPDATED, SOURCE
 from events.domain.model import (
     CONTENT_FIELDS,
+    MAX_BATCH,
     EventContent,
     EventCreate,
     EventPatch,
@@ -81,6 +84,31 @@ def _check_version(row: dict[str, Any], if_match: frozenset[int] | None) -> None
 class Recorded:
     state: dict[str, Any]
     created: bool
+
+
+# Groups of single creates being written at once: one statement in PostgreSQL while the next group
+# gathers (bench/events/README.md, run 15).
+CREATES_IN_FLIGHT = 2
+
+
+@dataclass(frozen=True)
+class _Create:
+    key: repo.Key
+    content: dict[str, Any]
+    headers: str  # the request's own (its trace context)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    created: bool
+    state: dict[str, Any]  # the new event's, or the one that had the key
+    content: dict[str, Any]  # what that event holds, for the idempotency comparison
+
+
+def _row_error(exc: BaseException) -> bool:
+    """An error one row can cause (the others are then written without it): anything PostgreSQL
+    refused, or a value asyncpg could not encode; not a lost connection, which fails them all."""
+    return isinstance(exc, asyncpg.PostgresError | ValueError) and not isinstance(exc, asyncpg.PostgresConnectionError)
 
 
 ItemStatus = Literal["created", "unchanged", "conflict", "rejected"]
@@ -161,26 +189,75 @@ class EventsService:
         # On PostgreSQL, creates take the raw single-statement paths (repository.record_*_postgres).
         self.pool = pool
         self.wake_relay = wake_relay or (lambda: None)
+        # Single creates on PostgreSQL are written in groups (group_commit); SQLite writes one at a time.
+        self._creates = (
+            GroupCommit(self._write_creates, max_group=MAX_BATCH, max_in_flight=CREATES_IN_FLIGHT, isolate=_row_error)
+            if pool is not None
+            else None
+        )
+
+    async def drain(self) -> None:
+        """Finish the single creates under way (before the pool closes)."""
+        if self._creates is not None:
+            await self._creates.drain()
+
+    async def _write_creates(self, creates: list[_Create]) -> list[_Outcome]:
+        """Single creates in one statement (the batch's), each with its request's headers; an outcome
+        per create, in order. The same key twice: the first creates, the second finds it."""
+        assert self.pool is not None
+        now = datetime.now(UTC)
+        stamp, time = now.isoformat(), _cloudevent_time(now)
+        firsts: dict[repo.Key, tuple[dict[str, Any], dict[str, Any]]] = {}  # key -> (state, content)
+        headers: list[str] = []
+        for create, event_id in zip(creates, uuid7_strings(len(creates)), strict=True):
+            if create.key not in firsts:
+                firsts[create.key] = (repo.new_state(event_id, *create.key, create.content, stamp), create.content)
+                headers.append(create.headers)
+        states = [state for state, _content in firsts.values()]
+        messages = [
+            _envelope(EVENT_RECORDED, state, now, message_id=message_id, time=time)
+            for state, message_id in zip(states, uuid7_strings(len(states)), strict=True)
+        ]
+        async with self.pool.connection() as connection:
+            inserted = await repo.record_many_postgres(
+                connection, states, messages, topic=self.topic, headers=headers, now=now
+            )
+            missing = [key for key, (state, _content) in firsts.items() if state["id"] not in inserted]
+            existing = await repo.find_by_keys_postgres(connection, missing) if missing else {}
+        if inserted:
+            self.wake_relay()
+        outcomes: list[_Outcome] = []
+        announced: set[repo.Key] = set()
+        for create in creates:
+            state, content = firsts[create.key]
+            if state["id"] in inserted:
+                outcomes.append(_Outcome(create.key not in announced, state, content))
+                announced.add(create.key)
+            else:  # events are never deleted: the row that won the key is there
+                row = existing[create.key]
+                outcomes.append(_Outcome(False, repo.state_of(row), repo.content_of(row)))
+        return outcomes
 
     # -- create ------------------------------------------------------------------------------------
     async def record_event(self, *, actor: Actor, draft: EventCreate) -> Recorded:
         """Record a new event, or answer the existing one when this external_ref was posted before."""
         organizer = _organizer_for(actor, draft.organizer)
         content = draft.canonical_content()
-        now = datetime.now(UTC)
         key: repo.Key = (organizer.kind, organizer.code, draft.external_ref)
-        state = repo.new_state(str(uuid7()), *key, content, now.isoformat())
         existing: dict[str, Any] | None
-        if self.pool is not None:
-            message = _envelope(EVENT_RECORDED, state, now)
-            async with self.pool.connection() as connection:
-                if await repo.record_new_postgres(
-                    connection, state, now, message, topic=self.topic, headers=_headers(EVENT_RECORDED)
-                ):
-                    self.wake_relay()
-                    return Recorded(state, created=True)
-                existing = await repo.find_by_key_postgres(connection, key)
+        if self._creates is not None:
+            outcome = await self._creates.submit(_Create(key, content, _headers(EVENT_RECORDED)))
+            if outcome.created:
+                return Recorded(outcome.state, created=True)
+            if outcome.content != content:
+                raise Conflict(
+                    f"external_ref {draft.external_ref!r} already names another event with different content.",
+                    existing_id=outcome.state["id"],
+                )
+            return Recorded(outcome.state, created=False)
         else:
+            now = datetime.now(UTC)
+            state = repo.new_state(str(uuid7()), *key, content, now.isoformat())
             async with self.sessions() as session, session.begin():
                 if await repo.insert_if_new(session, _row_of(state, now)):
                     await add_to_outbox(session, outbox, _message(EVENT_RECORDED, state), self.topic)

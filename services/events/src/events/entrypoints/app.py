@@ -96,6 +96,7 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
                 tune_gc_for_batches()
                 yield
         finally:
+            await app.state.events.drain()  # the single creates under way get their answers
             if pool is not None:
                 await pool.close()
 

@@ -1,6 +1,8 @@
-"""The batch phase alone, with the CPU of every process on the machine per 1,000 events.
+"""The batch phase alone (or the closed loop of single POSTs), with the CPU of every process on the
+machine per 1,000 events.
 
     uv run python bench/events/batch_only.py [--batches 150] [--concurrency 3] [--singles 0] [--env NAME=value]
+    uv run python bench/events/batch_only.py --closed 20000     # single POSTs, 32 connections, instead
 
 One fresh database, `events serve` (relay in-process) and the load generator's batch mode, as in
 `bench_events.py`; besides the rate it prints each process's user+system CPU over the phase (the API,
@@ -54,6 +56,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=3)  # as bench_events.py's batch phase
     parser.add_argument("--singles", type=int, default=0, help="single POSTs before the batch phase (warm-up)")
     parser.add_argument("--env", action="append", default=[], help="NAME=value for the server (repeatable)")
+    parser.add_argument("--closed", type=int, default=0, help="measure N single POSTs (32 connections) instead")
     args = parser.parse_args()
 
     run = uuid.uuid4().hex[:8]
@@ -84,9 +87,14 @@ def main() -> None:
             bench.wait_drained(url)
 
         before, ticks_before = cpu_by_process(), machine_ticks()
-        result = bench.load(
-            "batch", port, token, server.pid, requests=args.batches, batch_size=1000, concurrency=args.concurrency
-        )
+        if args.closed:
+            result = bench.load("closed", port, token, server.pid, requests=args.closed, concurrency=32)
+            thousands = args.closed / 1000
+        else:
+            result = bench.load(
+                "batch", port, token, server.pid, requests=args.batches, batch_size=1000, concurrency=args.concurrency
+            )
+            thousands = args.batches
         after, ticks_after = cpu_by_process(), machine_ticks()
         drain = bench.wait_drained(url) if relay_on else None
 
@@ -100,10 +108,14 @@ def main() -> None:
         print(
             json.dumps(
                 {
-                    "events_per_s": round(result["rate"] * 1000),
+                    "events_per_s": round(result["rate"] * (1 if args.closed else 1000)),
+                    **(
+                        {"p50_ms": round(result["p50_ms"], 2), "p99_ms": round(result["p99_ms"], 2)}
+                        if args.closed
+                        else {}
+                    ),
                     "cpu_ms_per_1000_events": {
-                        k: round(v * 1000 / args.batches, 1)
-                        for k, v in sorted(per_group.items(), key=lambda kv: -kv[1])
+                        k: round(v * 1000 / thousands, 1) for k, v in sorted(per_group.items(), key=lambda kv: -kv[1])
                     },
                     "machine_busy": round((total - idle) / total, 3),
                     "relay_drain_s": drain,

@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,36 @@ def probe(seconds: float = 10.0, interval: float = 0.002) -> dict[str, Any]:
         "stalls_over_30ms": sum(1 for v in latencies if v > 30),
         "stalls_over_100ms": sum(1 for v in latencies if v > 100),
     }
+
+
+class StallWatcher:
+    """The probe in a background thread (every 10 ms, so it adds little I/O) while something else
+    runs: `with StallWatcher() as watcher: ...`, then `watcher.stalls` lists (unix time, ms) of every
+    fdatasync over `threshold_ms`, to lay beside latency outliers (bench/events/README.md, run 15)."""
+
+    def __init__(self, threshold_ms: float = 30.0) -> None:
+        self.threshold_ms = threshold_ms
+        self.stalls: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> StallWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _watch(self) -> None:
+        PROBE_DIR.mkdir(exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=PROBE_DIR, prefix="disk_watch_") as handle:
+            while not self._stop.wait(0.01):
+                started = time.perf_counter()
+                os.write(handle.fileno(), b"x" * 8192)
+                os.fdatasync(handle.fileno())
+                if (took := (time.perf_counter() - started) * 1000) > self.threshold_ms:
+                    self.stalls.append((time.time(), round(took, 1)))
 
 
 def main() -> None:

@@ -100,3 +100,23 @@ async def test_per_row_headers_with_the_plain_array_statement(service):
     assert [(row["key"], row["headers"]) for row in rows] == [
         (s["id"], h) for s, h in zip(states, headers, strict=True)
     ]
+
+
+async def test_a_failed_lookup_of_posts_sent_again_fails_only_those(service, monkeypatch):
+    ours: EventsService = service.app.state.events
+    actor = Actor("province", "440000", False)
+    before = EventCreate.model_validate(body())
+    assert (await ours.record_event(actor=actor, draft=before)).created
+
+    async def lookup_fails(*_args: object) -> None:
+        raise ConnectionResetError("lost after the insert committed")
+
+    monkeypatch.setattr(repo, "find_by_keys_postgres", lookup_fails)
+    fresh = EventCreate.model_validate(body())
+    again, new = await asyncio.gather(
+        ours.record_event(actor=actor, draft=before),
+        ours.record_event(actor=actor, draft=fresh),
+        return_exceptions=True,
+    )
+    assert isinstance(again, ConnectionResetError)
+    assert not isinstance(new, BaseException) and new.created  # committed, and answered so

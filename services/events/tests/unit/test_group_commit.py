@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 import pytest
 from events.application.group_commit import GroupCommit
+from events.application.use_cases import _row_error
 
 
 class Writes:
@@ -129,3 +131,95 @@ async def test_drain_waits_for_the_writes_under_way():
     writes.hold.set()
     await drained
     assert task.done() and task.result() == "written a"
+
+
+async def test_a_request_queued_while_the_writers_finish_is_still_written():
+    # The writers and a new request wake in the same turn of the loop (the database's answers and
+    # an HTTP request read in one select): the request must find a free slot, not a finished writer.
+    gate = asyncio.Event()
+
+    async def write(items: list[str]) -> list[str]:
+        await gate.wait()
+        return [f"written {item}" for item in items]
+
+    for in_flight in (1, 2):
+        commit: GroupCommit[str, str] = GroupCommit(
+            write, max_group=10, max_in_flight=in_flight, isolate=lambda _e: False
+        )
+        gate.clear()
+        firsts = []
+        for n in range(in_flight):
+            firsts.append(asyncio.create_task(commit.submit(f"first {n}")))
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+
+        async def late(commit: GroupCommit[str, str]) -> str:
+            await gate.wait()
+            return await commit.submit("late")
+
+        late_task = asyncio.create_task(late(commit))
+        await asyncio.sleep(0)
+        gate.set()
+        await asyncio.gather(*firsts)
+        assert await asyncio.wait_for(late_task, 2) == "written late"
+
+
+async def test_the_database_failing_during_the_one_by_one_retry_fails_the_rest_at_once():
+    calls: list[list[str]] = []
+
+    async def write(items: list[str]) -> list[str]:
+        calls.append(items)
+        if len(items) > 1:
+            raise ValueError("a row refused")
+        raise ConnectionError("the database is gone")
+
+    commit: GroupCommit[str, str] = GroupCommit(
+        write, max_group=10, max_in_flight=1, isolate=lambda exc: isinstance(exc, ValueError)
+    )
+    tasks = [asyncio.create_task(commit.submit(name)) for name in "abcd"]
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(isinstance(r, ConnectionError) for r in results)
+    assert calls == [["a", "b", "c", "d"], ["a"]]  # not once more per request
+
+
+async def test_a_write_may_fail_one_request_of_its_group():
+    async def write(items: list[str]) -> list[str | BaseException]:
+        return [LookupError(item) if item == "b" else f"written {item}" for item in items]
+
+    commit: GroupCommit[str, str] = GroupCommit(write, max_group=10, max_in_flight=1, isolate=lambda _e: False)
+    a, b, c = (asyncio.create_task(commit.submit(name)) for name in "abc")
+    assert await a == "written a" and await c == "written c"
+    with pytest.raises(LookupError):  # raised to its caller, not handed over as a value
+        await b
+
+
+async def test_cancelling_the_drain_leaves_the_writes_to_finish():
+    writes = Writes()
+    writes.hold.clear()
+    commit = grouped(writes)
+    task = asyncio.create_task(commit.submit("a"))
+    await asyncio.sleep(0.01)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(commit.drain(), 0.01)
+    writes.hold.set()
+    assert await task == "written a"
+
+
+@pytest.mark.parametrize(
+    ("error", "one_rows_doing"),
+    [
+        (asyncpg.CharacterNotInRepertoireError("invalid byte sequence"), True),
+        (asyncpg.NumericValueOutOfRangeError("out of range"), True),
+        (asyncpg.ProgramLimitExceededError("index row too big"), True),
+        (asyncpg.DeadlockDetectedError("deadlock"), True),
+        (ValueError("cannot encode"), True),
+        (asyncpg.CannotConnectNowError("starting up"), False),
+        (asyncpg.AdminShutdownError("shutting down"), False),
+        (asyncpg.TooManyConnectionsError("too many"), False),
+        (asyncpg.QueryCanceledError("statement timeout"), False),
+        (asyncpg.ReadOnlySQLTransactionError("read only"), False),
+        (ConnectionResetError("lost"), False),
+    ],
+)
+def test_only_errors_one_row_can_cause_are_retried_one_by_one(error, one_rows_doing):
+    assert _row_error(error) is one_rows_doing

@@ -106,9 +106,17 @@ class _Outcome:
 
 
 def _row_error(exc: BaseException) -> bool:
-    """An error one row can cause (the others are then written without it): anything PostgreSQL
-    refused, or a value asyncpg could not encode; not a lost connection, which fails them all."""
-    return isinstance(exc, asyncpg.PostgresError | ValueError) and not isinstance(exc, asyncpg.PostgresConnectionError)
+    """An error one row can cause (the group is then written again one by one): a value PostgreSQL
+    refuses (class 22, 23, 54) or asyncpg cannot encode, or a deadlock between groups. Not a database
+    that is down, starting, full or read-only: that fails the whole group at once."""
+    row_errors = (
+        asyncpg.DataError,
+        asyncpg.IntegrityConstraintViolationError,
+        asyncpg.ProgramLimitExceededError,
+        asyncpg.TransactionRollbackError,
+        ValueError,
+    )
+    return isinstance(exc, row_errors)
 
 
 ItemStatus = Literal["created", "unchanged", "conflict", "rejected"]
@@ -201,19 +209,22 @@ class EventsService:
         if self._creates is not None:
             await self._creates.drain()
 
-    async def _write_creates(self, creates: list[_Create]) -> list[_Outcome]:
+    async def _write_creates(self, creates: list[_Create]) -> list[_Outcome | Exception]:
         """Single creates in one statement (the batch's), each with its request's headers; an outcome
         per create, in order. The same key twice: the first creates, the second finds it."""
         assert self.pool is not None
         now = datetime.now(UTC)
         stamp, time = now.isoformat(), _cloudevent_time(now)
-        firsts: dict[repo.Key, tuple[dict[str, Any], dict[str, Any]]] = {}  # key -> (state, content)
-        headers: list[str] = []
+        firsts: dict[repo.Key, tuple[dict[str, Any], dict[str, Any], str]] = {}  # key -> (state, content, headers)
         for create, event_id in zip(creates, uuid7_strings(len(creates)), strict=True):
             if create.key not in firsts:
-                firsts[create.key] = (repo.new_state(event_id, *create.key, create.content, stamp), create.content)
-                headers.append(create.headers)
-        states = [state for state, _content in firsts.values()]
+                state = repo.new_state(event_id, *create.key, create.content, stamp)
+                firsts[create.key] = (state, create.content, create.headers)
+        # In key order: two groups in flight then take the unique index's entries in the same order
+        # and cannot deadlock each other.
+        ordered = [firsts[key] for key in sorted(firsts)]
+        states = [state for state, _content, _headers in ordered]
+        headers = [headers for _state, _content, headers in ordered]
         messages = [
             _envelope(EVENT_RECORDED, state, now, message_id=message_id, time=time)
             for state, message_id in zip(states, uuid7_strings(len(states)), strict=True)
@@ -222,17 +233,28 @@ class EventsService:
             inserted = await repo.record_many_postgres(
                 connection, states, messages, topic=self.topic, headers=headers, now=now
             )
-            missing = [key for key, (state, _content) in firsts.items() if state["id"] not in inserted]
-            existing = await repo.find_by_keys_postgres(connection, missing) if missing else {}
         if inserted:
             self.wake_relay()
-        outcomes: list[_Outcome] = []
+        # The keys that were there already (a POST sent again) are read after the insert committed:
+        # should that read fail, only their requests fail, and the new events still answer 201.
+        missing = [key for key, (state, _content, _headers) in firsts.items() if state["id"] not in inserted]
+        existing: dict[repo.Key, dict[str, Any]] = {}
+        lookup_failed: Exception | None = None
+        if missing:
+            try:
+                async with self.pool.connection() as connection:
+                    existing = await repo.find_by_keys_postgres(connection, missing)
+            except Exception as exc:
+                lookup_failed = exc
+        outcomes: list[_Outcome | Exception] = []
         announced: set[repo.Key] = set()
         for create in creates:
-            state, content = firsts[create.key]
+            state, content, _headers = firsts[create.key]
             if state["id"] in inserted:
                 outcomes.append(_Outcome(create.key not in announced, state, content))
                 announced.add(create.key)
+            elif lookup_failed is not None:
+                outcomes.append(lookup_failed)
             else:  # events are never deleted: the row that won the key is there
                 row = existing[create.key]
                 outcomes.append(_Outcome(False, repo.state_of(row), repo.content_of(row)))

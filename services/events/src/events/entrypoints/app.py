@@ -94,9 +94,11 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
                 # events keeps ~100,000 objects alive while it is recorded: with the default
                 # thresholds they were scanned by ~150 collections per batch.
                 tune_gc_for_batches()
-                yield
+                try:
+                    yield
+                finally:  # the single creates under way get their answers, the relay still running
+                    await app.state.events.drain()
         finally:
-            await app.state.events.drain()  # the single creates under way get their answers
             if pool is not None:
                 await pool.close()
 

@@ -266,34 +266,32 @@ class EventsService:
         organizer = _organizer_for(actor, draft.organizer)
         content = draft.canonical_content()
         key: repo.Key = (organizer.kind, organizer.code, draft.external_ref)
-        existing: dict[str, Any] | None
         if self._creates is not None:
             outcome = await self._creates.submit(_Create(key, content, _headers(EVENT_RECORDED)))
-            if outcome.created:
-                return Recorded(outcome.state, created=True)
-            if outcome.content != content:
-                raise Conflict(
-                    f"external_ref {draft.external_ref!r} already names another event with different content.",
-                    existing_id=outcome.state["id"],
-                )
-            return Recorded(outcome.state, created=False)
         else:
-            now = datetime.now(UTC)
-            state = repo.new_state(str(uuid7()), *key, content, now.isoformat())
-            async with self.sessions() as session, session.begin():
-                if await repo.insert_if_new(session, _row_of(state, now)):
-                    await add_to_outbox(session, outbox, _message(EVENT_RECORDED, state), self.topic)
-                    return Recorded(state, created=True)
-            async with self.sessions() as session:
-                existing = await repo.find_by_key(session, key)
-        if existing is None:  # pragma: no cover - the conflicting row cannot vanish: events are never deleted
-            raise Conflict("The event could not be recorded; retry.")
-        if repo.content_of(existing) != content:
+            outcome = await self._record_on_sqlite(key, content)
+        if outcome.created:
+            return Recorded(outcome.state, created=True)
+        if outcome.content != content:
             raise Conflict(
                 f"external_ref {draft.external_ref!r} already names another event with different content.",
-                existing_id=str(existing["id"]),
+                existing_id=outcome.state["id"],
             )
-        return Recorded(repo.state_of(existing), created=False)
+        return Recorded(outcome.state, created=False)
+
+    async def _record_on_sqlite(self, key: repo.Key, content: dict[str, Any]) -> _Outcome:
+        """One create in its own transaction (SQLite has one writer at a time: nothing to group)."""
+        now = datetime.now(UTC)
+        state = repo.new_state(str(uuid7()), *key, content, now.isoformat())
+        async with self.sessions() as session, session.begin():
+            if await repo.insert_if_new(session, _row_of(state, now)):
+                await add_to_outbox(session, outbox, _message(EVENT_RECORDED, state), self.topic)
+                return _Outcome(True, state, content)
+        async with self.sessions() as session:
+            existing = await repo.find_by_key(session, key)
+        if existing is None:  # pragma: no cover - the conflicting row cannot vanish: events are never deleted
+            raise Conflict("The event could not be recorded; retry.")
+        return _Outcome(False, repo.state_of(existing), repo.content_of(existing))
 
     async def record_batch(self, *, actor: Actor, items: Sequence[Any]) -> list[ItemResult]:
         """Validate each item on its own, then record the valid ones (see `record_drafts`)."""

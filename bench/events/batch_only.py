@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -66,23 +65,13 @@ def main() -> None:
     server = None
     try:
         bench.upgrade(url, bench.SERVICE_DIR)
-        port = bench.free_port()
-        env = {
-            **os.environ,
-            "EVENTS_DATABASE_URL": url,
-            "EXCHANGE_JWT_SECRET": bench.SECRET,
-            "EXCHANGE_TOPIC_PREFIX": f"bench{run}.",
-            "EVENTS_LOG_LEVEL": "WARNING",
-            **dict(item.split("=", 1) for item in args.env),
-        }
-        command = [sys.executable, "-m", "events.entrypoints.cli", "serve", "--port", str(port)]
-        server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        bench.wait_healthy(port, server)
+        extra_env = dict(item.split("=", 1) for item in args.env)
+        server, port = bench.start_events(url, run, extra_env)
         token = mint_token(secret=bench.SECRET, org_kind="province", org_code="440000", scopes="events:write")
         bench.load("batch", port, token, server.pid, requests=5, batch_size=1000, concurrency=1)  # warm up
         if args.singles:
             bench.load("closed", port, token, server.pid, requests=args.singles, concurrency=32)
-        relay_on = env.get("EVENTS_RELAY_ENABLED", "true").lower() != "false"
+        relay_on = extra_env.get("EVENTS_RELAY_ENABLED", "true").lower() != "false"
         if relay_on:
             bench.wait_drained(url)
 

@@ -113,6 +113,27 @@ def wait_healthy(port: int, process: subprocess.Popen[bytes]) -> None:
     )
 
 
+def start_events(url: str, run: str, extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], int]:
+    """`events serve` on a free port (relay in-process) against `url`, topics prefixed by the run; healthy."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "EVENTS_DATABASE_URL": url,
+        "EXCHANGE_JWT_SECRET": SECRET,
+        "EXCHANGE_TOPIC_PREFIX": f"bench{run}.",
+        "EVENTS_LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
+    }
+    command = [sys.executable, "-m", "events.entrypoints.cli", "serve", "--port", str(port)]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_healthy(port, server)
+    except BaseException:
+        server.terminate()
+        raise
+    return server, port
+
+
 def load(mode: str, port: int, token: str, pid: int, **options: Any) -> dict[str, Any]:
     command = [sys.executable, str(HERE / "loadgen.py"), mode, "--port", str(port), "--token", token]
     for name, value in options.items():

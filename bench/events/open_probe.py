@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -40,17 +38,7 @@ def main() -> None:
     server = None
     try:
         bench.upgrade(url, bench.SERVICE_DIR)
-        port = bench.free_port()
-        env = {
-            **os.environ,
-            "EVENTS_DATABASE_URL": url,
-            "EXCHANGE_JWT_SECRET": bench.SECRET,
-            "EXCHANGE_TOPIC_PREFIX": f"bench{run}.",
-            "EVENTS_LOG_LEVEL": "WARNING",
-        }
-        command = [sys.executable, "-m", "events.entrypoints.cli", "serve", "--port", str(port)]
-        server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        bench.wait_healthy(port, server)
+        server, port = bench.start_events(url, run)
         token = mint_token(secret=bench.SECRET, org_kind="province", org_code="440000", scopes="events:write")
         bench.load("closed", port, token, server.pid, requests=10_000, concurrency=32)
         bench.wait_drained(url)

@@ -11,11 +11,11 @@ the running service's relay (or the next one to start) publishes them.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import RowMapping, Table, select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.db import create_engine, session_factory
@@ -32,7 +32,7 @@ class RepublishedAggregate:
     name: str
     table: Table
     topic: str  # unprefixed; the settings' topic prefix is added
-    message_of: Callable[[RowMapping], CloudEvent]
+    message_of: Callable[[Mapping[str, Any]], CloudEvent]
     key_column: str = "id"
 
 
@@ -63,7 +63,9 @@ async def republish(
                 rows = (await session.execute(query)).mappings().all()
                 if not rows:
                     break
-                await add_many_to_outbox(session, outbox, [aggregate.message_of(row) for row in rows], topic)
+                await add_many_to_outbox(
+                    session, outbox, [aggregate.message_of(cast(Mapping[str, Any], row)) for row in rows], topic
+                )
             counts[aggregate.name] += len(rows)
             last = rows[-1][aggregate.key_column]
     return counts

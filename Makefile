@@ -4,12 +4,12 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 
-.PHONY: help uv setup infra kafka postgres run stop test test-fast lint format bench asyncapi clean
+.PHONY: help uv setup infra kafka postgres run stop test test-fast lint deploy-check docs format bench asyncapi clean
 
 help:
 	@echo "make run    set up everything, start Kafka and the four services with a demo dataset"
 	@echo "make test   set up what tests need (Kafka, PostgreSQL, Chromium) and run every test"
-	@echo "make stop | lint | format | bench | asyncapi | clean"
+	@echo "make stop | lint | deploy-check | docs | format | bench | asyncapi | clean"
 
 uv:
 	@command -v python3 >/dev/null || { echo "python3 (3.11+) is required"; exit 1; }
@@ -45,6 +45,15 @@ lint: setup
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
 	$(UV) run mypy libs/common/src services/*/src
+	deploy/check.sh
+
+# Dockerfile, the image's install steps, docker-compose.yml and deploy/k8s, all validated offline.
+deploy-check: setup
+	deploy/check.sh
+
+# docs/operations.md's configuration reference, from the settings classes.
+docs: setup
+	$(UV) run python deploy/settings_reference.py --write
 
 format:
 	$(UV) run ruff format .

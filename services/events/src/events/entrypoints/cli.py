@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from common.republish import add_republish_command
+
 from events.config import EventsSettings
 
 SERVICE_DIR = Path(__file__).resolve().parents[3]
@@ -20,6 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8002)
     serve.add_argument("--workers", type=int, default=1)
+    add_republish_command(sub)
     sub.add_parser("relay", help="run only the outbox relay (for API workers started with EVENTS_RELAY_ENABLED=false)")
     sub.add_parser("asyncapi", help="print the AsyncAPI document (services/events/asyncapi.json)")
     sub.add_parser("openapi", help="print the OpenAPI document")
@@ -52,6 +55,14 @@ def main(argv: list[str] | None = None) -> None:
         from common.migrations import upgrade
 
         upgrade(settings.database_url, SERVICE_DIR)
+        return
+    if args.command == "republish":
+        from common.republish import run_republish
+
+        from events.adapters.tables import outbox
+        from events.application.republish import AGGREGATES
+
+        run_republish(settings, outbox, AGGREGATES)
         return
     if args.command == "relay":
         import asyncio

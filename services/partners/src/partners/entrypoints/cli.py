@@ -1,4 +1,4 @@
-"""`partners migrate | serve`."""
+"""`partners migrate | serve | republish`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import uvicorn
 from common.migrations import upgrade
 from common.observability import configure_logging
+from common.republish import add_republish_command, run_republish
 
 from partners.config import PartnersSettings
 
@@ -18,6 +19,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="partners")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply the database migrations")
+    add_republish_command(sub)
     serve = sub.add_parser("serve", help="run the HTTP API and the outbox relay")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8001)
@@ -25,6 +27,11 @@ def main(argv: list[str] | None = None) -> None:
     settings = PartnersSettings()
     if args.command == "migrate":
         upgrade(settings.database_url, SERVICE_DIR)
+    elif args.command == "republish":
+        from partners.adapters.tables import outbox
+
+        # No aggregates yet: each one wires its RepublishedAggregate here when its issue lands.
+        run_republish(settings, outbox, [])
     else:
         from partners.entrypoints.app import create_app
 

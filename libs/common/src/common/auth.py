@@ -172,7 +172,7 @@ def mint_token(
 def mint_stream_token(config: AuthConfig, parent: Principal, *, scope: str, ttl: int) -> tuple[str, int]:
     """A token that opens the metrics stream only, signed with the current key, expiring within `ttl`
     seconds and never after `parent`: (token, seconds it lives)."""
-    lifetime = max(0, min(ttl, math.floor(parent.expires_at - time.time())))
+    lifetime = max(0, math.floor(min(ttl, parent.expires_at - time.time())))
     kid, secret = config.signing_key
     claims: dict[str, Any] = {"aud": STREAM_AUDIENCE, "typ": STREAM_TYPE}
     if config.issuer:

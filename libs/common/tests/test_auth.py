@@ -15,7 +15,7 @@ import httpx
 import jwt
 import pytest
 import uvicorn
-from common.auth import CurrentPrincipal
+from common.auth import CurrentPrincipal, main
 from common.settings import DEVELOPMENT_SECRET, ServiceSettings
 from common.testing.live import free_port
 from common.testing.plugin import wait_until
@@ -147,3 +147,16 @@ async def test_access_log_lines_never_carry_an_access_token(caplog: pytest.LogCa
     assert len(lines) == 2, lines  # the access log is written, only without the token
     assert all("secret" not in line and "access_token=" in line for line in lines), lines
     assert "year=2025" in lines[0] and "year=2024" in lines[1]
+
+
+def test_exchange_token_signs_with_the_current_key_and_issuer(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("EXCHANGE_JWT_KEYS", f"old={PREVIOUS},new={CURRENT}")
+    monkeypatch.setenv("EXCHANGE_JWT_CURRENT_KID", "new")
+    monkeypatch.setenv("EXCHANGE_JWT_ISSUER", "https://id.example.org")
+    main(["--kind", "hq", "--code", "HQ", "--scope", "admin"])
+    token = capsys.readouterr().out.strip()
+    assert jwt.get_unverified_header(token)["kid"] == "new"
+    claims = jwt.decode(token, CURRENT, algorithms=["HS256"], issuer="https://id.example.org")
+    assert claims["org_code"] == "HQ" and claims["scope"] == "admin"

@@ -50,9 +50,12 @@ class ServiceSettings(BaseSettings):
     # idles a third of the time (bench/reporting/README.md, run 13: apply 17.3k → 21.5k/s).
     topic_partitions: int = 6
     jwt_secret: str = DEVELOPMENT_SECRET
-    # HS256 keys by `kid`, `kid=secret,kid2=secret2` (see parse_jwt_keys); when set, jwt_secret is unused.
+    # HS256 keys by `kid`, `kid=secret,kid2=secret2` (a secret may hold `=`, not `,`); replaces jwt_secret.
+    # A token is checked with the key its `kid` names, one without `kid` with each; others are refused.
     jwt_keys: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
-    jwt_current_kid: str | None = None  # signs new tokens; default the first of jwt_keys
+    # The `kid` of jwt_keys that signs the tokens the services mint; default the first listed.
+    jwt_current_kid: str | None = None
+    # When set, tokens must carry this `iss` (the services' own minted tokens do).
     jwt_issuer: str | None = None
     jwks_url: str | None = None
     jwt_audience: str | None = None

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 from common.auth import mint_token
-from common.settings import DEVELOPMENT_SECRET
+from common.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_DIR = Path(os.environ.get("EXCHANGE_RUN_DIR") or ROOT / ".local")
@@ -112,8 +112,11 @@ def start() -> None:
 
 
 def token(kind: str, code: str, scopes: str) -> str:
-    secret = os.environ.get("EXCHANGE_JWT_SECRET", DEVELOPMENT_SECRET)
-    return mint_token(secret=secret, org_kind=kind, org_code=code, scopes=scopes, ttl=24 * 3600)
+    # signed as the services verify it: EXCHANGE_JWT_KEYS' current key (else EXCHANGE_JWT_SECRET), the issuer
+    settings = ServiceSettings(environment=os.environ.get("EXCHANGE_ENVIRONMENT", "development"))
+    kid, secret = settings.signing_key
+    claims = {"iss": settings.jwt_issuer} if settings.jwt_issuer else None
+    return mint_token(secret=secret, org_kind=kind, org_code=code, scopes=scopes, ttl=24 * 3600, kid=kid, claims=claims)
 
 
 def wait_healthy(timeout: float = 60) -> None:

@@ -102,6 +102,31 @@ class _ContextFilter(logging.Filter):
         return True
 
 
+_ACCESS_TOKEN = re.compile(r"([?&]access_token=)[^&#\s]*")
+
+
+class _AccessTokenRedaction(logging.Filter):
+    """uvicorn's access line names the path with its query; the stream's `?access_token=` (EventSource
+    cannot send headers) would put a bearer token in the logs. The line keeps the parameter's name only.
+    Runs for every request: it looks at the one argument that holds the path (client, method, path with
+    query, HTTP version, status)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5:
+            path = args[2]
+            if isinstance(path, str) and "access_token=" in path:
+                record.args = (*args[:2], _ACCESS_TOKEN.sub(r"\1[redacted]", path), *args[3:])
+        return True
+
+
+def redact_access_tokens_in_access_log() -> None:
+    """Install the redaction on uvicorn's access logger (once per process, whoever configures its handlers)."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _AccessTokenRedaction) for f in access.filters):
+        access.addFilter(_AccessTokenRedaction())
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(

@@ -7,18 +7,24 @@ fallback, so one environment can configure all four services; a prefixed variabl
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from common.db import without_loopback_tls
 
 DEVELOPMENT_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+# RFC 7518 §3.2: an HS256 key at least as long as the hash (32 bytes); shorter ones can be brute-forced.
+MIN_SECRET_BYTES = 32
 
 _SHARED_FALLBACKS = {
     "kafka_bootstrap_servers": "KAFKA_BOOTSTRAP_SERVERS",
     "jwt_secret": "EXCHANGE_JWT_SECRET",
+    "jwt_keys": "EXCHANGE_JWT_KEYS",
+    "jwt_current_kid": "EXCHANGE_JWT_CURRENT_KID",
+    "jwt_issuer": "EXCHANGE_JWT_ISSUER",
+    "jwt_audience": "EXCHANGE_JWT_AUDIENCE",
     "jwks_url": "EXCHANGE_JWKS_URL",
     "environment": "EXCHANGE_ENVIRONMENT",
     "topic_prefix": "EXCHANGE_TOPIC_PREFIX",
@@ -44,6 +50,13 @@ class ServiceSettings(BaseSettings):
     # idles a third of the time (bench/reporting/README.md, run 13: apply 17.3k → 21.5k/s).
     topic_partitions: int = 6
     jwt_secret: str = DEVELOPMENT_SECRET
+    # HS256 keys by `kid`, `kid=secret,kid2=secret2` (a secret may hold `=`, not `,`); replaces jwt_secret.
+    # A token is checked with the key its `kid` names, one without `kid` with each; others are refused.
+    jwt_keys: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    # The `kid` of jwt_keys that signs the tokens the services mint; default the first listed.
+    jwt_current_kid: str | None = None
+    # When set, tokens must carry this `iss` (the services' own minted tokens do).
+    jwt_issuer: str | None = None
     jwks_url: str | None = None
     jwt_audience: str | None = None
     max_body_bytes: int = 5 * 1024 * 1024
@@ -64,14 +77,54 @@ class ServiceSettings(BaseSettings):
     def _no_tls_on_loopback(cls, value: str) -> str:
         return without_loopback_tls(value)
 
+    @field_validator("jwt_keys", mode="before")
+    @classmethod
+    def _parse_keys(cls, value: Any) -> Any:
+        return parse_jwt_keys(value) if isinstance(value, str) else value
+
     @model_validator(mode="after")
-    def _refuse_default_secret_outside_development(self) -> ServiceSettings:
-        if self.environment not in ("development", "test") and self.jwt_secret == DEVELOPMENT_SECRET:
-            raise ValueError("EXCHANGE_JWT_SECRET must be set outside development")
+    def _choose_current_key(self) -> ServiceSettings:
+        if self.jwt_current_kid is None and self.jwt_keys:
+            self.jwt_current_kid = next(iter(self.jwt_keys))
+        elif self.jwt_current_kid is not None and self.jwt_current_kid not in self.jwt_keys:
+            raise ValueError(f"EXCHANGE_JWT_CURRENT_KID {self.jwt_current_kid!r} names no key of EXCHANGE_JWT_KEYS")
         return self
+
+    @model_validator(mode="after")
+    def _refuse_weak_secrets_outside_development(self) -> ServiceSettings:
+        if self.environment in ("development", "test"):
+            return self
+        secrets = list(self.jwt_keys.values()) or [self.jwt_secret]
+        if DEVELOPMENT_SECRET in secrets:
+            raise ValueError("EXCHANGE_JWT_SECRET must be set outside development")
+        if any(len(secret.encode()) < MIN_SECRET_BYTES for secret in secrets):
+            raise ValueError(f"EXCHANGE_JWT_SECRET and EXCHANGE_JWT_KEYS secrets need {MIN_SECRET_BYTES} bytes or more")
+        return self
+
+    @property
+    def signing_key(self) -> tuple[str | None, str]:
+        """(kid, secret) that signs new tokens: the current key, or the one secret without a kid."""
+        if self.jwt_current_kid is not None:
+            return self.jwt_current_kid, self.jwt_keys[self.jwt_current_kid]
+        return None, self.jwt_secret
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
+
+
+def parse_jwt_keys(spec: str) -> dict[str, str]:
+    """`kid=secret,kid2=secret2` → {kid: secret}, in the order given. A secret may contain `=` (base64
+    padding) but no comma; blanks around the items are ignored."""
+    keys: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        kid, equals, secret = item.partition("=")
+        kid, secret = kid.strip(), secret.strip()
+        if not (equals and kid and secret):
+            raise ValueError("EXCHANGE_JWT_KEYS: every item must be `kid=secret`")
+        if kid in keys:
+            raise ValueError(f"EXCHANGE_JWT_KEYS: the kid {kid!r} is given twice")
+        keys[kid] = secret
+    return keys
 
 
 def service_config(prefix: str) -> SettingsConfigDict:

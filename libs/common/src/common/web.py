@@ -20,7 +20,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from common.auth import AuthConfig
 from common.errors import PROBLEM, BodyLimitMiddleware, install_error_handlers, problem_body
 from common.kafka.admin import kafka_reachable
-from common.observability import MULTIPROCESS_DIR, RequestContextMiddleware, metrics_response
+from common.observability import (
+    MULTIPROCESS_DIR,
+    RequestContextMiddleware,
+    metrics_response,
+    redact_access_tokens_in_access_log,
+)
 from common.settings import ServiceSettings
 
 ReadinessCheck = Callable[[], Awaitable[str | None]]  # None when fine, else what is wrong
@@ -174,8 +179,16 @@ def create_service_app(
     # CPU of a single event POST, bench/events/README.md run 14).
     telemetry_off: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan, telemetry=telemetry_off)
-    app.state.auth = AuthConfig(settings.jwt_secret, settings.jwks_url, settings.jwt_audience)
+    app.state.auth = AuthConfig(
+        settings.jwt_secret,
+        settings.jwks_url,
+        settings.jwt_audience,
+        issuer=settings.jwt_issuer,
+        keys=settings.jwt_keys,
+        current_kid=settings.jwt_current_kid,
+    )
     app.state.readiness_checks = []
+    redact_access_tokens_in_access_log()  # here, so every worker process of `serve --workers N` has it
     install_error_handlers(app)
     if direct_routes:  # innermost: inside the body limit and the request context
         app.add_middleware(DirectRoutes, fastapi=app, routes=direct_routes)

@@ -2,18 +2,16 @@
 
 Clients send the same token with every request; verifying it each time (PyJWT decodes and checks
 the base64 in pure Python) was a tenth of the single-POST CPU. A token is remembered only after a
-full verification, only by the app that verified it (so by its secret), and only until its `exp`.
+full verification, only by the app that verified it, only under the keys it was verified with (a new
+`app.state.auth`, e.g. with a key withdrawn, starts afresh) and only until its `exp`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import json
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
-from common.auth import AuthConfig, Principal, decode_token
+from common.auth import AuthConfig, Principal, verify_token
 from common.errors import Forbidden, Unauthorized
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -23,11 +21,8 @@ MAX_REMEMBERED = 4096
 _bearer = HTTPBearer(auto_error=False, description="A JWT: `Authorization: Bearer <token>`.")
 
 
-def _expiry(token: str) -> float:
-    """`exp` of a token whose signature and expiry were just verified."""
-    payload = token.split(".")[1]
-    claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    return float(claims["exp"])
+# (the keys they were verified under, {token: principal})
+Remembered = tuple[AuthConfig, dict[str, Principal]]
 
 
 async def authenticate(
@@ -50,18 +45,19 @@ async def writer_of(request: Request) -> Principal:
 
 async def _verified(request: Request, token: str) -> Principal:
     state = request.app.state
-    remembered: dict[str, tuple[Principal, float]] = state.__dict__.setdefault("verified_tokens", {})
-    hit = remembered.get(token)
-    if hit is not None and hit[1] > time.time():
-        return hit[0]
-    config: AuthConfig = state.auth
-    if config.jwks_url:  # PyJWKClient fetches keys over the network synchronously
-        principal = await asyncio.to_thread(decode_token, token, config)
-    else:
-        principal = decode_token(token, config)
-    if len(remembered) >= MAX_REMEMBERED:
-        remembered.clear()
-    remembered[token] = (principal, _expiry(token))
+    # `state["auth"]`, not `state.auth`: State's attribute fallback costs a caught AttributeError per call
+    config: AuthConfig = state["auth"]
+    remembered: Remembered | None = state.__dict__.get("verified_tokens")
+    if remembered is None or remembered[0] is not config:
+        remembered = state.__dict__["verified_tokens"] = (config, {})
+    tokens = remembered[1]
+    hit = tokens.get(token)
+    if hit is not None and hit.expires_at > time.time():
+        return hit
+    principal = await verify_token(token, config)
+    if len(tokens) >= MAX_REMEMBERED:
+        tokens.clear()
+    tokens[token] = principal
     return principal
 
 

@@ -2,8 +2,8 @@
 
 Every read needs a token with `reporting:read` (or HQ `admin`). The stream also accepts the token as
 `?access_token=` because the browser's EventSource cannot send headers: the dashboard exchanges the
-pasted token for a short-lived read-only one at `POST /v1/dashboard/session` and puts only that one in
-the URL.
+pasted token for a short-lived stream-only one at `POST /v1/dashboard/session` and puts only that one in
+the URL (the access log shows the parameter redacted, common.observability).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from common.auth import AuthConfig, Principal, decode_token, mint_token, require_scope
+from common.auth import Principal, mint_stream_token, require_scope, verify_token
 from common.errors import Forbidden, NotFound, Unauthorized
 from common.regions import all_regions, is_region_code
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -201,8 +201,7 @@ async def stream_principal(
         raw = access_token
     if not raw:
         raise Unauthorized("An `Authorization: Bearer <JWT>` header or an `access_token` parameter is required.")
-    config: AuthConfig = request.app.state.auth
-    principal = decode_token(raw, config)
+    principal = await verify_token(raw, request.app.state.auth, "stream")
     if not principal.has(READ):
         raise Forbidden(f"The token lacks the `{READ}` scope.")
     return principal
@@ -261,17 +260,12 @@ async def metrics_stream(
     "/dashboard/session",
     response_model=schemas.DashboardSession,
     responses=_errors,
-    summary="Exchange a reporting token for a short-lived read-only token usable as ?access_token=",
+    summary="Exchange a reporting token for a short-lived token that opens the stream only (?access_token=)",
 )
 async def dashboard_session(request: Request, principal: Annotated[Principal, require_scope(READ)]) -> dict[str, Any]:
-    settings = request.app.state.settings
-    ttl = settings.dashboard_token_ttl_seconds
-    token = mint_token(
-        secret=settings.jwt_secret,
-        org_kind=principal.org_kind,
-        org_code=principal.org_code,
-        scopes=[READ],
-        sub=principal.sub,
-        ttl=ttl,
-    )
-    return {"access_token": token, "token_type": "Bearer", "expires_in": ttl, "scope": READ}
+    """The token lasts `REPORTING_DASHBOARD_TOKEN_TTL_SECONDS` (10 minutes), never longer than the token
+    it was exchanged for; it opens `GET /v1/metrics/stream` and is refused everywhere else, this route
+    included, so it cannot renew itself."""
+    ttl = request.app.state.settings.dashboard_token_ttl_seconds
+    token, lifetime = mint_stream_token(request.app.state.auth, principal, scope=READ, ttl=ttl)
+    return {"access_token": token, "token_type": "Bearer", "expires_in": lifetime, "scope": READ}

@@ -1,6 +1,6 @@
 /* The reporting dashboard: figures from /v1/metrics, live updates from the SSE stream, ECharts served
    by the service itself. Authentication: a reporting:read token pasted once (kept in localStorage) is
-   sent as a Bearer header to the API; the stream uses a short-lived read-only token obtained from
+   sent as a Bearer header to the API; the stream uses a short-lived stream-only token obtained from
    POST /v1/dashboard/session, since EventSource cannot send headers. */
 (function () {
   "use strict";

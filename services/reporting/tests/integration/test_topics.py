@@ -52,9 +52,8 @@ async def test_a_source_topic_that_drops_data_is_reported_and_left_to_its_owner(
         await admin.close()
 
     with caplog.at_level(logging.WARNING):
-        async with running_service(settings, "Bearer unused") as service:
-            async with service.client() as client:
-                ready = await client.get("/readyz")
+        async with running_service(settings, "Bearer unused") as service, service.client() as client:
+            ready = await client.get("/readyz")
     assert ready.status_code == 200
     assert list(ready.json()["topic_retention"]["drop_data"]) == [partners]
     assert REGISTRY.get_sample_value("kafka_topic_drops_data", {"service": "reporting", "topic": partners}) == 1

@@ -6,8 +6,14 @@ from __future__ import annotations
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from common.db import session_factory
 from common.kafka.admin import data_loss, ensure_topics, topic_config, topics_dropping_data
+from common.runtime import ServiceRuntime
 from common.settings import ServiceSettings
+from common.testing.plugin import wait_until
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from .conftest import RestartableBroker
 
 SEVEN_DAYS_MS = "604800000"
 
@@ -118,3 +124,28 @@ async def test_only_the_topics_named_to_configure_are_changed(kafka_bootstrap: s
     assert (await configs_of(kafka_bootstrap, read))["cleanup.policy"] == "delete"
     dropping = await topics_dropping_data(kafka_bootstrap, [owned, read, missing, f"{topic_prefix}cfgonly.absent"])
     assert list(dropping) == [read]
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)  # the runtime needs one; topics use none
+async def test_a_service_started_while_the_broker_is_down_configures_and_checks_its_topics_once_it_is_back(
+    engine: AsyncEngine, restartable_broker: RestartableBroker, restartable_kafka: str, topic_prefix: str
+) -> None:
+    owned = f"{topic_prefix}late.owned"
+    settings = ServiceSettings(environment="test", service_name="late", kafka_bootstrap_servers=restartable_kafka)
+    runtime = ServiceRuntime(settings, engine, session_factory(engine))
+    restartable_broker.stop()
+    try:
+        await runtime.start([owned])
+        assert runtime.topic_retention() == {"topic_retention": {"checked": False, "drop_data": {}}}
+    finally:
+        restartable_broker.start()
+    try:
+
+        async def checked() -> bool:
+            return runtime.topics_dropping_data is not None
+
+        await wait_until(checked, timeout=90)
+        assert (await configs_of(restartable_kafka, owned))["cleanup.policy"] == "compact"
+        assert runtime.topic_retention() == {"topic_retention": {"checked": True, "drop_data": {}}}
+    finally:
+        await runtime.stop()

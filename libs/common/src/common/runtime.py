@@ -83,14 +83,14 @@ class ServiceRuntime:
         topics it consumes (created when missing, left to their owner otherwise). Both are checked for
         settings that would drop data, now and every `TOPIC_CHECK_SECONDS`."""
         topics = list(dict.fromkeys([*owned, *read]))
-        ready = False
+        ensured = False
         try:
             await self._ensure_topics(owned, topics)
-            ready = True
+            ensured = True
             await self._check_topics(topics)
         except Exception as exc:  # broker down at start-up: keep trying in the background
             log.warning("could not ensure or check topics at startup, retrying in the background: %s", exc)
-        self._topic_task = asyncio.create_task(self._keep_topics(owned, topics, ensured=ready))
+        self._topic_task = asyncio.create_task(self._keep_topics(owned, topics, ensured=ensured))
         if self.relay:
             self.relay.start()
         for consumer in self.consumers:

@@ -69,6 +69,13 @@ CONSUMER_LAG = Gauge(
     ["service", "topic", "partition"],
     multiprocess_mode="livemostrecent",
 )
+# 1 while a topic the service writes or reads would delete messages by age or size (common.kafka.admin.data_loss).
+TOPIC_DROPS_DATA = Gauge(
+    "kafka_topic_drops_data",
+    "1 when the topic's configuration would delete messages a rebuild needs",
+    ["service", "topic"],
+    multiprocess_mode="livemax",
+)
 CLIENT_REBUILDS = Counter("kafka_client_rebuilds_total", "Kafka clients rebuilt by a watchdog", ["service", "role"])
 
 

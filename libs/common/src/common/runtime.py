@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -15,13 +15,15 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from common.db import create_engine, session_factory
-from common.kafka.admin import ensure_topics
+from common.kafka.admin import ensure_topics, topics_dropping_data
 from common.kafka.consumer import ConsumerRunner
+from common.observability import TOPIC_DROPS_DATA
 from common.outbox import OutboxRelay, install_wakeup
 from common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+TOPIC_CHECK_SECONDS = 300.0  # an operator's later change to a topic shows within this
 
 
 def run_async(main: Coroutine[Any, Any, T]) -> T:
@@ -55,6 +57,7 @@ class ServiceRuntime:
     consumers: list[ConsumerRunner] = field(default_factory=list)
     relay_engine: AsyncEngine | None = None
     _topic_task: asyncio.Task[None] | None = None
+    topics_dropping_data: dict[str, str] | None = None  # topic → why; None until first checked
 
     @classmethod
     def build(cls, settings: ServiceSettings, outbox: Table | None, **engine_options: Any) -> ServiceRuntime:
@@ -75,33 +78,71 @@ class ServiceRuntime:
             install_wakeup(sessions, relay.wake)
         return cls(settings, engine, sessions, relay, relay_engine=relay_engine)
 
-    async def start(self, topics: list[str]) -> None:
+    async def start(self, owned: list[str], read: Sequence[str] = ()) -> None:
+        """`owned`: the topics this service writes (it brings them to their configuration); `read`: the
+        topics it consumes (created when missing, left to their owner otherwise). Both are checked for
+        settings that would drop data, now and every `TOPIC_CHECK_SECONDS`."""
+        topics = list(dict.fromkeys([*owned, *read]))
+        ensured = False
         try:
-            await ensure_topics(
-                self.settings.kafka_bootstrap_servers, topics, partitions=self.settings.topic_partitions
-            )
+            await self._ensure_topics(owned, topics)
+            ensured = True
+            await self._check_topics(topics)
         except Exception as exc:  # broker down at start-up: keep trying in the background
-            log.warning("could not ensure topics at startup, retrying in the background: %s", exc)
-            self._topic_task = asyncio.create_task(self._ensure_topics_until_done(topics))
+            log.warning("could not ensure or check topics at startup, retrying in the background: %s", exc)
+        self._topic_task = asyncio.create_task(self._keep_topics(owned, topics, ensured=ensured))
         if self.relay:
             self.relay.start()
         for consumer in self.consumers:
             consumer.start()
 
-    async def _ensure_topics_until_done(self, topics: list[str]) -> None:
-        delay = 1.0
+    async def _ensure_topics(self, owned: list[str], topics: list[str]) -> None:
+        if not self.settings.manage_topics:
+            return
+        await ensure_topics(
+            self.settings.kafka_bootstrap_servers,
+            topics,
+            partitions=self.settings.topic_partitions,
+            replication_factor=self.settings.topic_replication_factor,
+            min_insync_replicas=self.settings.topic_min_insync_replicas,
+            configure=owned,
+        )
+
+    async def _check_topics(self, topics: list[str]) -> None:
+        dropping = await topics_dropping_data(self.settings.kafka_bootstrap_servers, topics)
+        for topic in topics:
+            TOPIC_DROPS_DATA.labels(self.settings.service_name, topic).set(1 if topic in dropping else 0)
+        for topic, reason in dropping.items():
+            log.warning(
+                "topic %s would drop data (%s): a rebuild from it would miss what it deleted; give it "
+                "cleanup.policy=compact%s",
+                topic,
+                reason,
+                "" if self.settings.manage_topics else " (EXCHANGE_MANAGE_TOPICS=false: its operator must)",
+            )
+        self.topics_dropping_data = dropping
+
+    async def _keep_topics(self, owned: list[str], topics: list[str], *, ensured: bool) -> None:
+        delay = TOPIC_CHECK_SECONDS if self.topics_dropping_data is not None else 1.0
         while True:
             await asyncio.sleep(delay)
             try:
-                await ensure_topics(
-                    self.settings.kafka_bootstrap_servers, topics, partitions=self.settings.topic_partitions
-                )
+                if not ensured:
+                    await self._ensure_topics(owned, topics)
+                    ensured = True
+                    log.info("topics ensured")
+                await self._check_topics(topics)
             except Exception as exc:
-                log.warning("topics still not ensured: %s", exc)
+                log.warning("topics still not ensured or checked: %s", exc)
                 delay = min(delay * 2, 30.0)
             else:
-                log.info("topics ensured")
-                return
+                delay = TOPIC_CHECK_SECONDS
+
+    def topic_retention(self) -> dict[str, Any]:
+        """/readyz's word on the topics (common.web's readiness details): never a reason to be unready,
+        since the service works; the operator has to act before the broker deletes anything."""
+        checked = self.topics_dropping_data is not None
+        return {"topic_retention": {"checked": checked, "drop_data": dict(self.topics_dropping_data or {})}}
 
     async def stop(self) -> None:
         if self._topic_task:
@@ -115,8 +156,8 @@ class ServiceRuntime:
         await self.engine.dispose()
 
     @contextlib.asynccontextmanager
-    async def running(self, topics: list[str]) -> AsyncIterator[ServiceRuntime]:
-        await self.start(topics)
+    async def running(self, owned: list[str], read: Sequence[str] = ()) -> AsyncIterator[ServiceRuntime]:
+        await self.start(owned, read)
         try:
             yield self
         finally:

@@ -29,6 +29,9 @@ _SHARED_FALLBACKS = {
     "environment": "EXCHANGE_ENVIRONMENT",
     "topic_prefix": "EXCHANGE_TOPIC_PREFIX",
     "topic_partitions": "EXCHANGE_TOPIC_PARTITIONS",
+    "topic_replication_factor": "EXCHANGE_TOPIC_REPLICATION_FACTOR",
+    "topic_min_insync_replicas": "EXCHANGE_TOPIC_MIN_INSYNC_REPLICAS",
+    "manage_topics": "EXCHANGE_MANAGE_TOPICS",
 }
 
 
@@ -49,6 +52,13 @@ class ServiceSettings(BaseSettings):
     # rebuild --workers N` take whole partitions): with three, two processes split 2:1 and the second
     # idles a third of the time (bench/reporting/README.md, run 13: apply 17.3k → 21.5k/s).
     topic_partitions: int = 6
+    # A single local broker holds one copy; production runs 3 and 2, so an acknowledged message (the
+    # relay's producer waits for acks=all) is on two brokers before the outbox row is deleted.
+    topic_replication_factor: int = Field(default=1, ge=1)
+    topic_min_insync_replicas: int = Field(default=1, ge=1)
+    # False where an operator (Strimzi's Topic Operator, say) owns the topics: the services then create and
+    # change none, and only report those that would drop data.
+    manage_topics: bool = True
     jwt_secret: str = DEVELOPMENT_SECRET
     # HS256 keys by `kid`, `kid=secret,kid2=secret2` (a secret may hold `=`, not `,`); replaces jwt_secret.
     # A token is checked with the key its `kid` names, one without `kid` with each; others are refused.
@@ -107,6 +117,13 @@ class ServiceSettings(BaseSettings):
         if self.jwt_current_kid is not None:
             return self.jwt_current_kid, self.jwt_keys[self.jwt_current_kid]
         return None, self.jwt_secret
+
+    @model_validator(mode="after")
+    def _insync_replicas_within_replication(self) -> ServiceSettings:
+        if self.topic_min_insync_replicas > self.topic_replication_factor:
+            # Every acks=all send would then fail with NotEnoughReplicas.
+            raise ValueError("EXCHANGE_TOPIC_MIN_INSYNC_REPLICAS exceeds EXCHANGE_TOPIC_REPLICATION_FACTOR")
+        return self
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

@@ -29,6 +29,7 @@ from common.observability import (
 from common.settings import ServiceSettings
 
 ReadinessCheck = Callable[[], Awaitable[str | None]]  # None when fine, else what is wrong
+ReadinessDetail = Callable[[], Mapping[str, Any]]  # members added to /readyz's body; never make it 503
 
 
 def database_check(engine: AsyncEngine) -> ReadinessCheck:
@@ -55,6 +56,7 @@ _METRICS_EXAMPLE = (
     "# TYPE outbox_backlog gauge\n"
     'outbox_backlog{service="events"} 0.0\n'
 )
+_READY_EXAMPLE = {"status": "ready", "topic_retention": {"checked": True, "drop_data": {}}}
 _ASYNCAPI_EXAMPLE = {"asyncapi": "3.0.0", "info": {"title": "events", "version": "1.0.0"}, "channels": {}}
 
 
@@ -72,8 +74,12 @@ def operations_router(asyncapi: Callable[[], dict[str, Any]] | None) -> APIRoute
     @router.get(
         "/readyz",
         summary="Database and Kafka reachable",
+        description=(
+            "`topic_retention.drop_data` names the topics this service writes or reads whose configuration would "
+            "delete messages by age or size (a rebuild would miss them); it does not make the answer 503."
+        ),
         responses={
-            200: {"content": {"application/json": {"example": {"status": "ready"}}}},
+            200: {"content": {"application/json": {"example": _READY_EXAMPLE}}},
             503: {
                 "description": "A dependency is unreachable",
                 "content": {PROBLEM: {"example": problem_body(503, "kafka unreachable")}},
@@ -83,9 +89,11 @@ def operations_router(asyncapi: Callable[[], dict[str, Any]] | None) -> APIRoute
     async def readyz(request: Request) -> Response:
         checks: list[ReadinessCheck] = request.app.state.readiness_checks
         failures = [f for f in [await c() for c in checks] if f]
+        details = readiness_details(request)
         if failures:
-            return JSONResponse(problem_body(503, "; ".join(failures)), status_code=503, media_type=PROBLEM)
-        return JSONResponse({"status": "ready"})
+            body = {**problem_body(503, "; ".join(failures)), **details}
+            return JSONResponse(body, status_code=503, media_type=PROBLEM)
+        return JSONResponse({"status": "ready", **details})
 
     @router.get(
         "/metrics",
@@ -108,6 +116,14 @@ def operations_router(asyncapi: Callable[[], dict[str, Any]] | None) -> APIRoute
             return document()
 
     return router
+
+
+def readiness_details(request: Request) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    details: list[ReadinessDetail] = request.app.state.readiness_details
+    for detail in details:
+        body.update(detail())
+    return body
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -189,6 +205,7 @@ def create_service_app(
     )
     app.state.readiness_checks = []
     redact_access_tokens_in_access_log()  # here, so every worker process of `serve --workers N` has it
+    app.state.readiness_details = []
     install_error_handlers(app)
     if direct_routes:  # innermost: inside the body limit and the request context
         app.add_middleware(DirectRoutes, fastapi=app, routes=direct_routes)

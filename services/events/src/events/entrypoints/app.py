@@ -86,6 +86,7 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
             wake_relay=_coalesced(runtime.relay.wake, settings.relay_wake_delay) if runtime.relay is not None else None,
         )
         app.state.readiness_checks = [database_check(runtime.engine), kafka_check(settings.kafka_bootstrap_servers)]
+        app.state.readiness_details = [runtime.topic_retention]
         try:
             async with runtime.running([topic]):
                 # The country/region tables and the app are loaded by now and live as long as the

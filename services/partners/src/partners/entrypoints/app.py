@@ -23,6 +23,7 @@ def create_app(settings: PartnersSettings | None = None) -> FastAPI:
         runtime = ServiceRuntime.build(settings, outbox)
         app.state.runtime = runtime
         app.state.readiness_checks = [database_check(runtime.engine), kafka_check(settings.kafka_bootstrap_servers)]
+        app.state.readiness_details = [runtime.topic_retention]
         async with runtime.running([settings.topic(TOPIC)]):
             yield
 

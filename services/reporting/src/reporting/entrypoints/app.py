@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from common.db import create_engine, is_sqlite, session_factory
-from common.kafka.consumer import ConsumerRunner
+from common.kafka.consumer import ConsumerRunner, dlq_topic
 from common.regions import default_catalogue
 from common.runtime import ServiceRuntime, tune_gc_for_batches
 from common.web import create_service_app, database_check, kafka_check
@@ -82,10 +82,12 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         app.state.handler = handler
         app.state.broadcaster = broadcaster
         app.state.readiness_checks = [database_check(runtime.engine), kafka_check(settings.kafka_bootstrap_servers)]
+        app.state.readiness_details = [runtime.topic_retention]
         broadcaster.start()
         topics = settings.source_topics()
         try:
-            async with runtime.running([*topics, *(f"{t}.dlq" for t in topics)]):
+            # The dead-letter topics are this service's (its consumer writes them); the others are read.
+            async with runtime.running([dlq_topic(t) for t in topics], read=topics):
                 if listener is not None:
                     listener.start()
                     await listener.wait_listening()  # no announcement is missed once we serve

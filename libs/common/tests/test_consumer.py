@@ -195,6 +195,9 @@ async def test_consumer_carries_on_after_a_broker_restart(
         await wait_until(lambda: _eq(counter(engine), 111), timeout=90)
     finally:
         await consumer.stop()
+    # The outage was retried, not blamed on the messages: no isolation, nothing dead-lettered.
+    assert consumer.state.poison_failures == 0 and consumer.state.dead_lettered == 0
+    assert await read_topic(restartable_kafka, f"{topic}.dlq", expected=0, timeout=1) == []
 
 
 async def test_trace_context_travels_from_the_writer_to_the_consumer(engine, kafka_bootstrap, topic, run_id):

@@ -83,6 +83,9 @@ def use_wal(cursor: Any, *, attempts: int = 100, pause: float = 0.02) -> None:
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    # SQLAlchemy's error messages would otherwise quote the statement's parameters (names, emails)
+    # into every logged database error.
+    kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
         ensure_sqlite_directory(url)
         for pool_option in ("pool_size", "max_overflow", "pool_pre_ping"):

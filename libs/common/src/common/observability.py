@@ -62,6 +62,11 @@ OUTBOX_LATENCY = Histogram(
 CONSUMER_PROCESSED = Counter("consumer_messages_total", "Messages applied", ["service", "topic"])
 CONSUMER_DUPLICATES = Counter("consumer_duplicates_total", "Redelivered messages skipped", ["service", "topic"])
 CONSUMER_DLQ = Counter("consumer_dead_letters_total", "Messages sent to the DLQ", ["service", "topic"])
+CONSUMER_DLQ_FAILURES = Counter(
+    "consumer_dead_letter_failures_total", "Sends to a DLQ that failed (the batch is retried)", ["service", "topic"]
+)
+# kind: "transient" (broker, commit, deadlock, concurrent change) or "poison" (may be a message's data)
+CONSUMER_FAILURES = Counter("consumer_failures_total", "Failed batch attempts, retried", ["service", "kind"])
 # With several workers: a partition's owner may change, and the newest value is its owner's.
 CONSUMER_LAG = Gauge(
     "consumer_lag",

@@ -4,6 +4,11 @@ Per batch: undecodable messages go to `<topic>.dlq` (with headers saying why) an
 carries on; the rest are de-duplicated through the inbox and applied in ONE database transaction;
 only after that commit are the offsets of the processed messages committed. A crash between the two
 commits redelivers messages the inbox already holds, so they have no effect.
+
+A failed batch is retried with backoff. Only failures that may come from a message's own data
+(`common.kafka.failures.classify`: "poison") count towards isolation mode, where messages are applied
+one by one and one that keeps failing so on its own is dead-lettered; a broker outage, an offset commit
+refused, a deadlock or a concurrent change never dead-letters anything.
 """
 
 from __future__ import annotations
@@ -20,16 +25,19 @@ from typing import Any, NamedTuple, Protocol
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
-from sqlalchemy import Table, text
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.envelope import CloudEvent
 from common.inbox import claim_new, prune
 from common.kafka.clients import new_consumer, new_producer
+from common.kafka.failures import DeadLetterFailed, InvalidMessage, classify, describe
 from common.observability import (
     CLIENT_REBUILDS,
     CONSUMER_DLQ,
+    CONSUMER_DLQ_FAILURES,
     CONSUMER_DUPLICATES,
+    CONSUMER_FAILURES,
     CONSUMER_LAG,
     CONSUMER_PROCESSED,
     new_traceparent,
@@ -38,9 +46,7 @@ from common.observability import (
 
 log = logging.getLogger(__name__)
 
-
-class InvalidMessage(Exception):
-    """The message cannot be applied whatever we retry: it goes to the dead-letter topic."""
+__all__ = ["BatchHandler", "ConsumerRunner", "Decoded", "Delivery", "InvalidMessage", "decode_envelope", "dlq_topic"]
 
 
 class Decoded(NamedTuple):
@@ -71,6 +77,8 @@ class ConsumerState:
     processed: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
+    transient_failures: int = 0  # failed batch attempts, retried
+    poison_failures: int = 0  # those that may come from a message's data: they lead to isolation mode
     last_progress: float = field(default_factory=time.monotonic)
     lag: int = 0
 
@@ -82,6 +90,10 @@ def decode_envelope(raw: bytes) -> CloudEvent:
 
 def dlq_topic(topic: str) -> str:
     return f"{topic}.dlq"
+
+
+_FIRST_BACKOFF = 0.2
+_MAX_BACKOFF = 5.0
 
 
 class _FinishBatchOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -110,6 +122,7 @@ class ConsumerRunner:
         stall_timeout: float = 30.0,
         inbox_retention: timedelta | None = None,
         isolate_after: int = 3,
+        attempts_alone: int = 3,
         after_db_commit: Callable[[], Awaitable[None]] | None = None,
         after_batch: Callable[[Sequence[Delivery]], Awaitable[None]] | None = None,
     ) -> None:
@@ -125,7 +138,11 @@ class ConsumerRunner:
         self.inbox_retention = inbox_retention
         self._next_prune = 0.0
         self.isolate_after = isolate_after
-        self._failures = 0
+        self.attempts_alone = attempts_alone
+        self._failures = 0  # consecutive poison failures
+        self._backoff = _FIRST_BACKOFF
+        # Messages of a batch that fails are read again: do not dead-letter them twice.
+        self._dead_lettered: set[tuple[str, int, int]] = set()
         self.after_db_commit = after_db_commit
         self.after_batch = after_batch
         self.state = ConsumerState()
@@ -150,21 +167,32 @@ class ConsumerRunner:
         return self._task is not None and not self._task.done()
 
     async def run(self) -> None:
-        backoff = 0.2
         while True:
             try:
                 consumer = await self._ensure_consumer()
                 await self._consume(consumer)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # database or broker trouble: rebuild and re-read uncommitted
-                self._failures += 1
-                log.warning("consumer batch failed; retrying in %.1fs: %s: %s", backoff, type(exc).__name__, exc)
-                await self._close()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-            else:
-                backoff = 0.2
+            except Exception as exc:  # rebuild the clients and re-read what was not committed
+                await self._failed(exc)
+
+    async def _failed(self, exc: Exception) -> None:
+        kind = classify(exc)
+        if kind == "poison":
+            self._failures += 1
+            self.state.poison_failures += 1
+        else:
+            self.state.transient_failures += 1
+        CONSUMER_FAILURES.labels(self.service, kind).inc()
+        backoff = self._backoff
+        log.warning(
+            "consumer batch failed; retrying in %.1fs",
+            backoff,
+            extra={"error": describe(exc), "failure": kind, "isolating": self._failures >= self.isolate_after},
+        )
+        await self._close()
+        await asyncio.sleep(backoff)
+        self._backoff = min(backoff * 2, _MAX_BACKOFF)
 
     async def _consume(self, consumer: AIOKafkaConsumer) -> None:
         """Fetch and decode the next batch while the database applies the previous one (decoding is
@@ -189,6 +217,8 @@ class ConsumerRunner:
                     else:
                         self._in_flight = asyncio.create_task(self._commit(consumer, records, *prepared))
                 await self._watch(consumer, bool(records))
+                if self._consumer is not consumer:
+                    return  # the watchdog closed it: start a new one (reading it would raise ConsumerStoppedError)
                 await self._maybe_prune()
         finally:
             in_flight, self._in_flight = self._in_flight, None
@@ -233,6 +263,7 @@ class ConsumerRunner:
     def _succeeded(self) -> None:
         self.state.last_progress = time.monotonic()
         self._failures = 0
+        self._backoff = _FIRST_BACKOFF
 
     async def _prepare(
         self, records: list[ConsumerRecord[bytes, bytes]]
@@ -302,25 +333,24 @@ class ConsumerRunner:
     async def _apply_one_by_one(
         self, by_id: dict[str, Delivery], record_of: dict[str, ConsumerRecord[bytes, bytes]]
     ) -> list[Delivery]:
-        """After repeated batch failures: find the message that fails on its own and dead-letter it,
-        so one poison message cannot stop its partitions. While the database itself is down, raise."""
+        """After repeated batch failures that may come from a message's data: apply the messages one by
+        one, and dead-letter one that fails so on its own every time, so it cannot stop its partitions.
+        Any other failure (the database away, a deadlock, a concurrent change) is raised: the batch is
+        retried, and nothing is dead-lettered for it."""
         fresh: list[Delivery] = []
         for event_id, delivery in by_id.items():
-            try:
-                fresh.extend(await self._apply([delivery]))
-            except Exception as exc:
-                if not await self._database_answers():
-                    raise
-                await self._dead_letter(record_of[event_id], exc, reason="apply-failed")
+            for attempt in range(1, self.attempts_alone + 1):
+                try:
+                    fresh.extend(await self._apply([delivery]))
+                    break
+                except Exception as exc:
+                    if classify(exc) == "transient":
+                        raise
+                    if attempt == self.attempts_alone:
+                        await self._dead_letter(record_of[event_id], exc, reason="apply-failed")
+                    else:  # give a passing conflict (another consumer's insert) time to settle
+                        await asyncio.sleep(_FIRST_BACKOFF * attempt)
         return fresh
-
-    async def _database_answers(self) -> bool:
-        try:
-            async with self.sessions() as session:
-                await session.execute(text("SELECT 1"))
-        except Exception:
-            return False
-        return True
 
     async def _dead_letter_undecodable(
         self, record: ConsumerRecord[bytes, bytes], exc: Exception, traceparent: str | None
@@ -333,8 +363,13 @@ class ConsumerRunner:
             traceparent_var.reset(token)
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], exc: Exception, *, reason: str) -> None:
-        detail = f"{type(exc).__name__}: {exc}"[:1000]
-        producer = await self._ensure_dlq()
+        """Send the message to its DLQ with the reason and the error's type and location (never its
+        text: it may quote the data). A failed send raises DeadLetterFailed: the batch is retried and
+        its offsets are not committed past the message."""
+        where = (record.topic, record.partition, record.offset)
+        if where in self._dead_lettered:
+            return
+        detail = describe(exc)[:1000]
         headers = [
             *(record.headers or ()),
             ("dlq.reason", reason.encode()),
@@ -344,14 +379,22 @@ class ConsumerRunner:
             ("dlq.original.offset", str(record.offset).encode()),
             ("dlq.consumer.group", self.group_id.encode()),
         ]
-        await asyncio.wait_for(
-            await producer.send(dlq_topic(record.topic), record.value, key=record.key, headers=headers), 15
-        )
+        try:
+            producer = await self._ensure_dlq()
+            await asyncio.wait_for(
+                await producer.send(dlq_topic(record.topic), record.value, key=record.key, headers=headers), 15
+            )
+        except Exception as send_failure:
+            CONSUMER_DLQ_FAILURES.labels(self.service, record.topic).inc()
+            raise DeadLetterFailed(f"could not send to {dlq_topic(record.topic)}") from send_failure
+        if len(self._dead_lettered) >= 10_000:
+            self._dead_lettered.clear()
+        self._dead_lettered.add(where)
         self.state.dead_lettered += 1
         CONSUMER_DLQ.labels(self.service, record.topic).inc()
         log.warning(
             "message sent to the dead-letter topic",
-            extra={"topic": record.topic, "offset": record.offset, "reason": reason, "error": detail[:200]},
+            extra={"topic": record.topic, "offset": record.offset, "reason": reason, "error": detail[:300]},
         )
 
     def _count(self, fresh: Sequence[Delivery], duplicates: int) -> None:

@@ -1,4 +1,4 @@
-"""`reporting migrate | serve | rebuild`."""
+"""`reporting migrate | serve | rebuild | dlq list | dlq replay`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from common.db import create_engine, is_sqlite, session_factory
+from common.kafka.dead_letters import add_dead_letter_commands, dead_letter_command
 from common.migrations import upgrade
 from common.observability import configure_logging
 from common.runtime import run_async
@@ -64,10 +65,16 @@ def main(argv: list[str] | None = None) -> None:
         help="processes replaying the partitions (default: 2 on PostgreSQL, 1 on SQLite; the replay is "
         "CPU-bound, so more than the machine's cores gains nothing)",
     )
+    add_dead_letter_commands(sub)
     args = parser.parse_args(argv)
     settings = ReportingSettings()
     if args.command == "migrate":
         upgrade(settings.database_url, SERVICE_DIR)
+    elif args.command == "dlq":
+        command = dead_letter_command(
+            args, bootstrap_servers=settings.kafka_bootstrap_servers, topics=settings.source_topics(), out=sys.stdout
+        )
+        sys.exit(run_async(command))
     elif args.command == "rebuild":
         sqlite = is_sqlite(settings.database_url)
         workers = args.workers if args.workers is not None else (1 if sqlite else 2)

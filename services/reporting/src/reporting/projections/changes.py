@@ -89,7 +89,8 @@ def decode_message(raw: bytes) -> Decoded:
         if any(e["type"] == "union_tag_invalid" for e in errors):
             return Decoded(CloudEvent.from_bytes(raw).id, None)  # a valid envelope of another type
         if all(len(e["loc"]) > 1 and e["loc"][1] == "data" for e in errors):
-            raise InvalidMessage(f"{errors[0]['loc'][0]}: {exc}") from exc
+            # Its text must not quote the data (it reaches logs and DLQ headers); the cause's locations do.
+            raise InvalidMessage(f"{errors[0]['loc'][0]}: the data does not match its event type") from exc
         raise
     return Decoded(message.id, _change(message))
 

@@ -204,6 +204,23 @@ async def test_invalid_messages_go_to_the_dlq_and_are_counted(service, kafka_boo
     assert "consumer_lag{" in text
 
 
+async def test_an_agreement_status_too_long_for_its_column_is_dead_lettered(service, kafka_bootstrap):
+    """rm_agreement_regions.status is String(16): a 17-character status goes to the DLQ at decode
+    instead of failing the batch's transaction, and the messages around it are applied."""
+    base = service.seen()
+    org = str(uuid.uuid4())
+    before = (await service.region("m49:150"))["partners"]["agreements_signed"]
+    poison = agreement_message(str(uuid.uuid4()), [org], status="s" * 17)
+    await service.producer.send(
+        PARTNERS, organization_message(org, "FR"), poison, agreement_message(str(uuid.uuid4()), [org])
+    )
+    await service.settle(base + 3)
+    dead = await read_topic(kafka_bootstrap, service.settings.topic(PARTNERS) + ".dlq", expected=1)
+    assert [m.key.decode() for m in dead] == [poison.subject]
+    assert dict(dead[0].headers)["dlq.reason"] == b"invalid-data"
+    assert (await service.region("m49:150"))["partners"]["agreements_signed"] == before + 1
+
+
 async def test_bodies_list_every_province_and_flags_the_silent_ones(service):
     async with service.client() as client:
         body = (await client.get("/v1/bodies", params={"year": 2024})).json()

@@ -1,6 +1,8 @@
 """`reporting rebuild`: replay every topic into a fresh generation and swap it in — the figures are
 identical to the live ones and the API answers throughout, also while messages keep arriving, in one
-process or several; a failed replaying process fails the rebuild and leaves the live figures alone."""
+process or several; a failed replaying process fails the rebuild and leaves the live figures alone;
+poison messages are skipped and named, as the live consumer dead-letters them, and a transient failure
+fails the rebuild."""
 
 from __future__ import annotations
 
@@ -17,10 +19,10 @@ from common.db import create_engine, session_factory
 from common.testing.plugin import wait_until
 from reporting.adapters.tables import event_facts, generation, metadata
 from reporting.projections import rebuild as rebuild_module
-from reporting.projections.rebuild import RebuildWorkerFailed, rebuild
+from reporting.projections.rebuild import RebuildWorkerFailed, Skipped, rebuild
 from reporting.read.queries import catalogue_codes
 from reporting.stream.changes_channel import ChangeListener
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from support import (
     EVENTS,
     PARTNERS,
@@ -246,6 +248,124 @@ async def test_a_rebuild_in_two_processes_gives_the_same_figures_and_keeps_arriv
     assert said[0].startswith("rebuild: replaying ") and said[0].endswith(" messages in 2 processes")
     assert f"rebuild: {one_process.messages:,} of {one_process.messages:,} messages replayed" in " ".join(said)
     assert await snapshot(service) == live  # the one-process rebuild reads exactly what the two-process one left
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_poison_messages_are_skipped_and_named_and_the_figures_are_the_live_ones(service, workers):
+    """An agreement whose status does not fit its column (17 characters) and a message that is not
+    JSON: the live consumer dead-letters both; a rebuild — in one process or two — completes with the
+    live figures and names them."""
+    org = str(uuid.uuid4())
+    poison = agreement_message(str(uuid.uuid4()), [org], status="s" * 17)
+    base = service.seen()
+    await service.producer.send(
+        PARTNERS, organization_message(org, "SE"), poison, agreement_message(str(uuid.uuid4()), [org])
+    )
+    await service.producer.send(EVENTS, b"{not json", key="garbage")
+    await service.producer.send(EVENTS, *[event_message(event_data(host_province="110000")) for _ in range(20)])
+    await service.settle(base + 24, timeout=60)
+    assert service.app.state.runtime.consumers[0].state.dead_lettered >= 2
+    before = await snapshot(service)
+    engine = create_engine(service.settings.database_url)
+    try:
+        report = await rebuild(
+            session_factory(engine),
+            bootstrap_servers=service.settings.kafka_bootstrap_servers,
+            topics=service.settings.source_topics(),
+            workers=workers,
+        )
+    finally:
+        await engine.dispose()
+    assert await snapshot(service) == before
+    named = {(s.message_id, s.topic, s.reason) for s in report.skipped}
+    assert (poison.id, service.settings.topic(PARTNERS), "invalid-data") in named
+    assert (None, service.settings.topic(EVENTS), "invalid-envelope") in named  # not JSON: no id to name
+    assert report.invalid == len(report.skipped) >= 2 and report.apply_failed == 0
+
+
+async def test_a_message_whose_apply_fails_on_its_own_is_skipped_and_named(service, monkeypatch):
+    """A message that passes decoding but whose apply fails in the database, alone, every time (here a
+    division by zero in its transaction): the rebuild applies everything else of its chunk, skips it and
+    names it as apply-failed."""
+    poison = event_message(event_data(host_province="540000", start_date="2011-05-01"))
+    others = [event_message(event_data(host_province="540000", start_date="2012-05-01")) for _ in range(40)]
+    base = service.seen()
+    await service.producer.send(EVENTS, *others[:20], poison, *others[20:])
+    await service.settle(base + 41, timeout=60)
+    assert (await service.region("cn:540000", 2011))["events"]["count"] == 1
+    before = await snapshot(service)
+    tibet_2012 = await service.region("cn:540000", 2012)
+    real_apply = rebuild_module.apply_changes
+
+    async def apply_failing_on_poison(session, gen, changes):
+        if any(change.id == poison.subject for change in changes):
+            await session.execute(text("SELECT 1 / 0"))
+        return await real_apply(session, gen, changes)
+
+    monkeypatch.setattr(rebuild_module, "apply_changes", apply_failing_on_poison)
+    engine = create_engine(service.settings.database_url)
+    try:
+        report = await rebuild(
+            session_factory(engine),
+            bootstrap_servers=service.settings.kafka_bootstrap_servers,
+            topics=service.settings.source_topics(),
+        )
+    finally:
+        await engine.dispose()
+    skipped = [s for s in report.skipped if s.reason == "apply-failed"]
+    assert [s.message_id for s in skipped] == [poison.id] and report.apply_failed == 1
+    assert isinstance(skipped[0], Skipped) and skipped[0].topic == service.settings.topic(EVENTS)
+    assert (await service.region("cn:540000", 2011))["events"]["count"] == 0
+    tibet_2012.pop("as_of")
+    assert {k: v for k, v in (await service.region("cn:540000", 2012)).items() if k != "as_of"} == tibet_2012
+    after = await snapshot(service)
+    assert {year: after[year] for year in (2023, 2024, 2025)} == {year: before[year] for year in (2023, 2024, 2025)}
+    monkeypatch.undo()  # the message applies again: a rebuild gives back the live figures
+    engine = create_engine(service.settings.database_url)
+    try:
+        await rebuild(
+            session_factory(engine),
+            bootstrap_servers=service.settings.kafka_bootstrap_servers,
+            topics=service.settings.source_topics(),
+        )
+    finally:
+        await engine.dispose()
+    assert await snapshot(service) == before
+
+
+async def test_a_transient_failure_fails_the_rebuild_and_keeps_the_live_figures(service, monkeypatch):
+    """The rebuild's database connection is killed while it applies (a restart, a failover): that says
+    nothing about the message, so nothing is skipped — the rebuild fails and the live figures stay."""
+    victim = event_message(event_data(host_province="620000"))
+    base = service.seen()
+    await service.producer.send(EVENTS, victim)
+    await service.settle(base + 1, timeout=60)
+    before = await snapshot(service)
+    real_apply = rebuild_module.apply_changes
+
+    async def apply_losing_the_connection(session, gen, changes):
+        if any(change.id == victim.subject for change in changes):
+            await session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+        return await real_apply(session, gen, changes)
+
+    monkeypatch.setattr(rebuild_module, "apply_changes", apply_losing_the_connection)
+    engine = create_engine(service.settings.database_url)
+    sessions = session_factory(engine)
+    try:
+        async with sessions() as session:
+            current = await session.scalar(select(generation.c.current))
+        with pytest.raises(Exception) as failed:
+            await rebuild(
+                sessions,
+                bootstrap_servers=service.settings.kafka_bootstrap_servers,
+                topics=service.settings.source_topics(),
+            )
+        assert "terminat" in str(failed.value).lower() or "connection" in str(failed.value).lower()
+        async with sessions() as session:
+            assert await session.scalar(select(generation.c.current)) == current
+    finally:
+        await engine.dispose()
+    assert await snapshot(service) == before
 
 
 async def test_a_failed_replaying_process_fails_the_rebuild_and_keeps_the_live_figures(

@@ -110,7 +110,7 @@ async def region_trend(request: Request, code: str) -> dict[str, Any]:
 async def targets(request: Request, year: Year = None) -> dict[str, Any]:
     settings = request.app.state.settings
     now = datetime.now(UTC)
-    async with _sessions(request)() as session:
+    async with queries.one_snapshot(_sessions(request)) as session:  # two statements, one generation
         (overall,) = await queries.region_objects(session, ["all"], year or 0)
         partners = await queries.partner_organizations(session, year or 0, now.date())
     values = {
@@ -148,7 +148,7 @@ async def list_bodies(
     request: Request, year: Annotated[int | None, Query(ge=1900, le=2100, description="default: this year")] = None
 ) -> dict[str, Any]:
     year = year or datetime.now(UTC).year
-    async with _sessions(request)() as session:
+    async with queries.one_snapshot(_sessions(request)) as session:  # two statements, one generation
         return {"year": year, "items": await queries.body_rows(session, year), "next_cursor": None}
 
 

@@ -3,6 +3,11 @@
 Only the fields the projections use are declared; everything else in `data` is ignored, so producers
 may add fields freely. A message that lacks a field we need, or carries a value we cannot attribute
 (an unknown country code), fails validation and goes to the dead-letter topic.
+
+Every declared field is bounded as the contract says (codes ≤ 32 characters, names ≤ 300, lists ≤ 250
+items, `posts` ≤ 50, counts and `version` 0 … 10^12), and never past the column that stores it: a value
+out of bounds is dead-lettered when decoded, live and in `reporting rebuild` alike, instead of failing
+the database transaction that would apply it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 BodyKind = Literal["province", "society", "hq"]
 Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+MAX_COUNT = 10**12
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+Version = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+# Stored in String(64) key columns (rm_aggregates.id, rm_agreement_orgs.org_id); PostgreSQL text holds no NUL.
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
+# A body's code also becomes the region `body:<kind>:<code>` (String(64)); `|` separates stored facts.
+Code = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[^|\x00-\x1f]+$")]
+ShortCode = Annotated[str, Field(max_length=32)]  # read, compared, never stored as it is
+Name = Annotated[str, Field(max_length=300)]
+MAX_ITEMS = 250
+MAX_POSTS = 50
 
 
 def _country(value: str | None) -> str | None:
@@ -45,23 +61,23 @@ class _Tolerant(BaseModel):
 
 class Body(_Tolerant):
     kind: BodyKind
-    code: str = Field(min_length=1, max_length=48, pattern=r"^[^|\x00-\x1f]+$")  # `|` separates stored facts
+    code: Code
 
 
 class EventState(_Tolerant):
-    id: str | None = None
-    version: int = Field(ge=0)
+    id: Id | None = None
+    version: Version
     organizer: Body
     type: Slug = "other"
     start_date: date
-    host_country: str | None = "CN"
-    host_province: str | None = None
-    participants: int = Field(default=0, ge=0)
-    foreign_participants: int = Field(default=0, ge=0)
-    papers: int = Field(default=0, ge=0)
-    countries: list[str] = Field(default_factory=list)
+    host_country: ShortCode | None = "CN"
+    host_province: ShortCode | None = None
+    participants: Count = 0
+    foreign_participants: Count = 0
+    papers: Count = 0
+    countries: list[ShortCode] = Field(default_factory=list, max_length=MAX_ITEMS)
     flagship: bool = False
-    status: str = "active"
+    status: ShortCode = "active"
 
     @field_validator("host_country")
     @classmethod
@@ -75,12 +91,12 @@ class EventState(_Tolerant):
 
 
 class OrganizationState(_Tolerant):
-    id: str | None = None
-    version: int = Field(ge=0)
-    country: str | None = None
-    kind: str | None = None
+    id: Id | None = None
+    version: Version
+    country: ShortCode | None = None
+    kind: ShortCode | None = None
     deleted: bool = False
-    status: str | None = None
+    status: ShortCode | None = None
 
     @field_validator("country")
     @classmethod
@@ -89,12 +105,13 @@ class OrganizationState(_Tolerant):
 
 
 class AgreementState(_Tolerant):
-    id: str | None = None
-    version: int = Field(ge=0)
+    id: Id | None = None
+    version: Version
     signed_on: date
     expires_on: date | None = None
-    status: str = "active"
-    partner_org_ids: list[str] = Field(default_factory=list)
+    # rm_agreement_regions.status is String(16): the contract's statuses (active, expired, terminated) fit.
+    status: str = Field(default="active", min_length=1, max_length=16, pattern=r"^[^\x00-\x1f]+$")
+    partner_org_ids: list[Id] = Field(default_factory=list, max_length=MAX_ITEMS)
     flagship: bool = False
     # The contract names no field for the signing body; the partners service may use any of these.
     signed_by: Body | None = None
@@ -113,8 +130,8 @@ PostRole = Literal[
 
 
 class Post(_Tolerant):
-    organization: str | None = None
-    organization_country: str | None = None
+    organization: Name | None = None
+    organization_country: ShortCode | None = None
     role: PostRole = "other"
     start_date: date | None = None
     end_date: date | None = None
@@ -126,14 +143,14 @@ class Post(_Tolerant):
 
 
 class PersonState(_Tolerant):
-    id: str | None = None
-    version: int = Field(ge=0)
-    society: str | None = None
-    groups: list[Slug] = Field(default_factory=list)
-    country: str | None = None
-    province: str | None = None
+    id: Id | None = None
+    version: Version
+    society: Code | None = None
+    groups: list[Slug] = Field(default_factory=list, max_length=MAX_ITEMS)
+    country: ShortCode | None = None
+    province: ShortCode | None = None
     reserve: bool = False
-    posts: list[Post] = Field(default_factory=list)
+    posts: list[Post] = Field(default_factory=list, max_length=MAX_POSTS)
     deleted: bool = False
 
     @field_validator("country")
@@ -145,6 +162,6 @@ class PersonState(_Tolerant):
 class Removal(_Tolerant):
     """The least a removal message must carry."""
 
-    id: str | None = None
-    version: int = Field(ge=0)
-    society: str | None = None
+    id: Id | None = None
+    version: Version
+    society: Code | None = None

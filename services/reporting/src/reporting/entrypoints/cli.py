@@ -36,8 +36,15 @@ async def _rebuild(settings: ReportingSettings, keep_previous: bool, workers: in
         await engine.dispose()
     print(
         f"rebuilt generation {report.generation} (was {report.previous_generation}): {report.messages} messages, "
-        f"{report.applied} applied, {report.invalid} invalid, {report.seconds:.1f}s ({report.rate:,.0f}/s)"
+        f"{report.applied} applied, {report.invalid} invalid, {report.apply_failed} failed to apply, "
+        f"{report.seconds:.1f}s ({report.rate:,.0f}/s)"
     )
+    skipped = report.invalid + report.apply_failed
+    if skipped:
+        shown = "" if len(report.skipped) == skipped else f" (the first {len(report.skipped):,} named)"
+        print(f"skipped {skipped:,} poison messages, as the live consumer dead-letters them{shown}:")
+        for message in report.skipped:
+            print(f"  {message}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -83,7 +90,12 @@ def main(argv: list[str] | None = None) -> None:
         if workers > 1 and sqlite:
             parser.error("--workers above 1 needs PostgreSQL (REPORTING_DATABASE_URL): SQLite is one process")
         configure_logging(settings.service_name, settings.log_level)
-        run_async(_rebuild(settings, args.keep_previous, workers))
+        from reporting.projections.rebuild import RebuildRefused, RebuildRunning
+
+        try:
+            run_async(_rebuild(settings, args.keep_previous, workers))
+        except (RebuildRefused, RebuildRunning) as exc:
+            sys.exit(f"reporting rebuild: {exc}")
     else:
         configure_logging(settings.service_name, settings.log_level)
         if args.workers > 1 and is_sqlite(settings.database_url):

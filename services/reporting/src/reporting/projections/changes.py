@@ -17,6 +17,7 @@ from reporting.contracts.inbound import AgreementState, EventState, Organization
 from reporting.projections.event_facts import EventFacts, event_facts
 
 KINDS = ("event", "organization", "agreement", "person")
+MAX_MESSAGE_BYTES = 256 * 1024  # the contract: a published message stays under 256 KiB
 
 
 class _Typed(CloudEventFields):
@@ -81,7 +82,10 @@ class Change:
 def decode_message(raw: bytes) -> Decoded:
     """(message id, Change or None). None for types reporting does not project (memberships, future
     types): they are skipped, not dead-lettered, so producers can add event types without breaking this
-    consumer. ValidationError: the envelope is invalid; InvalidMessage: its data cannot be attributed."""
+    consumer. ValidationError: the envelope is invalid; InvalidMessage: its data cannot be attributed or
+    is out of the contract's bounds."""
+    if len(raw) >= MAX_MESSAGE_BYTES:
+        raise InvalidMessage(f"message of {len(raw)} bytes: the contract's limit is {MAX_MESSAGE_BYTES}")
     try:
         message = _MESSAGE.validate_json(raw)
     except ValidationError as exc:
@@ -103,8 +107,8 @@ def decode_change(envelope: CloudEvent) -> Change | None:
 def _change(message: _Message) -> Change:
     state = message.data
     aggregate_id = state.id or message.subject
-    if len(aggregate_id) > 64:
-        raise InvalidMessage("aggregate id longer than 64 characters")
+    if state.id is None and (len(aggregate_id) > 64 or "\x00" in aggregate_id):  # `data.id` is bounded itself
+        raise InvalidMessage("aggregate id longer than 64 characters or holding NUL")
     kind = _KIND[type(state)]
     body: tuple[str, str] | None
     if isinstance(state, EventState):

@@ -12,6 +12,13 @@ processes (`rebuild_worker`), each taking whole partitions — every aggregate's
 one partition, so one process, which keeps the newest-version-per-chunk step valid. The consumer process
 is CPU-bound (bench/reporting/README.md), so on two cores two processes replay ~1.4× faster. The tail
 and the swap stay in this process.
+
+Poison messages (failures.py: undecodable, out of the contract's bounds, or failing to apply on their
+own) are skipped and named at the end — as the live consumer dead-letters them — in one process or
+several; a transient failure (the database or the broker gone) fails the rebuild, leaving the live
+figures. A rebuild refuses to start, or to swap, when a partition's log starts above offset 0: the
+topics are compacted, which keeps the start at 0, so a later start means records were deleted
+(retention, `kafka-delete-records`) and a replay would lose figures the live generation holds.
 """
 
 from __future__ import annotations
@@ -23,13 +30,11 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from common.kafka.consumer import InvalidMessage
-from pydantic import ValidationError
 from reporting.adapters.tables import (
     aggregates,
     agreement_orgs,
@@ -41,6 +46,7 @@ from reporting.adapters.tables import (
     metrics,
 )
 from reporting.projections.changes import Change, decode_message
+from reporting.projections.failures import apply_failure_is_poison, decode_failure_reason
 from reporting.projections.store import apply_changes
 from reporting.read.queries import catalogue_codes
 from reporting.stream.changes_channel import announce
@@ -53,6 +59,23 @@ PROGRESS_SECONDS = 5.0
 LINKED_TOPIC = "exchange.partners.v1"  # its aggregates refer to one another (agreements name organizations)
 REBUILD_LOCK = 7_304_221  # an arbitrary advisory-lock key, the same in every process
 PROJECTION_TABLES = (metrics, country_refs, aggregates, event_facts, agreement_regions, agreement_orgs, bodies)
+MAX_NAMED = 10_000  # skipped messages named in the report (all are counted and logged)
+
+Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A poison message the rebuild left out, named as the live consumer's dead-letter headers name it."""
+
+    message_id: str | None  # the CloudEvent id (None: not even that could be read)
+    topic: str
+    partition: int
+    offset: int
+    reason: str  # invalid-envelope | invalid-data | apply-failed
+
+    def __str__(self) -> str:
+        return f"{self.message_id or '(no id)'} at {self.topic}/{self.partition}@{self.offset}: {self.reason}"
 
 
 @dataclass
@@ -61,8 +84,10 @@ class RebuildReport:
     previous_generation: int
     messages: int
     applied: int
-    invalid: int
+    invalid: int  # skipped at decode
     seconds: float
+    apply_failed: int = 0  # skipped because their apply failed on its own
+    skipped: list[Skipped] = field(default_factory=list)  # up to MAX_NAMED of both
 
     @property
     def rate(self) -> float:
@@ -104,6 +129,8 @@ class Replayer:
         self.messages = 0
         self.applied = 0
         self.invalid = 0
+        self.apply_failed = 0
+        self.skipped: list[Skipped] = []
         self._reported = time.monotonic()
 
     async def until(self, end: dict[TopicPartition, int], max_records: int) -> None:
@@ -111,7 +138,7 @@ class Replayer:
         chunks of up to `CHUNK` (only the newest version of an aggregate is kept), and the next chunk is
         fetched and decoded while the database applies the previous one."""
         in_flight: asyncio.Task[None] | None = None
-        chunk: dict[tuple[str, str], Change] = {}
+        chunk: dict[tuple[str, str], tuple[Change, Record]] = {}
         try:
             while True:
                 positions = {tp: await self.consumer.position(tp) for tp in end}
@@ -139,26 +166,82 @@ class Replayer:
                 with contextlib.suppress(asyncio.CancelledError):
                     await in_flight
 
-    async def _decode(self, records: list[ConsumerRecord[bytes, bytes]], chunk: dict[tuple[str, str], Change]) -> None:
+    async def _decode(self, records: list[Record], chunk: dict[tuple[str, str], tuple[Change, Record]]) -> None:
         for index, record in enumerate(records):
             if index % 256 == 255:
                 await asyncio.sleep(0)  # let the chunk in flight send its next statement
             self.messages += 1
             try:
                 change = decode_message(record.value or b"").value
-            except (ValidationError, InvalidMessage, ValueError):
-                self.invalid += 1  # the live consumer already dead-lettered it
+            except Exception as exc:  # as live: whatever decoding trips on, retrying cannot fix (dead-lettered)
+                self.invalid += 1
+                self._skip(record, decode_failure_reason(exc), exc)
                 continue
             if change is not None:
                 key = (change.kind, change.id)
                 kept = chunk.get(key)
-                if kept is None or change.version > kept.version:
-                    chunk[key] = change
+                if kept is None or change.version > kept[0].version:
+                    chunk[key] = (change, record)
 
-    async def _apply(self, changes: list[Change]) -> None:
+    async def _apply(self, items: list[tuple[Change, Record]]) -> None:
+        """Apply in one transaction. When that fails and the failure is not transient, apply each half
+        on its own, down to the single message that fails alone: that one is poison, skipped and named."""
+        try:
+            await self._write([change for change, _ in items])
+            return
+        except Exception as exc:
+            if len(items) > 1:
+                if not await apply_failure_is_poison(exc, self.sessions):
+                    raise
+            else:
+                await self._apply_alone_again(items[0], exc)
+                return
+        middle = len(items) // 2
+        await self._apply(items[:middle])
+        await self._apply(items[middle:])
+
+    async def _apply_alone_again(self, item: tuple[Change, Record], first: Exception) -> None:
+        """A message failed alone: it is poison when it fails alone again and the failure is not transient."""
+        if not await apply_failure_is_poison(first, self.sessions):
+            raise first
+        try:
+            await self._write([item[0]])
+        except Exception as exc:
+            if not await apply_failure_is_poison(exc, self.sessions):
+                raise
+            self.apply_failed += 1
+            self._skip(item[1], "apply-failed", exc)
+
+    async def _write(self, changes: list[Change]) -> None:
         async with self.sessions() as session, session.begin():
             result = await apply_changes(session, self.gen, changes)
         self.applied += result.applied
+
+    def _skip(self, record: Record, reason: str, exc: Exception) -> None:
+        skipped = Skipped(_message_id(record.value or b""), record.topic, record.partition, record.offset, reason)
+        if len(self.skipped) < MAX_NAMED:
+            self.skipped.append(skipped)
+        log.warning(
+            "rebuild skipped a poison message",
+            extra={
+                "message_id": skipped.message_id,
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "reason": reason,
+                "error": f"{type(exc).__name__}: {exc}"[:200],
+            },
+        )
+
+
+def _message_id(raw: bytes) -> str | None:
+    """The CloudEvent id of a message that may not even be JSON (only for naming skipped messages)."""
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    message_id = value.get("id") if isinstance(value, dict) else None
+    return message_id[:200] if isinstance(message_id, str) else None
 
 
 Say = Callable[[str], None]  # where progress lines go (the CLI: stderr)
@@ -316,6 +399,22 @@ class RebuildRunning(RuntimeError):
     """Another `reporting rebuild` holds the lock."""
 
 
+class RebuildRefused(RuntimeError):
+    """Records were deleted from a topic: a replay would lose figures. The live generation stays."""
+
+
+async def refuse_deleted_records(consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition]) -> None:
+    """Compaction keeps a partition's log start at 0; a start above it means records were deleted."""
+    starts = await consumer.beginning_offsets(list(partitions))
+    deleted = [f"{tp.topic}/{tp.partition} starts at offset {starts[tp]}" for tp in partitions if starts[tp] > 0]
+    if deleted:
+        raise RebuildRefused(
+            "records were deleted from the topics (" + ", ".join(deleted) + "): a replay would lose the "
+            "figures they hold, so the live figures stay. The topics must be log-compacted "
+            "(cleanup.policy=compact), never deleted from."
+        )
+
+
 async def _lock_rebuilds(session: AsyncSession) -> None:
     """One rebuild at a time (PostgreSQL: a transaction-level advisory lock, held until the session's
     transaction ends — so a crashed rebuild never leaves it behind on a pooled connection)."""
@@ -335,11 +434,12 @@ async def _rebuild(
     workers: int,
     progress: Say | None,
 ) -> RebuildReport:
-    new_gen = await _allocate(sessions)
     consumer = open_reader(bootstrap_servers, max_records)
     await consumer.start()
     try:
         partitions = await assign_every_partition(consumer, topics)
+        await refuse_deleted_records(consumer, partitions)
+        new_gen = await _allocate(sessions)
         await consumer.seek_to_beginning(*partitions)
         end = await _end_offsets(consumer, partitions)
         beginnings = await consumer.beginning_offsets(partitions)
@@ -363,6 +463,8 @@ async def _rebuild(
                 replayer.messages += counts["messages"]
                 replayer.applied += counts["applied"]
                 replayer.invalid += counts["invalid"]
+                replayer.apply_failed += counts["apply_failed"]
+                replayer.skipped += [Skipped(**named) for named in counts["skipped"]]
                 for topic, partition, offset in counts["positions"]:  # a worker may have read past `end`
                     consumer.seek(TopicPartition(topic, partition), offset)
         else:
@@ -375,6 +477,7 @@ async def _rebuild(
             previous = int(row.current)
             # Live batches are held at their FOR SHARE: replay what they committed before the lock.
             await replayer.until(await _end_offsets(consumer, partitions), max_records)
+            await refuse_deleted_records(consumer, partitions)  # none deleted while replaying either
             await session.execute(
                 update(generation).where(generation.c.id == 1).values(current=new_gen, swapped_at=datetime.now(UTC))
             )
@@ -387,4 +490,23 @@ async def _rebuild(
     if not keep_previous:
         await _drop_generation(sessions, previous)
     seconds = time.perf_counter() - started
-    return RebuildReport(new_gen, previous, replayer.messages, replayer.applied, replayer.invalid, seconds)
+    skipped = sorted(replayer.skipped, key=lambda s: (s.topic, s.partition, s.offset))[:MAX_NAMED]
+    if skipped:
+        log.warning(
+            "rebuild skipped poison messages",
+            extra={"count": replayer.invalid + replayer.apply_failed, "skipped": [str(s) for s in skipped[:100]]},
+        )
+    return RebuildReport(
+        new_gen,
+        previous,
+        replayer.messages,
+        replayer.applied,
+        replayer.invalid,
+        seconds,
+        replayer.apply_failed,
+        skipped,
+    )
+
+
+def skipped_as_json(skipped: Sequence[Skipped]) -> list[dict[str, Any]]:
+    return [asdict(s) for s in skipped]

@@ -4,9 +4,10 @@ generation and answers with its counts.
     python -m reporting.projections.rebuild_worker   < {"database_url": …, "partitions": [[topic, n, end], …], …}
 
 The job comes as the first line on stdin (so the database URL and its password never show in `ps`);
-the counts and the partitions' final positions go to stdout as one JSON object; logs go to stderr. A
-failure exits non-zero and the parent fails the rebuild. When stdin closes — the parent is gone, or
-gave up — the worker exits at once.
+the counts, the poison messages it skipped (named) and the partitions' final positions go to stdout as
+one JSON object; logs go to stderr. A failure (a transient one: poison is skipped) exits non-zero and
+the parent fails the rebuild. When stdin closes — the parent is gone, or gave up — the worker exits
+at once.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 from aiokafka import TopicPartition
 from common.db import create_engine, session_factory
 from common.runtime import run_async
-from reporting.projections.rebuild import Replayer, open_reader, prepare_process, progress_reporter
+from reporting.projections.rebuild import Replayer, open_reader, prepare_process, progress_reporter, skipped_as_json
 
 EXIT_PARENT_GONE = 75  # stdin closed before the work was done
 
@@ -47,6 +48,8 @@ async def replay_share(job: dict[str, Any]) -> dict[str, Any]:
         "messages": replayer.messages,
         "applied": replayer.applied,
         "invalid": replayer.invalid,
+        "apply_failed": replayer.apply_failed,
+        "skipped": skipped_as_json(replayer.skipped),
         "positions": positions,
     }
 

@@ -6,8 +6,9 @@ per-agreement rows, so they stay true as days pass without any message arriving.
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from common.regions import PROVINCES, all_regions
 from reporting.projections.attribution import BODY_PREFIX, OPEN_POSTS, is_pool_metric
 from sqlalchemy import bindparam, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 EVENT_TYPES = (
     "conference",
@@ -33,6 +34,20 @@ GROUPS = ("leading_scientist", "engineer", "young_scientist", "woman_scientist",
 ROLES = ("president", "vice_president", "executive_board", "secretary_general", "committee_chair", "member", "other")
 EXPIRING_DAYS = 90
 CURRENT_GEN = "(SELECT current FROM rm_generation WHERE id = 1)"
+
+
+@contextlib.asynccontextmanager
+async def one_snapshot(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session whose statements all read one snapshot, for reads of more than one statement: a
+    rebuild's swap committed between them must not mix two generations. PostgreSQL: one REPEATABLE
+    READ read-only transaction (the read engine otherwise autocommits each statement, each with its own
+    snapshot). SQLite: a session is one BEGIN IMMEDIATE transaction already (common/db.py)."""
+    async with sessions() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            await session.connection(
+                execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+            )
+        yield session
 
 
 @dataclass

@@ -24,14 +24,13 @@ from typing import Any, NamedTuple, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
-from pydantic import ValidationError
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.envelope import CloudEvent
 from common.inbox import claim_new, prune
 from common.kafka.clients import new_consumer, new_producer
-from common.kafka.failures import DeadLetterFailed, InvalidMessage, classify, describe
+from common.kafka.failures import DeadLetterFailed, InvalidMessage, classify, decode_failure_reason, describe
 from common.observability import (
     CLIENT_REBUILDS,
     CONSUMER_DLQ,
@@ -355,7 +354,7 @@ class ConsumerRunner:
     async def _dead_letter_undecodable(
         self, record: ConsumerRecord[bytes, bytes], exc: Exception, traceparent: str | None
     ) -> None:
-        reason = "invalid-envelope" if isinstance(exc, ValidationError) else "invalid-data"
+        reason = decode_failure_reason(exc)
         token = traceparent_var.set(traceparent or new_traceparent(None))
         try:
             await self._dead_letter(record, exc, reason=reason)

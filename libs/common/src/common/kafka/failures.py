@@ -53,6 +53,11 @@ def classify(exc: BaseException) -> Failure:
     return "transient"
 
 
+def decode_failure_reason(exc: BaseException) -> str:
+    """The dead-letter reason of a message that cannot be decoded (always poison): its envelope or its data."""
+    return "invalid-envelope" if isinstance(exc, ValidationError) else "invalid-data"
+
+
 def sqlstate(exc: BaseException) -> str | None:
     """The SQLSTATE of a PostgreSQL error, raw from asyncpg or wrapped by SQLAlchemy (None otherwise)."""
     for candidate in (exc, getattr(exc, "orig", None)):

@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from common.kafka.failures import decode_failure_reason
 from reporting.adapters.tables import (
     aggregates,
     agreement_orgs,
@@ -46,7 +47,7 @@ from reporting.adapters.tables import (
     metrics,
 )
 from reporting.projections.changes import Change, decode_message
-from reporting.projections.failures import apply_failure_is_poison, decode_failure_reason
+from reporting.projections.failures import apply_failure_is_poison
 from reporting.projections.store import apply_changes
 from reporting.read.queries import catalogue_codes
 from reporting.stream.changes_channel import announce

@@ -119,7 +119,7 @@ async def test_during_an_outage_the_backlog_shows_and_the_log_stays_quiet(
     topic = f"{topic_prefix}outage"
     await ensure_topics(restartable_kafka, [topic], partitions=3)
     sessions = session_factory(engine)
-    relay = relay_for(engine, restartable_kafka, send_timeout=15.0)
+    relay = relay_for(engine, restartable_kafka, send_timeout=4.0)
     install_wakeup(sessions, relay.wake)
     relay.start()
     try:

@@ -72,6 +72,7 @@ class ServiceRuntime:
                 outbox=outbox,
                 bootstrap_servers=settings.kafka_bootstrap_servers,
                 max_message_bytes=settings.outbox_max_message_bytes,
+                backlog_sessions=sessions,  # counted while a hanging send holds the relay's connection
             )
             install_wakeup(sessions, relay.wake)
         return cls(settings, engine, sessions, relay, relay_engine=relay_engine)

@@ -131,7 +131,10 @@ class OutboxRelay:
         backlog_interval: float = 5.0,
         failure_log_interval: float = 30.0,
         max_backoff: float = 5.0,
+        backlog_sessions: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
+        """`backlog_sessions`: where `outbox_backlog` is counted, if not on the relay's own connection
+        (which a hanging send holds)."""
         self.service = service
         self.sessions = sessions
         self.outbox = outbox
@@ -144,6 +147,7 @@ class OutboxRelay:
         self.failure_log_interval = failure_log_interval
         self.max_backoff = max_backoff
         self.dead_letters = dead_letter_table(outbox.metadata)
+        self._backlog_sessions = backlog_sessions or sessions
         self._producer_factory = producer_factory or (
             lambda: new_producer(bootstrap_servers, client_id=f"{service}-relay", linger_ms=0)
         )
@@ -202,17 +206,17 @@ class OutboxRelay:
                 raise
             except Exception as exc:  # broker or database down: retry with backoff, lose nothing
                 OUTBOX_FAILURES.labels(self.service).inc()
-                self.last_error = f"{type(exc).__name__}: {exc}"
+                self.last_error = f"{type(exc).__name__}: {exc or f'no answer within {self.send_timeout}s'}"
                 failures += 1
                 failing_since = failing_since or time.monotonic()
                 # One line per interval, however often it fails: an outage must not flood the log.
                 if time.monotonic() - last_warning >= self.failure_log_interval:
                     last_warning = time.monotonic()
                     log.warning(
-                        "outbox publish failed %d time(s) in the last %.0fs, failing for %.0fs; retrying in %.1fs: %s",
-                        failures,
-                        min(self.failure_log_interval, time.monotonic() - failing_since),
+                        "outbox publish failing for %.0fs (%d failed attempt(s) since the last report); "
+                        "retrying in %.1fs: %s",
                         time.monotonic() - failing_since,
+                        failures,
                         backoff,
                         self.last_error,
                     )
@@ -224,7 +228,11 @@ class OutboxRelay:
     async def _watch_backlog(self) -> None:
         while True:
             try:
-                OUTBOX_BACKLOG.labels(self.service).set(await self.backlog())
+                async with self._backlog_sessions() as session:
+                    count = await session.scalar(
+                        select(func.count()).select_from(self.outbox).where(self.outbox.c.sent_at.is_(None))
+                    )
+                OUTBOX_BACKLOG.labels(self.service).set(count or 0)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the database is down: the relay's own loop says so

@@ -47,7 +47,9 @@ def test_the_largest_event_the_fields_allow_stays_under_256_kib():
 
 
 @pytest.fixture(scope="module", params=["postgresql", "sqlite"])
-async def bounded(request, make_database, settings_factory, kafka_bootstrap, tmp_path_factory) -> AsyncIterator[Service]:
+async def bounded(
+    request, make_database, settings_factory, kafka_bootstrap, tmp_path_factory
+) -> AsyncIterator[Service]:
     if request.param == "postgresql":
         url = await migrated_database(make_database, "ev_message_size")
     else:

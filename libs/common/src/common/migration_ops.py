@@ -43,6 +43,28 @@ def drop_outbox_unsent_index() -> None:
     op.drop_index("ix_outbox_unsent", table_name="outbox")
 
 
+# Outbox rows the relay could not publish (common.outbox.table.dead_letter_table); the id is the outbox
+# row's own.
+def create_outbox_dead_letter() -> None:
+    op.create_table(
+        "outbox_dead_letter",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=False),
+        sa.Column("event_id", sa.String(64), nullable=False),
+        sa.Column("topic", sa.String(255), nullable=False),
+        sa.Column("key", sa.String(255), nullable=False),
+        sa.Column("payload", sa.Text(), nullable=False),
+        sa.Column("headers", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("failed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_outbox_dead_letter"),
+    )
+
+
+def drop_outbox_dead_letter() -> None:
+    op.drop_table("outbox_dead_letter")
+
+
 def create_inbox() -> None:
     op.create_table(
         "inbox",

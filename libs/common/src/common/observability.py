@@ -53,6 +53,9 @@ OUTBOX_BACKLOG = Gauge(
 )
 OUTBOX_PUBLISHED = Counter("outbox_published_total", "Messages published by the relay", ["service"])
 OUTBOX_FAILURES = Counter("outbox_publish_failures_total", "Failed publish attempts", ["service"])
+OUTBOX_DEAD_LETTERS = Counter(
+    "outbox_dead_letters_total", "Outbox rows moved to outbox_dead_letter, never to be published", ["service"]
+)
 OUTBOX_LATENCY = Histogram(
     "outbox_commit_to_publish_seconds",
     "From outbox row creation to broker ack",

@@ -74,6 +74,8 @@ class ServiceRuntime:
                 sessions=session_factory(relay_engine),
                 outbox=outbox,
                 bootstrap_servers=settings.kafka_bootstrap_servers,
+                max_message_bytes=settings.outbox_max_message_bytes,
+                backlog_sessions=sessions,  # counted while a hanging send holds the relay's connection
             )
             install_wakeup(sessions, relay.wake)
         return cls(settings, engine, sessions, relay, relay_engine=relay_engine)

@@ -71,6 +71,9 @@ class ServiceSettings(BaseSettings):
     jwt_audience: str | None = None
     max_body_bytes: int = 5 * 1024 * 1024
     relay_enabled: bool = True
+    # A published message (key, value, headers) stays under this many bytes (the contract: 256 KiB):
+    # a change whose message would not is refused with 422, and the relay quarantines any row over it.
+    outbox_max_message_bytes: int = 256 * 1024
     log_level: str = "INFO"
 
     @model_validator(mode="before")

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from common.kafka.logs import rate_limit_kafka_client_logs
+
 
 def new_producer(
     bootstrap_servers: str, *, client_id: str, linger_ms: int = 2, max_batch_size: int = 256 * 1024
 ) -> AIOKafkaProducer:
     # aiokafka defaults to acks=1 without idempotence: a leader failover could lose or duplicate.
+    rate_limit_kafka_client_logs()
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
         client_id=client_id,
@@ -28,6 +31,7 @@ def new_consumer(
     # auto_offset_reset="earliest": a new group must read history, not silently skip it (default
     # "latest"); offsets are committed explicitly after the database transaction. 4 MiB per partition
     # (default 1 MiB, ~1,300 messages here) lets a catching-up consumer fill batches of 10,000.
+    rate_limit_kafka_client_logs()
     return AIOKafkaConsumer(
         *topics,
         bootstrap_servers=bootstrap_servers,

@@ -3,6 +3,22 @@ and a relay publishes committed messages to Kafka in order per key."""
 
 from common.outbox.relay import OutboxRelay
 from common.outbox.table import outbox_table
-from common.outbox.writer import add_many_to_outbox, add_to_outbox, install_wakeup
+from common.outbox.writer import (
+    MAX_MESSAGE_BYTES,
+    MessageTooLarge,
+    add_many_to_outbox,
+    add_to_outbox,
+    check_message_size,
+    install_wakeup,
+)
 
-__all__ = ["OutboxRelay", "add_many_to_outbox", "add_to_outbox", "install_wakeup", "outbox_table"]
+__all__ = [
+    "MAX_MESSAGE_BYTES",
+    "MessageTooLarge",
+    "OutboxRelay",
+    "add_many_to_outbox",
+    "add_to_outbox",
+    "check_message_size",
+    "install_wakeup",
+    "outbox_table",
+]

@@ -1,7 +1,8 @@
 """The relay: claims committed, unsent outbox rows and publishes them in order with an idempotent
 producer, then deletes them (Kafka holds them from then on). A failed send rolls the claim back, so
 nothing is lost; a broker that comes back is picked up with a freshly built producer (aiokafka can
-stay stuck after a restart, issue 1017)."""
+stay stuck after a restart, issue 1017). A row too large to ever be published is moved to the
+dead-letter table, so the rows behind it go on."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import contextlib
 import functools
 import json
 import logging
+import os
 import struct
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -17,17 +19,26 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import Table, delete, func, select
+from aiokafka.errors import MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError
+from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.kafka.clients import new_producer
 from common.observability import (
     CLIENT_REBUILDS,
     OUTBOX_BACKLOG,
+    OUTBOX_DEAD_LETTERS,
     OUTBOX_FAILURES,
     OUTBOX_LATENCY,
     OUTBOX_PUBLISHED,
 )
+from common.outbox.table import dead_letter_table
+from common.outbox.writer import MAX_MESSAGE_BYTES
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: one relay per SQLite file is then the operator's to keep
+    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +47,20 @@ log = logging.getLogger(__name__)
 RELAY_LOCK_KEY = 0x0E7C_0B0C
 
 RemovePublished = Callable[[], Awaitable[None]]
+# How the broker refuses a record batch for its size: never retriable.
+_TOO_LARGE = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError)
+
+
+class _Unpublishable(NamedTuple):
+    row: Any
+    reason: str
+
+
+class _Sent(NamedTuple):
+    """What one send of a claim left: rows never to be published, and the first other failure."""
+
+    unpublishable: list[_Unpublishable]
+    failure: BaseException | None
 
 
 class _Row(NamedTuple):
@@ -77,6 +102,14 @@ def partition_for(key: bytes, partitions: list[int]) -> int:
     return partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
 
 
+def _message_id(row: Any) -> str:
+    """The CloudEvent id of an outbox row (the claim does not read the `event_id` column)."""
+    try:
+        return str(json.loads(row.payload)["id"])
+    except (ValueError, KeyError, TypeError):
+        return ""
+
+
 async def _nothing_to_remove() -> None:
     return None
 
@@ -94,7 +127,14 @@ class OutboxRelay:
         idle_poll: float = 0.2,
         retention: timedelta = timedelta(hours=1),
         producer_factory: Callable[[], AIOKafkaProducer] | None = None,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+        backlog_interval: float = 5.0,
+        failure_log_interval: float = 30.0,
+        max_backoff: float = 5.0,
+        backlog_sessions: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
+        """`backlog_sessions`: where `outbox_backlog` is counted, if not on the relay's own connection
+        (which a hanging send holds)."""
         self.service = service
         self.sessions = sessions
         self.outbox = outbox
@@ -102,6 +142,12 @@ class OutboxRelay:
         self.send_timeout = send_timeout
         self.idle_poll = idle_poll
         self.retention = retention
+        self.max_message_bytes = max_message_bytes
+        self.backlog_interval = backlog_interval
+        self.failure_log_interval = failure_log_interval
+        self.max_backoff = max_backoff
+        self.dead_letters = dead_letter_table(outbox.metadata)
+        self._backlog_sessions = backlog_sessions or sessions
         self._producer_factory = producer_factory or (
             lambda: new_producer(bootstrap_servers, client_id=f"{service}-relay", linger_ms=0)
         )
@@ -109,6 +155,9 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._backlog_task: asyncio.Task[None] | None = None
+        self._send_alone: set[int] = set()  # rows of a batch the broker refused for its size
+        self._file_lock: int | None = None  # SQLite: the open lock file while this relay is the one
         self.last_error: str | None = None
         self.published = 0
 
@@ -119,23 +168,33 @@ class OutboxRelay:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name=f"{self.service}-outbox-relay")
+        # Counted on its own schedule: while a send hangs on a broker that is gone, the backlog still
+        # shows (it is what operators alert on).
+        self._backlog_task = asyncio.create_task(self._watch_backlog(), name=f"{self.service}-outbox-backlog")
 
     async def stop(self) -> None:
         self._stopping = True
         self._wake.set()
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._backlog_task):
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self._close_producer()
+        self._release_file_lock()
 
     async def run(self) -> None:
         backoff = 0.1
         last_housekeeping = 0.0
+        failures = 0  # since the last warning
+        failing_since: float | None = None
+        last_warning = -self.failure_log_interval
         while not self._stopping:
             try:
                 published = await self.publish_once()
-                backoff = 0.1
+                if failing_since is not None:
+                    log.info("outbox publishing again after %.0fs of failures", time.monotonic() - failing_since)
+                    failing_since, failures, backoff = None, 0, 0.1
                 if time.monotonic() - last_housekeeping > 5:
                     last_housekeeping = time.monotonic()
                     await self._housekeeping()
@@ -147,11 +206,38 @@ class OutboxRelay:
                 raise
             except Exception as exc:  # broker or database down: retry with backoff, lose nothing
                 OUTBOX_FAILURES.labels(self.service).inc()
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("outbox publish failed; retrying in %.1fs: %s", backoff, self.last_error)
-                await self._close_producer()
+                self.last_error = f"{type(exc).__name__}: {exc or f'no answer within {self.send_timeout}s'}"
+                failures += 1
+                failing_since = failing_since or time.monotonic()
+                # One line per interval, however often it fails: an outage must not flood the log.
+                if time.monotonic() - last_warning >= self.failure_log_interval:
+                    last_warning = time.monotonic()
+                    log.warning(
+                        "outbox publish failing for %.0fs (%d failed attempt(s) since the last report); "
+                        "retrying in %.1fs: %s",
+                        time.monotonic() - failing_since,
+                        failures,
+                        backoff,
+                        self.last_error,
+                    )
+                    failures = 0
+                await self._abort_producer()  # the claim is given up: nothing queued may follow it
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                backoff = min(backoff * 2, self.max_backoff)
+
+    async def _watch_backlog(self) -> None:
+        while True:
+            try:
+                async with self._backlog_sessions() as session:
+                    count = await session.scalar(
+                        select(func.count()).select_from(self.outbox).where(self.outbox.c.sent_at.is_(None))
+                    )
+                OUTBOX_BACKLOG.labels(self.service).set(count or 0)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database is down: the relay's own loop says so
+                log.debug("outbox backlog not counted: %s", exc)
+            await asyncio.sleep(self.backlog_interval)
 
     # -- one pass ---------------------------------------------------------------------------------
     async def publish_once(self) -> int:
@@ -162,15 +248,23 @@ class OutboxRelay:
             rows, remove_published = await self._claim_postgres(session)
             if not rows:
                 return 0
-            await asyncio.wait_for(self._send(rows), self.send_timeout)
+            sent = await self._send_or_abort(rows)
             sent_at = datetime.now(UTC)
-            await remove_published()
-        self._observe(rows, sent_at)
-        return len(rows)
+            if sent.failure is None:
+                await remove_published()
+            await self._quarantine(session, sent.unpublishable)
+        # The advisory lock is released by now; a failed send's producer was closed before that.
+        if sent.failure is not None:
+            raise sent.failure
+        self._observe(rows, len(sent.unpublishable), sent_at)
+        return len(rows) - len(sent.unpublishable)
 
     async def _publish_once_portable(self) -> int:
-        """SQLite (one relay per database file): read, send, then delete in a second short transaction,
-        so the database's single write lock is never held while waiting for the broker."""
+        """SQLite (one relay per database file, kept by a file lock): read, send, then delete in a
+        second short transaction, so the database's single write lock is never held while waiting
+        for the broker."""
+        if not self._hold_file_lock():
+            return 0  # another relay publishes this file's outbox; this one stands by
         o = self.outbox.c
         async with self.sessions() as session, session.begin():
             rows = (
@@ -183,12 +277,64 @@ class OutboxRelay:
             ).all()
         if not rows:
             return 0
-        await asyncio.wait_for(self._send(rows), self.send_timeout)
+        sent = await self._send_or_abort(rows)
         sent_at = datetime.now(UTC)
         async with self.sessions() as session, session.begin():
-            await session.execute(delete(self.outbox).where(o.id.in_([r.id for r in rows])))
-        self._observe(rows, sent_at)
-        return len(rows)
+            if sent.failure is None:
+                await session.execute(delete(self.outbox).where(o.id.in_([r.id for r in rows])))
+            await self._quarantine(session, sent.unpublishable)
+        if sent.failure is not None:
+            raise sent.failure
+        self._observe(rows, len(sent.unpublishable), sent_at)
+        return len(rows) - len(sent.unpublishable)
+
+    async def _send_or_abort(self, rows: Any) -> _Sent:
+        """Send `rows`; on any failure the producer is closed before returning, so nothing it still
+        holds can reach the topic after the caller gives the rows up (another relay may publish them
+        next, and a late copy of an old version would land after the newer ones)."""
+        try:
+            sent = await asyncio.wait_for(self._send(rows), self.send_timeout)
+        except BaseException:
+            await self._abort_producer()
+            raise
+        if sent.failure is not None:
+            await self._abort_producer()
+        return sent
+
+    async def _quarantine(self, session: AsyncSession, unpublishable: list[_Unpublishable]) -> None:
+        """Move rows that can never be published to the dead-letter table, loudly."""
+        if not unpublishable:
+            return
+        now = datetime.now(UTC)
+        await session.execute(
+            insert(self.dead_letters),
+            [
+                {
+                    "id": u.row.id,
+                    "event_id": _message_id(u.row),
+                    "topic": u.row.topic,
+                    "key": u.row.key,
+                    "payload": u.row.payload,
+                    "headers": u.row.headers,
+                    "created_at": u.row.created_at,
+                    "failed_at": now,
+                    "reason": u.reason,
+                }
+                for u in unpublishable
+            ],
+        )
+        await session.execute(delete(self.outbox).where(self.outbox.c.id.in_([u.row.id for u in unpublishable])))
+        OUTBOX_DEAD_LETTERS.labels(self.service).inc(len(unpublishable))
+        for u in unpublishable:
+            log.error(
+                "outbox row %s (message %s, topic %s, key %s) moved to %s, never to be published by the relay: %s",
+                u.row.id,
+                _message_id(u.row),
+                u.row.topic,
+                u.row.key,
+                self.dead_letters.name,
+                u.reason,
+            )
 
     async def _claim_postgres(self, session: AsyncSession) -> tuple[Sequence[Any], RemovePublished]:
         # Losing the "sent" mark in a crash only means publishing again (at least once), so the
@@ -220,36 +366,70 @@ class OutboxRelay:
 
         return [_Row(*r) for r in rows], remove_published
 
-    async def _send(self, rows: Any) -> None:
+    async def _send(self, rows: Any) -> _Sent:
         """Publish `rows` in order through aiokafka's batch API: one record batch per partition is
         filled directly (no per-message `send()`: metadata wait, partitioner call, future and
         accumulator bookkeeping per row were most of the relay's CPU) and handed over whole. The
         partition is the one `send()` would pick for the key, so placement and per-key order do
-        not change; a partition's batches are queued in order (aiokafka drains them one by one)."""
+        not change; a partition's batches are queued in order (aiokafka drains them one by one).
+        A row over `max_message_bytes`, or alone in a batch the broker refuses for its size, is
+        returned as unpublishable; any other failure is returned too, and the caller keeps every
+        other row."""
         producer = await self._ensure_producer()
-        futures: list[asyncio.Future[Any]] = []
+        submitted: list[tuple[asyncio.Future[Any], list[Any]]] = []  # (future, its batch's rows)
         partitions: dict[str, list[int]] = {}
-        open_batches: dict[tuple[str, int], Any] = {}
-        parsed: dict[str | None, list[tuple[str, bytes]]] = {}
+        open_batches: dict[tuple[str, int], tuple[Any, list[Any]]] = {}
+        parsed: dict[str | None, tuple[list[tuple[str, bytes]], int]] = {}
+        unpublishable: list[_Unpublishable] = []
         for n, row in enumerate(rows):
             if n % 500 == 499:  # let the API's requests run while a large backlog drains
                 await asyncio.sleep(0)
-            if (headers := parsed.get(row.headers)) is None:  # most rows of a batch share their headers
-                headers = parsed[row.headers] = [(k, v.encode()) for k, v in json.loads(row.headers or "{}").items()]
+            if (parsed_headers := parsed.get(row.headers)) is None:  # most rows of a batch share their headers
+                items = json.loads(row.headers or "{}").items()
+                parsed_headers = parsed[row.headers] = ([(k, v.encode()) for k, v in items], len(row.headers or ""))
+            headers, headers_size = parsed_headers
+            key, value = row.key.encode(), row.payload.encode()
+            if (size := len(key) + len(value) + headers_size) >= self.max_message_bytes:
+                reason = f"message too large: {size} bytes, a message stays under {self.max_message_bytes}"
+                unpublishable.append(_Unpublishable(row, reason))
+                continue
             if (topic_partitions := partitions.get(row.topic)) is None:
                 topic_partitions = partitions[row.topic] = sorted(await producer.partitions_for(row.topic))
-            key, value = row.key.encode(), row.payload.encode()
             tp = (row.topic, partition_for(key, topic_partitions))
-            if (batch := open_batches.get(tp)) is None:
-                batch = open_batches[tp] = producer.create_batch()
-            if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
-                # Full: hand it over and start the next one (an empty batch always takes a record).
-                futures.append(await self._submit(producer, batch, tp))
-                batch = open_batches[tp] = producer.create_batch()
-                batch.append(key=key, value=value, timestamp=None, headers=headers)
-        for tp, batch in open_batches.items():
-            futures.append(await self._submit(producer, batch, tp))
-        await asyncio.gather(*futures)
+            alone = row.id in self._send_alone
+            if (batch_rows := open_batches.get(tp)) is not None:
+                batch, in_batch = batch_rows
+                if not alone and batch.append(key=key, value=value, timestamp=None, headers=headers) is not None:
+                    in_batch.append(row)
+                    continue
+                # Full, or this row goes alone: hand it over and start the next one.
+                submitted.append((await self._submit(producer, batch, tp), in_batch))
+            batch = producer.create_batch()
+            batch.append(key=key, value=value, timestamp=None, headers=headers)  # an empty batch takes any record
+            if alone:
+                submitted.append((await self._submit(producer, batch, tp), [row]))
+                open_batches.pop(tp, None)
+            else:
+                open_batches[tp] = (batch, [row])
+        for tp, (batch, in_batch) in open_batches.items():
+            submitted.append((await self._submit(producer, batch, tp), in_batch))
+        outcomes = await asyncio.gather(*(future for future, _rows in submitted), return_exceptions=True)
+        failure: BaseException | None = None
+        for (_future, in_batch), outcome in zip(submitted, outcomes, strict=True):
+            if not isinstance(outcome, BaseException):
+                continue
+            if isinstance(outcome, _TOO_LARGE) and len(in_batch) == 1:
+                reason = f"the broker refused it: {type(outcome).__name__}: {outcome}"
+                unpublishable.append(_Unpublishable(in_batch[0], reason))
+                continue
+            if isinstance(outcome, _TOO_LARGE):
+                # Which of these rows the broker cannot take is unknown: they go one per batch from now
+                # on, so the next cycle finds it alone (and the others are published).
+                self._send_alone.update(r.id for r in in_batch)
+            failure = failure or outcome
+        if failure is None:
+            self._send_alone.difference_update(r.id for r in rows)
+        return _Sent(unpublishable, failure)
 
     @staticmethod
     async def _submit(producer: AIOKafkaProducer, batch: Any, tp: tuple[str, int]) -> asyncio.Future[Any]:
@@ -257,9 +437,9 @@ class OutboxRelay:
         future: asyncio.Future[Any] = await producer.send_batch(batch, tp[0], partition=tp[1])
         return future
 
-    def _observe(self, rows: Any, sent_at: datetime) -> None:
-        self.published += len(rows)
-        OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
+    def _observe(self, rows: Any, unpublishable: int, sent_at: datetime) -> None:
+        self.published += len(rows) - unpublishable
+        OUTBOX_PUBLISHED.labels(self.service).inc(len(rows) - unpublishable)
         # The oldest row of the batch bounds the batch's latency; observing each row costs throughput.
         created = rows[0].created_at if rows[0].created_at.tzinfo else rows[0].created_at.replace(tzinfo=UTC)
         OUTBOX_LATENCY.labels(self.service).observe((sent_at - created).total_seconds())
@@ -268,8 +448,6 @@ class OutboxRelay:
     async def _housekeeping(self) -> None:
         async with self.sessions() as session, session.begin():
             o = self.outbox.c
-            backlog = await session.scalar(select(func.count()).select_from(self.outbox).where(o.sent_at.is_(None)))
-            OUTBOX_BACKLOG.labels(self.service).set(backlog or 0)
             # Published rows are deleted at once now; this clears those an earlier relay marked sent.
             cutoff = datetime.now(UTC) - self.retention
             await session.execute(delete(self.outbox).where(o.sent_at.is_not(None), o.sent_at < cutoff))
@@ -300,3 +478,42 @@ class OutboxRelay:
             CLIENT_REBUILDS.labels(self.service, "relay").inc()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(producer.stop(), 5)
+
+    async def _abort_producer(self) -> None:
+        """Close the producer without sending what it still queues: `stop()` would first deliver
+        every queued batch, and when it gives up (its 5 s) the producer goes on sending them. The
+        sender task is cancelled first; it waits for the requests already on the wire (each bounded
+        by the request timeout) and sends nothing more. aiokafka has no public call for this."""
+        producer, self._producer = self._producer, None
+        if producer is None:
+            return
+        CLIENT_REBUILDS.labels(self.service, "relay").inc()
+        with contextlib.suppress(Exception):
+            await producer._sender.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(producer.stop(), 5)  # the sender is done: only the connections close
+
+    # -- one relay per SQLite file ----------------------------------------------------------------------
+    def _hold_file_lock(self) -> bool:
+        """SQLite has no advisory lock: an exclusive `flock` on a file beside the database makes one
+        relay per database file publish (any number of processes, e.g. `serve --workers N`); the
+        others stand by and the first to try after it is released (or its process dies) takes over."""
+        if self._file_lock is not None or fcntl is None:
+            return True
+        database = self.sessions.kw["bind"].url.database
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return True  # private to this process
+        fd = os.open(f"{database}.relay-lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._file_lock = fd
+        log.info("this process's relay publishes the outbox of %s", database)
+        return True
+
+    def _release_file_lock(self) -> None:
+        fd, self._file_lock = self._file_lock, None
+        if fd is not None:
+            os.close(fd)  # closing the only descriptor of the lock file releases the lock

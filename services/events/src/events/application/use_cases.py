@@ -16,7 +16,7 @@ from common.envelope import CloudEvent, new_event
 from common.errors import Conflict, Forbidden, NotFound, PreconditionFailed, Unprocessable, validation_errors
 from common.ids import new_message_id, uuid7, uuid7_strings
 from common.observability import traceparent_var
-from common.outbox import add_many_to_outbox, add_to_outbox
+from common.outbox import MAX_MESSAGE_BYTES, MessageTooLarge, add_many_to_outbox, add_to_outbox, check_message_size
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -146,12 +146,20 @@ def _headers(event_type: str) -> str:
 
 
 def _envelope(
-    event_type: str, state: dict[str, Any], now: datetime, *, message_id: str | None = None, time: str | None = None
+    event_type: str,
+    state: dict[str, Any],
+    now: datetime,
+    *,
+    headers: str,
+    max_bytes: int,
+    message_id: str | None = None,
+    time: str | None = None,
 ) -> tuple[str, str]:
     """(message id, CloudEvent JSON): the envelope `common.envelope.new_event` builds, serialised
     directly by orjson (its values are JSON-ready already); on the bulk path building a pydantic
     model per message cost more than the insert, and orjson writes these dicts in a third of
-    pydantic-core's `to_json` time. A batch passes its ids and time, made once for all its messages."""
+    pydantic-core's `to_json` time. A batch passes its ids and time, made once for all its messages.
+    Raises `MessageTooLarge` when the message (with `headers`) would not stay under `max_bytes`."""
     message_id = message_id or new_message_id()
     envelope = {
         "specversion": "1.0",
@@ -163,7 +171,9 @@ def _envelope(
         "datacontenttype": "application/json",
         "data": state,
     }
-    return message_id, orjson.dumps(envelope).decode()
+    payload = orjson.dumps(envelope)
+    check_message_size(state["id"], payload, headers, state, max_bytes)
+    return message_id, payload.decode()
 
 
 def _cloudevent_time(now: datetime) -> str:
@@ -191,9 +201,12 @@ class EventsService:
         *,
         pool: PgPool | None = None,
         wake_relay: Callable[[], None] | None = None,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         self.sessions = sessions
         self.topic = topic
+        # A change whose message would not stay under this is refused (422) before anything is written.
+        self.max_message_bytes = max_message_bytes
         # On PostgreSQL, creates take the raw single-statement paths (repository.record_*_postgres).
         self.pool = pool
         self.wake_relay = wake_relay or (lambda: None)
@@ -225,9 +238,19 @@ class EventsService:
         ordered = [firsts[key] for key in sorted(firsts)]
         states = [state for state, _content, _headers in ordered]
         headers = [headers for _state, _content, headers in ordered]
+        # A message too large fails this group; its creates are then written one by one and only that
+        # request gets the 422 (MessageTooLarge is a row error).
         messages = [
-            _envelope(EVENT_RECORDED, state, now, message_id=message_id, time=time)
-            for state, message_id in zip(states, uuid7_strings(len(states)), strict=True)
+            _envelope(
+                EVENT_RECORDED,
+                state,
+                now,
+                headers=h,
+                max_bytes=self.max_message_bytes,
+                message_id=message_id,
+                time=time,
+            )
+            for state, h, message_id in zip(states, headers, uuid7_strings(len(states)), strict=True)
         ]
         async with self.pool.connection() as connection:
             inserted = await repo.record_many_postgres(
@@ -285,7 +308,13 @@ class EventsService:
         state = repo.new_state(str(uuid7()), *key, content, now.isoformat())
         async with self.sessions() as session, session.begin():
             if await repo.insert_if_new(session, _row_of(state, now)):
-                await add_to_outbox(session, outbox, _message(EVENT_RECORDED, state), self.topic)
+                await add_to_outbox(
+                    session,
+                    outbox,
+                    _message(EVENT_RECORDED, state),
+                    self.topic,
+                    max_message_bytes=self.max_message_bytes,
+                )
                 return _Outcome(True, state, content)
         async with self.sessions() as session:
             existing = await repo.find_by_key(session, key)
@@ -308,7 +337,7 @@ class EventsService:
         """Record the valid new items of a batch in one transaction; per-item results, in order."""
         results: list[ItemResult] = []
         candidates: dict[repo.Key, tuple[dict[str, Any], dict[str, Any]]] = {}  # key -> (content, state)
-        pending: list[tuple[ItemResult, repo.Key, dict[str, Any]]] = []
+        pending: list[tuple[int, ItemResult, repo.Key, dict[str, Any]]] = []
         now = datetime.now(UTC)
         stamp = now.isoformat()
         ids = iter(uuid7_strings(len(drafts)))
@@ -332,19 +361,39 @@ class EventsService:
             key: repo.Key = (kind, code, external_ref)
             if key not in candidates:
                 candidates[key] = (content, repo.new_state(next(ids), *key, content, stamp))
-            pending.append((result, key, content))
+            pending.append((index, result, key, content))
 
+        # Each new event's message, built once: an item whose message would be too large is rejected
+        # alone (PostgreSQL then writes these very messages).
+        headers, time = _headers(EVENT_RECORDED), _cloudevent_time(now)
+        messages: list[tuple[str, str]] = []
+        too_large: dict[repo.Key, MessageTooLarge] = {}
+        for (key, (_content, state)), message_id in zip(
+            list(candidates.items()),
+            uuid7_strings(len(candidates)),
+            strict=True,  # time-ordered ids
+        ):
+            try:
+                messages.append(
+                    _envelope(
+                        EVENT_RECORDED,
+                        state,
+                        now,
+                        headers=headers,
+                        max_bytes=self.max_message_bytes,
+                        message_id=message_id,
+                        time=time,
+                    )
+                )
+            except MessageTooLarge as exc:
+                too_large[key] = exc
+                del candidates[key]
         states = [state for _content, state in candidates.values()]
         existing: dict[repo.Key, dict[str, Any]] = {}
         if self.pool is not None:
-            time = _cloudevent_time(now)
-            messages = [
-                _envelope(EVENT_RECORDED, state, now, message_id=message_id, time=time)
-                for state, message_id in zip(states, uuid7_strings(len(states)), strict=True)  # time-ordered ids
-            ]
             async with self.pool.connection() as connection:
                 inserted_ids = await repo.record_many_postgres(
-                    connection, states, messages, topic=self.topic, headers=_headers(EVENT_RECORDED), now=now
+                    connection, states, messages, topic=self.topic, headers=headers, now=now
                 )
                 # One lookup for every key that was there already (a resent batch).
                 missing = [key for key, (_c, state) in candidates.items() if state["id"] not in inserted_ids]
@@ -359,10 +408,17 @@ class EventsService:
                 missing = [key for key in candidates if key not in inserted]
                 existing = await repo.find_by_keys(session, missing) if missing else {}
                 messages_of = [_message(EVENT_RECORDED, candidates[key][1]) for key in candidates if key in inserted]
-                await add_many_to_outbox(session, outbox, messages_of, self.topic)
+                await add_many_to_outbox(
+                    session, outbox, messages_of, self.topic, max_message_bytes=self.max_message_bytes
+                )
 
         announced: set[repo.Key] = set()
-        for result, key, content in pending:
+        for index, result, key, content in pending:
+            if (refused := too_large.get(key)) is not None:  # the item's status stays "rejected"
+                result.errors = [
+                    {"loc": ["events", str(index), *e["loc"][1:]], "msg": e["msg"]} for e in refused.extra["errors"]
+                ]
+                continue
             if key in inserted:
                 stored_content, state = candidates[key]
                 result.id = state["id"]
@@ -420,7 +476,9 @@ class EventsService:
             values["start_date"] = date.fromisoformat(changed["start_date"])
             values["end_date"] = date.fromisoformat(changed["end_date"])
             state = repo.state_of(await repo.update_event(session, event_id, values))
-            await add_to_outbox(session, outbox, _message(EVENT_UPDATED, state), self.topic)
+            await add_to_outbox(
+                session, outbox, _message(EVENT_UPDATED, state), self.topic, max_message_bytes=self.max_message_bytes
+            )
             return state
 
     async def cancel_event(
@@ -432,7 +490,9 @@ class EventsService:
                 return repo.state_of(row)  # cancelling twice is a no-op
             values = {"status": "cancelled", "version": row["version"] + 1, "updated_at": datetime.now(UTC)}
             state = repo.state_of(await repo.update_event(session, event_id, values))
-            await add_to_outbox(session, outbox, _message(EVENT_CANCELLED, state), self.topic)
+            await add_to_outbox(
+                session, outbox, _message(EVENT_CANCELLED, state), self.topic, max_message_bytes=self.max_message_bytes
+            )
             return state
 
     async def _owned(

@@ -84,6 +84,7 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
             topic,
             pool=pool,
             wake_relay=_coalesced(runtime.relay.wake, settings.relay_wake_delay) if runtime.relay is not None else None,
+            max_message_bytes=settings.outbox_max_message_bytes,
         )
         app.state.readiness_checks = [database_check(runtime.engine), kafka_check(settings.kafka_bootstrap_servers)]
         app.state.readiness_details = [runtime.topic_retention]

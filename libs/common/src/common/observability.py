@@ -69,6 +69,13 @@ CONSUMER_LAG = Gauge(
     ["service", "topic", "partition"],
     multiprocess_mode="livemostrecent",
 )
+# Set by each /readyz probe (common.web.kafka_check); the newest probe's answer wins across workers.
+KAFKA_BROKER_REACHABLE = Gauge(
+    "kafka_broker_reachable",
+    "1 when a bootstrap server accepted a connection at the last /readyz probe, else 0",
+    ["service"],
+    multiprocess_mode="mostrecent",
+)
 CLIENT_REBUILDS = Counter("kafka_client_rebuilds_total", "Kafka clients rebuilt by a watchdog", ["service", "role"])
 
 

@@ -85,7 +85,10 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
             pool=pool,
             wake_relay=_coalesced(runtime.relay.wake, settings.relay_wake_delay) if runtime.relay is not None else None,
         )
-        app.state.readiness_checks = [database_check(runtime.engine), kafka_check(settings.kafka_bootstrap_servers)]
+        app.state.readiness_checks = {
+            "database": database_check(runtime.engine),
+            "kafka": kafka_check(settings.kafka_bootstrap_servers, settings.service_name),
+        }
         try:
             async with runtime.running([topic]):
                 # The country/region tables and the app are loaded by now and live as long as the

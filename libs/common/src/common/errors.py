@@ -81,6 +81,9 @@ class Unavailable(Problem):
     status = 503
 
 
+_PROBLEM_HEADERS = {401: {"WWW-Authenticate": "Bearer"}, 503: {"Retry-After": "1"}}
+
+
 def problem_body(status: int, detail: str, type_: str | None = None, **extra: Any) -> dict[str, Any]:
     return {
         "type": type_ or f"https://exchange-tracker.dev/problems/{status}",
@@ -103,7 +106,7 @@ def validation_errors(errors: Any) -> list[dict[str, Any]]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_request: Request, exc: Problem) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = _PROBLEM_HEADERS.get(exc.status)
         return problem_response(exc.status, exc.detail, headers=headers, type_=exc.type, **exc.extra)
 
     @app.exception_handler(RequestValidationError)

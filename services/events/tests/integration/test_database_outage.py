@@ -60,10 +60,10 @@ def operations(server: EventsLiveServer) -> set[tuple[str, str]]:
     return {(method.upper(), path) for path, item in paths.items() for method in item}
 
 
-def send(client: httpx.Client, route: tuple[str, str], event: dict[str, Any]) -> httpx.Response:
+async def send(client: httpx.AsyncClient, route: tuple[str, str], event: dict[str, Any]) -> httpx.Response:
     method, path = route
     arguments = DATABASE_ROUTES[route][0](event)
-    return client.request(method, arguments.pop("url", path), **arguments)
+    return await client.request(method, arguments.pop("url", path), **arguments)
 
 
 async def test_every_database_route_is_503_while_the_database_is_down(
@@ -71,10 +71,10 @@ async def test_every_database_route_is_503_while_the_database_is_down(
 ) -> None:
     assert operations(outage_server) == {*DATABASE_ROUTES, *NO_DATABASE, READINESS}, "place new routes above"
     headers = {"Authorization": token(*PROVINCE)}
-    with httpx.Client(
+    async with httpx.AsyncClient(
         base_url=outage_server.url, headers=headers, timeout=30, limits=httpx.Limits(max_connections=1)
     ) as client:
-        created = client.post("/v1/events", json=body())
+        created = await client.post("/v1/events", json=body())
         assert created.status_code == 201, created.text
         event = created.json()
         connections = {local_address(created)}
@@ -82,24 +82,24 @@ async def test_every_database_route_is_503_while_the_database_is_down(
         try:
             for _round in range(2):  # the pooled connections die first, then connecting is refused
                 for route in DATABASE_ROUTES:
-                    response = send(client, route, event)
+                    response = await send(client, route, event)
                     assert_unavailable(response, route)
                     connections.add(local_address(response))
-            assert_unavailable(client.get("/readyz"), READINESS)
+            assert_unavailable(await client.get("/readyz"), READINESS)
             for method, path in NO_DATABASE:
-                answer = client.request(method, path)
+                answer = await client.request(method, path)
                 assert answer.status_code == 200, (path, answer.status_code)
                 connections.add(local_address(answer))
         finally:
             restartable_postgres.start()
         assert len(connections) == 1, f"the server closed the keep-alive connection ({len(connections)} used)"
-        assert client.get("/readyz").status_code == 200
+        assert (await client.get("/readyz")).status_code == 200
         for route, (_request, status) in DATABASE_ROUTES.items():
-            response = send(client, route, event)
+            response = await send(client, route, event)
             assert response.status_code == status, (route, response.status_code, response.text[:300])
             if route[0] == "PATCH":
                 event = response.json()
-        metrics = client.get("/metrics").text
+        metrics = (await client.get("/metrics")).text
         assert 'route="/v1/events",service="events",status="503"' in metrics
         assert 'route="unmatched"' not in metrics
 

@@ -126,6 +126,19 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def worker_logging_config(service: str, level: str) -> dict[str, Any]:
+    """For uvicorn's `log_config` with several workers: each worker is a fresh (spawned) process whose
+    logging is unconfigured — its lines came out as plain text. uvicorn applies this document with
+    `logging.config.dictConfig` in every worker; its one handler factory runs `configure_logging` there."""
+    factory = {"()": f"{__name__}.{_configured_in_worker.__name__}", "service": service, "log_level": level}
+    return {"version": 1, "disable_existing_loggers": False, "handlers": {"configure": factory}}
+
+
+def _configured_in_worker(service: str, log_level: str) -> logging.Handler:  # `level` is dictConfig's own key
+    configure_logging(service, log_level)
+    return logging.NullHandler()  # dictConfig expects a handler; configure_logging installed the real one
+
+
 # --- middleware ---------------------------------------------------------------------------------
 _Children = tuple[Any, Any]  # the request counter's and the latency histogram's child for one label set
 _children: dict[tuple[str, str, str, str], _Children] = {}  # bounded: methods, route templates, statuses

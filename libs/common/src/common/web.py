@@ -26,6 +26,7 @@ from common.observability import (
     MULTIPROCESS_DIR,
     RequestContextMiddleware,
     metrics_response,
+    worker_logging_config,
 )
 from common.settings import ServiceSettings
 
@@ -236,12 +237,15 @@ def serve(factory: str, settings: Any, *, host: str, port: int, workers: int = 1
         module, _, function = factory.partition(":")
         app = getattr(importlib.import_module(module), function)(settings)
         uvicorn.run(app, host=host, port=port, log_config=None)
-    elif os.environ.get(MULTIPROCESS_DIR):  # the operator's own (it must be empty at the start)
-        uvicorn.run(factory, factory=True, workers=workers, host=host, port=port, log_config=None)
+        return
+    # Each worker configures its logging as the parent did (JSON with time, level and request id).
+    log_config = worker_logging_config(settings.service_name, settings.log_level) if settings else None
+    if os.environ.get(MULTIPROCESS_DIR):  # the operator's own (it must be empty at the start)
+        uvicorn.run(factory, factory=True, workers=workers, host=host, port=port, log_config=log_config)
     else:  # the workers' metrics in files of a fresh directory (common.observability), gone at exit
         with tempfile.TemporaryDirectory(prefix="metrics-") as directory:
             os.environ[MULTIPROCESS_DIR] = directory
             try:
-                uvicorn.run(factory, factory=True, workers=workers, host=host, port=port, log_config=None)
+                uvicorn.run(factory, factory=True, workers=workers, host=host, port=port, log_config=log_config)
             finally:
                 del os.environ[MULTIPROCESS_DIR]

@@ -91,3 +91,37 @@ async def test_readyz_is_503_when_the_database_is_unreachable(kafka_bootstrap, t
     assert ready.headers["content-type"].startswith("application/problem+json")
     assert ready.headers["retry-after"] == "1"
     assert ready.json()["checks"]["database"]["ok"] is False
+
+
+@pytest.mark.parametrize("service", ["partners", "talent"])
+async def test_readyz_follows_the_database_down_and_back(
+    service, restartable_postgres, kafka_bootstrap, topic_prefix, jwt_secret
+):
+    """The skeletons' only database route is /readyz; /healthz and /metrics answer throughout."""
+    url = await restartable_postgres.create_database(f"outage_{service}_{topic_prefix.strip('.')}")
+    await upgrade_async(url, ROOT / "services" / service)
+    settings = settings_for(
+        service,
+        database_url=url,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        topic_prefix=topic_prefix,
+        jwt_secret=jwt_secret,
+        environment="test",
+    )
+    app = app_for(service, settings)
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            assert (await client.get("/readyz")).status_code == 200
+            restartable_postgres.stop("immediate")
+            try:
+                ready = await client.get("/readyz")
+                assert ready.status_code == 503, ready.text
+                assert ready.headers["content-type"].startswith("application/problem+json")
+                assert ready.headers["retry-after"] == "1"
+                assert ready.json()["checks"]["database"]["ok"] is False
+                assert (await client.get("/healthz")).status_code == 200
+                assert (await client.get("/metrics")).status_code == 200
+            finally:
+                restartable_postgres.start()
+            assert (await client.get("/readyz")).status_code == 200

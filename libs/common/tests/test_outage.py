@@ -62,6 +62,10 @@ def build_app(database_url: str, bootstrap: str) -> FastAPI:
         async with request.app.state.sessions() as session:
             return {"one": (await session.execute(text("SELECT 1"))).scalar_one()}
 
+    @app.get("/boom")
+    async def boom() -> dict[str, Any]:
+        raise RuntimeError("a bug")
+
     @app.post("/orm/write")
     async def orm_write(request: Request) -> dict[str, Any]:
         async with request.app.state.sessions() as session, session.begin():
@@ -160,3 +164,12 @@ def test_a_direct_route_is_counted_under_its_path(served, client: httpx.Client) 
     client.post("/direct")
     metrics = client.get("/metrics").text
     assert re.search(r'^http_requests_total\{[^}]*route="/direct"', metrics, flags=re.MULTILINE), metrics
+
+
+def test_an_unexpected_error_is_a_500_problem_that_keeps_the_connection(served, client: httpx.Client) -> None:
+    first = client.get("/boom")
+    assert first.status_code == 500 and first.headers["content-type"].startswith("application/problem+json")
+    assert "a bug" not in first.text
+    second = client.get("/healthz")
+    assert second.status_code == 200
+    assert local_address(first) == local_address(second), "the server closed the connection after the 500"

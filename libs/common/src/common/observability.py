@@ -27,6 +27,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from common.errors import problem_response
+
+log = logging.getLogger(__name__)
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 traceparent_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("traceparent", default=None)
 
@@ -179,15 +182,25 @@ class RequestContextMiddleware:
         status = 500
         extra_headers = [(b"x-request-id", request_id.encode()), (b"traceparent", traceparent.encode())]
 
+        started_response = False
+
         async def send_with_ids(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started_response = True
                 message["headers"] = [*message.get("headers", ()), *extra_headers]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_ids)
+        except Exception:
+            # Answered here rather than by Starlette's outermost handler, which re-raises to the server
+            # after answering: uvicorn then drops the keep-alive connection and the requests on it.
+            if started_response:
+                raise
+            log.exception("unhandled error")
+            await _internal_error(scope, receive, send_with_ids)
         finally:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
@@ -197,6 +210,10 @@ class RequestContextMiddleware:
             latency.observe(time.perf_counter() - started)
             request_id_var.reset(rid_token)
             traceparent_var.reset(tp_token)
+
+
+async def _internal_error(scope: Scope, receive: Receive, send: Send) -> None:
+    await problem_response(500, "An internal error occurred; it has been logged.")(scope, receive, send)
 
 
 Check = Callable[[], Awaitable[None]]

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -80,6 +81,9 @@ class Unavailable(Problem):
     status = 503
 
 
+_PROBLEM_HEADERS = {401: {"WWW-Authenticate": "Bearer"}, 503: {"Retry-After": "1"}}
+
+
 def problem_body(status: int, detail: str, type_: str | None = None, **extra: Any) -> dict[str, Any]:
     return {
         "type": type_ or f"https://exchange-tracker.dev/problems/{status}",
@@ -102,7 +106,7 @@ def validation_errors(errors: Any) -> list[dict[str, Any]]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_request: Request, exc: Problem) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = _PROBLEM_HEADERS.get(exc.status)
         return problem_response(exc.status, exc.detail, headers=headers, type_=exc.type, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
@@ -121,15 +125,31 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(asyncpg.PostgresError)
     @app.exception_handler(asyncpg.InterfaceError)
     async def _database(_request: Request, exc: Exception) -> JSONResponse:
-        if _is_unstorable(exc.orig if isinstance(exc, DBAPIError) else exc):
+        driver = exc.orig if isinstance(exc, DBAPIError) else exc
+        if _is_unstorable(driver):
             return problem_response(
                 422,
                 "The request contains characters that cannot be stored (NUL or unpaired surrogates).",
                 errors=[{"loc": ["body"], "msg": "unstorable characters"}],
             )
-        log.exception("database error")
+        if isinstance(driver, _DISCONNECTS) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+            log.warning("database unreachable: %s: %s", type(driver).__name__, driver)
+        else:
+            log.exception("database error")
         return problem_response(
             503, "The database could not complete the request; try again.", headers={"Retry-After": "1"}
+        )
+
+    # The database (or another dependency) unreachable: a refused or reset connection reaches the code
+    # as a bare OSError (asyncpg raises it from connect, and SQLAlchemy passes it through), a timeout as
+    # TimeoutError (an OSError too), an exhausted pool as SQLAlchemy's TimeoutError. One line each, no
+    # traceback: an outage answers every request so.
+    @app.exception_handler(OSError)
+    @app.exception_handler(SQLAlchemyTimeoutError)
+    async def _unreachable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("dependency unreachable: %s: %s", type(exc).__name__, exc)
+        return problem_response(
+            503, "A service this one depends on is unreachable; try again.", headers={"Retry-After": "1"}
         )
 
     @app.exception_handler(UnicodeEncodeError)
@@ -144,6 +164,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
         return problem_response(500, "An internal error occurred; it has been logged.")
+
+
+# The connection lost or refused by a server going away (class 08, class 57: shutting down, starting up).
+_DISCONNECTS = (asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError, OSError)
 
 
 def _is_unstorable(exc: BaseException | None) -> bool:

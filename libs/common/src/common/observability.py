@@ -27,6 +27,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from common.errors import problem_response
+
+log = logging.getLogger(__name__)
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 traceparent_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("traceparent", default=None)
 
@@ -83,6 +86,13 @@ TOPIC_DROPS_DATA = Gauge(
     "1 when the topic's configuration would delete messages a rebuild needs",
     ["service", "topic"],
     multiprocess_mode="livemax",
+)
+# Set by each /readyz probe (common.web.kafka_check); the newest probe's answer wins across workers.
+KAFKA_BROKER_REACHABLE = Gauge(
+    "kafka_broker_reachable",
+    "1 when a bootstrap server accepted a connection at the last /readyz probe, else 0",
+    ["service"],
+    multiprocess_mode="mostrecent",
 )
 CLIENT_REBUILDS = Counter("kafka_client_rebuilds_total", "Kafka clients rebuilt by a watchdog", ["service", "role"])
 
@@ -159,6 +169,19 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def worker_logging_config(service: str, level: str) -> dict[str, Any]:
+    """For uvicorn's `log_config` with several workers: each worker is a fresh (spawned) process whose
+    logging is unconfigured — its lines came out as plain text. uvicorn applies this document with
+    `logging.config.dictConfig` in every worker; its one handler factory runs `configure_logging` there."""
+    factory = {"()": f"{__name__}.{_configured_in_worker.__name__}", "service": service, "log_level": level}
+    return {"version": 1, "disable_existing_loggers": False, "handlers": {"configure": factory}}
+
+
+def _configured_in_worker(service: str, log_level: str) -> logging.Handler:  # `level` is dictConfig's own key
+    configure_logging(service, log_level)
+    return logging.NullHandler()  # dictConfig expects a handler; configure_logging installed the real one
+
+
 # --- middleware ---------------------------------------------------------------------------------
 _Children = tuple[Any, Any]  # the request counter's and the latency histogram's child for one label set
 _children: dict[tuple[str, str, str, str], _Children] = {}  # bounded: methods, route templates, statuses
@@ -199,15 +222,25 @@ class RequestContextMiddleware:
         status = 500
         extra_headers = [(b"x-request-id", request_id.encode()), (b"traceparent", traceparent.encode())]
 
+        started_response = False
+
         async def send_with_ids(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started_response = True
                 message["headers"] = [*message.get("headers", ()), *extra_headers]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_ids)
+        except Exception:
+            # Answered here rather than by Starlette's outermost handler, which re-raises to the server
+            # after answering: uvicorn then drops the keep-alive connection and the requests on it.
+            if started_response:
+                raise
+            log.exception("unhandled error")
+            await _internal_error(scope, receive, send_with_ids)
         finally:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
@@ -217,6 +250,10 @@ class RequestContextMiddleware:
             latency.observe(time.perf_counter() - started)
             request_id_var.reset(rid_token)
             traceparent_var.reset(tp_token)
+
+
+async def _internal_error(scope: Scope, receive: Receive, send: Send) -> None:
+    await problem_response(500, "An internal error occurred; it has been logged.")(scope, receive, send)
 
 
 Check = Callable[[], Awaitable[None]]

@@ -3,50 +3,76 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import os
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from fastapi.routing import APIRoute
 from fastapi.telemetry import TelemetryConfig
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.auth import AuthConfig
-from common.errors import PROBLEM, BodyLimitMiddleware, install_error_handlers, problem_body
+from common.errors import PROBLEM, BodyLimitMiddleware, install_error_handlers, problem_body, problem_response
 from common.kafka.admin import kafka_reachable
 from common.observability import (
+    KAFKA_BROKER_REACHABLE,
     MULTIPROCESS_DIR,
     RequestContextMiddleware,
     metrics_response,
     redact_access_tokens_in_access_log,
+    worker_logging_config,
 )
 from common.settings import ServiceSettings
 
-ReadinessCheck = Callable[[], Awaitable[str | None]]  # None when fine, else what is wrong
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One dependency's state. `required`: when it fails, the service cannot serve and /readyz is 503;
+    otherwise the state is only reported (a broker outage: writes go on into the outbox)."""
+
+    ok: bool
+    detail: str | None = None
+    required: bool = True
+
+    def as_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "required": self.required, **({"detail": self.detail} if self.detail else {})}
+
+
 ReadinessDetail = Callable[[], Mapping[str, Any]]  # members added to /readyz's body; never make it 503
 
 
-def database_check(engine: AsyncEngine) -> ReadinessCheck:
-    async def check() -> str | None:
+ReadinessCheck = Callable[[], Awaitable[CheckResult]]
+ReadinessChecks = dict[str, ReadinessCheck]  # app.state.readiness_checks: name → check, in /readyz's body
+
+
+def database_check(engine: AsyncEngine, timeout: float = 5.0) -> ReadinessCheck:
+    async def check() -> CheckResult:
         try:
-            async with engine.connect() as connection:
+            async with asyncio.timeout(timeout), engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
         except Exception as exc:
-            return f"database unreachable: {type(exc).__name__}"
-        return None
+            return CheckResult(False, f"database unreachable: {type(exc).__name__}")
+        return CheckResult(True)
 
     return check
 
 
-def kafka_check(bootstrap_servers: str) -> ReadinessCheck:
-    async def check() -> str | None:
-        return None if await kafka_reachable(bootstrap_servers) else "kafka unreachable"
+def kafka_check(bootstrap_servers: str, service: str) -> ReadinessCheck:
+    """Reported, never required: the outbox keeps every write while the broker is away, and taking
+    every replica out of rotation would turn a broker outage into a full one."""
+    gauge = KAFKA_BROKER_REACHABLE.labels(service)
+
+    async def check() -> CheckResult:
+        reachable = await kafka_reachable(bootstrap_servers)
+        gauge.set(1 if reachable else 0)
+        return CheckResult(reachable, None if reachable else "kafka unreachable", required=False)
 
     return check
 
@@ -56,7 +82,22 @@ _METRICS_EXAMPLE = (
     "# TYPE outbox_backlog gauge\n"
     'outbox_backlog{service="events"} 0.0\n'
 )
-_READY_EXAMPLE = {"status": "ready", "topic_retention": {"checked": True, "drop_data": {}}}
+_READY_EXAMPLE = {
+    "status": "ready",
+    "topic_retention": {"checked": True, "drop_data": {}},
+    "checks": {
+        "database": {"ok": True, "required": True},
+        "kafka": {"ok": False, "required": False, "detail": "kafka unreachable"},
+    },
+}
+_NOT_READY_EXAMPLE = problem_body(
+    503,
+    "database unreachable: ConnectionRefusedError",
+    checks={
+        "database": {"ok": False, "required": True, "detail": "database unreachable: ConnectionRefusedError"},
+        "kafka": {"ok": True, "required": False},
+    },
+)
 _ASYNCAPI_EXAMPLE = {"asyncapi": "3.0.0", "info": {"title": "events", "version": "1.0.0"}, "channels": {}}
 
 
@@ -73,7 +114,7 @@ def operations_router(asyncapi: Callable[[], dict[str, Any]] | None) -> APIRoute
 
     @router.get(
         "/readyz",
-        summary="Database and Kafka reachable",
+        summary="Ready to serve: the database is reachable (the broker's state is reported, not required)",
         description=(
             "`topic_retention.drop_data` names the topics this service writes or reads whose configuration would "
             "delete messages by age or size (a rebuild would miss them); it does not make the answer 503."
@@ -81,19 +122,21 @@ def operations_router(asyncapi: Callable[[], dict[str, Any]] | None) -> APIRoute
         responses={
             200: {"content": {"application/json": {"example": _READY_EXAMPLE}}},
             503: {
-                "description": "A dependency is unreachable",
-                "content": {PROBLEM: {"example": problem_body(503, "kafka unreachable")}},
+                "description": "The database is unreachable",
+                "content": {PROBLEM: {"example": _NOT_READY_EXAMPLE}},
             },
         },
     )
     async def readyz(request: Request) -> Response:
-        checks: list[ReadinessCheck] = request.app.state.readiness_checks
-        failures = [f for f in [await c() for c in checks] if f]
+        checks: ReadinessChecks = request.app.state.readiness_checks
+        names = list(checks)
+        results = dict(zip(names, await asyncio.gather(*(checks[n]() for n in names)), strict=True))
+        body = {name: result.as_json() for name, result in results.items()}
+        failures = [r.detail or name for name, r in results.items() if r.required and not r.ok]
         details = readiness_details(request)
         if failures:
-            body = {**problem_body(503, "; ".join(failures)), **details}
-            return JSONResponse(body, status_code=503, media_type=PROBLEM)
-        return JSONResponse({"status": "ready", **details})
+            return problem_response(503, "; ".join(failures), headers={"Retry-After": "1"}, checks=body, **details)
+        return JSONResponse({"status": "ready", "checks": body, **details})
 
     @router.get(
         "/metrics",
@@ -129,6 +172,14 @@ def readiness_details(request: Request) -> dict[str, Any]:
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
+@dataclass(frozen=True)
+class DirectRoute:
+    """What `scope["route"]` holds for a direct route: the path template the metrics label it with (the
+    included APIRoute is not in `app.routes` to be looked up: FastAPI keeps included routers whole)."""
+
+    path: str
+
+
 class DirectRoutes:
     """Serves a few hot `(method, path)` pairs by calling their endpoint straight from the middleware
     stack, skipping Starlette's and FastAPI's routing, exception and dependency layers (about a
@@ -140,15 +191,13 @@ class DirectRoutes:
     def __init__(self, app: ASGIApp, fastapi: FastAPI, routes: Mapping[tuple[str, str], Endpoint]) -> None:
         self.app = app
         self.fastapi = fastapi
-        self.routes = dict(routes)
-        self._documented: dict[tuple[str, str], Any] = {}
+        self.routes = {key: (endpoint, DirectRoute(key[1])) for key, endpoint in routes.items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            key = (scope["method"], scope["path"])
-            endpoint = self.routes.get(key)
-            if endpoint is not None and not scope.get("root_path"):
-                scope["route"] = self._route(key)
+            found = self.routes.get((scope["method"], scope["path"]))
+            if found is not None and not scope.get("root_path"):
+                endpoint, scope["route"] = found
                 request = Request(scope, receive, send)
                 try:
                     response = await endpoint(request)
@@ -157,17 +206,6 @@ class DirectRoutes:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
-
-    def _route(self, key: tuple[str, str]) -> Any:
-        if key not in self._documented:
-            method, path = key
-            found = [
-                r
-                for r in self.fastapi.routes
-                if isinstance(r, APIRoute) and r.path == path and method in (r.methods or ())
-            ]
-            self._documented[key] = found[0] if found else None
-        return self._documented[key]
 
     async def _handle(self, request: Request, exc: Exception) -> Response:
         handlers = self.fastapi.exception_handlers
@@ -203,7 +241,7 @@ def create_service_app(
         keys=settings.jwt_keys,
         current_kid=settings.jwt_current_kid,
     )
-    app.state.readiness_checks = []
+    app.state.readiness_checks = {}
     redact_access_tokens_in_access_log()  # here, so every worker process of `serve --workers N` has it
     app.state.readiness_details = []
     install_error_handlers(app)
@@ -226,12 +264,15 @@ def serve(factory: str, settings: Any, *, host: str, port: int, workers: int = 1
         module, _, function = factory.partition(":")
         app = getattr(importlib.import_module(module), function)(settings)
         uvicorn.run(app, host=host, port=port, log_config=None)
-    elif os.environ.get(MULTIPROCESS_DIR):  # the operator's own (it must be empty at the start)
-        uvicorn.run(factory, factory=True, workers=workers, host=host, port=port, log_config=None)
+        return
+    # Each worker configures its logging as the parent did (JSON with time, level and request id).
+    log_config = worker_logging_config(settings.service_name, settings.log_level) if settings else None
+    if os.environ.get(MULTIPROCESS_DIR):  # the operator's own (it must be empty at the start)
+        uvicorn.run(factory, factory=True, workers=workers, host=host, port=port, log_config=log_config)
     else:  # the workers' metrics in files of a fresh directory (common.observability), gone at exit
         with tempfile.TemporaryDirectory(prefix="metrics-") as directory:
             os.environ[MULTIPROCESS_DIR] = directory
             try:
-                uvicorn.run(factory, factory=True, workers=workers, host=host, port=port, log_config=None)
+                uvicorn.run(factory, factory=True, workers=workers, host=host, port=port, log_config=log_config)
             finally:
                 del os.environ[MULTIPROCESS_DIR]

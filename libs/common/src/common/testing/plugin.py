@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from common.auth import mint_token
 from common.testing.infra import drop_database, kafka_bootstrap_servers, postgres_admin_url
+from common.testing.postgres import RestartablePostgres
 
 TEST_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 
@@ -137,3 +138,15 @@ async def read_topic(bootstrap: str, topic: str, *, expected: int, timeout: floa
     finally:
         await consumer.stop()
     return records
+
+
+@pytest.fixture(scope="session")
+def restartable_postgres() -> Iterator[RestartablePostgres]:
+    """A PostgreSQL cluster of this session's own, for tests that stop the database (never the shared
+    one: other runs use it). Started; a test that stops it starts it again."""
+    postgres = RestartablePostgres()
+    try:
+        postgres.start()
+        yield postgres
+    finally:
+        postgres.remove()

@@ -86,7 +86,10 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
             wake_relay=_coalesced(runtime.relay.wake, settings.relay_wake_delay) if runtime.relay is not None else None,
             max_message_bytes=settings.outbox_max_message_bytes,
         )
-        app.state.readiness_checks = [database_check(runtime.engine), kafka_check(settings.kafka_bootstrap_servers)]
+        app.state.readiness_checks = {
+            "database": database_check(runtime.engine),
+            "kafka": kafka_check(settings.kafka_bootstrap_servers, settings.service_name),
+        }
         app.state.readiness_details = [runtime.topic_retention]
         try:
             async with runtime.running([topic]):

@@ -81,7 +81,10 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         app.state.read_sessions = read_sessions
         app.state.handler = handler
         app.state.broadcaster = broadcaster
-        app.state.readiness_checks = [database_check(runtime.engine), kafka_check(settings.kafka_bootstrap_servers)]
+        app.state.readiness_checks = {
+            "database": database_check(runtime.engine),
+            "kafka": kafka_check(settings.kafka_bootstrap_servers, settings.service_name),
+        }
         app.state.readiness_details = [runtime.topic_retention]
         broadcaster.start()
         topics = settings.source_topics()

@@ -30,6 +30,8 @@ STREAM_MESSAGES = Counter("reporting_stream_messages_total", "Region messages pu
 STREAM_DROPPED = Counter("reporting_stream_slow_clients_total", "Subscribers closed because they fell behind")
 YEAR_RETENTION_SECONDS = 600.0
 MAX_YEARS = 6
+MAX_RETRY_DELAY = 5.0  # between publish attempts while the database is away
+FAILURE_WARNING_INTERVAL = 30.0
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,10 @@ class MetricsBroadcaster:
         self.flushes = 0
         self._known = set(catalogue_codes())
         self._years: dict[int, float] = {}
+        self.publish_failures = 0  # in this process's life
+        self._failures_unreported = 0
+        self._next_warning = 0.0
+        self._retry_delay = 0.0  # 0 while publishing works
 
     # --- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -126,16 +132,42 @@ class MetricsBroadcaster:
                         await self._publish(sorted(ready))
                     except asyncio.CancelledError:
                         raise
-                    except Exception:  # a failed read must not end the stream: retry in the next window
-                        log.exception("could not publish metric changes")
+                    except Exception as exc:  # a failed read must not end the stream: retry later
                         self._pending |= ready
-                        await asyncio.sleep(self.window)
+                        await asyncio.sleep(self._failed(exc))
+                    else:
+                        self._recovered()
                 if self._pending:
                     delay = min(self._next_allowed.get(r, 0.0) for r in self._pending) - time.monotonic()
                     if delay > 0:
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(self._wake.wait(), delay)
                         self._wake.clear()
+
+    def _failed(self, exc: Exception) -> float:
+        """Count a failed publish; returns the delay before the next attempt, doubling up to a cap. An
+        outage (the database away) fails every attempt: one warning per interval says so, with a count."""
+        self.publish_failures += 1
+        self._failures_unreported += 1
+        now = time.monotonic()
+        if now >= self._next_warning:
+            log.warning(
+                "could not publish metric changes (%d failed attempts since the last warning), retrying: %s: %s",
+                self._failures_unreported,
+                type(exc).__name__,
+                exc,
+            )
+            self._failures_unreported = 0
+            self._next_warning = now + FAILURE_WARNING_INTERVAL
+        self._retry_delay = min(max(self._retry_delay * 2, self.window), MAX_RETRY_DELAY)
+        return self._retry_delay
+
+    def _recovered(self) -> None:
+        if self._retry_delay:
+            log.info("publishing metric changes resumed after %d failed attempts", self.publish_failures)
+            self._retry_delay = 0.0
+            self._failures_unreported = 0
+            self._next_warning = 0.0
 
     async def _publish(self, regions: list[str]) -> None:
         now = time.monotonic()
@@ -180,7 +212,11 @@ class MetricsBroadcaster:
         STREAM_SUBSCRIBERS.set(len(self._subscribers))
         self._years[year] = time.monotonic()
         if last_event_id is not None:
-            sub.backlog = await self._missed(year, last_event_id)
+            try:
+                sub.backlog = await self._missed(year, last_event_id)
+            except BaseException:  # the database away: the request fails (503), the subscription goes
+                self.unsubscribe(sub)
+                raise
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:

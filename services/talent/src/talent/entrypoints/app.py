@@ -22,7 +22,10 @@ def create_app(settings: TalentSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = ServiceRuntime.build(settings, outbox)
         app.state.runtime = runtime
-        app.state.readiness_checks = [database_check(runtime.engine), kafka_check(settings.kafka_bootstrap_servers)]
+        app.state.readiness_checks = {
+            "database": database_check(runtime.engine),
+            "kafka": kafka_check(settings.kafka_bootstrap_servers, settings.service_name),
+        }
         app.state.readiness_details = [runtime.topic_retention]
         async with runtime.running([settings.topic(TOPIC)]):
             yield

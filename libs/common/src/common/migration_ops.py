@@ -77,3 +77,26 @@ def create_inbox() -> None:
 
 def drop_inbox() -> None:
     op.drop_table("inbox")
+
+
+# The audit record (common.audit.audit_table): who changed what, when; personal fields by name only.
+def create_audit_log() -> None:
+    op.create_table(
+        "audit_log",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor_sub", sa.String(300), nullable=False),
+        sa.Column("actor_kind", sa.String(16), nullable=False),
+        sa.Column("actor_code", sa.String(32), nullable=False),
+        sa.Column("action", sa.String(64), nullable=False),
+        sa.Column("entity", sa.String(32), nullable=False),
+        sa.Column("entity_id", sa.String(64), nullable=False),
+        sa.Column("changes", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_audit_log"),
+    )
+    op.create_index("ix_audit_log_entity", "audit_log", ["entity", "entity_id", "id"])
+    op.create_index("ix_audit_log_at", "audit_log", ["at"])
+
+
+def drop_audit_log() -> None:
+    op.drop_table("audit_log")

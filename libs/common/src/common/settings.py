@@ -70,6 +70,8 @@ class ServiceSettings(BaseSettings):
     jwks_url: str | None = None
     jwt_audience: str | None = None
     max_body_bytes: int = 5 * 1024 * 1024
+    # How long the audit record (common.audit) keeps an entry; older ones are purged.
+    audit_retention_days: int = Field(default=3650, ge=1)
     relay_enabled: bool = True
     # A published message (key, value, headers) stays under this many bytes (the contract: 256 KiB):
     # a change whose message would not is refused with 422, and the relay quarantines any row over it.

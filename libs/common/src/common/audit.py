@@ -1,0 +1,158 @@
+"""The audit record every service keeps: who changed what, when, which fields, old and new values.
+
+One table per service database (`audit_table`, migrated with `common.migration_ops.create_audit_log`),
+written in the same transaction as the change it records. Personal fields are recorded by name only:
+their values never enter the audit record, so erasing a person leaves nothing of them behind here.
+Entries older than the retention (`<SVC>_AUDIT_RETENTION_DAYS`) are purged by `purge_audit`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    delete,
+    insert,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from common.auth import Principal
+
+AUDIT_TABLE = "audit_log"
+PERSONAL = "[personal]"  # stands for a personal field's old and new values
+
+
+def audit_table(metadata: MetaData) -> Table:
+    return Table(
+        AUDIT_TABLE,
+        metadata,
+        Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+        Column("at", DateTime(timezone=True), nullable=False),
+        Column("actor_sub", String(300), nullable=False),
+        Column("actor_kind", String(16), nullable=False),
+        Column("actor_code", String(32), nullable=False),
+        Column("action", String(64), nullable=False),
+        Column("entity", String(32), nullable=False),
+        Column("entity_id", String(64), nullable=False),
+        Column("changes", JSON, nullable=False),
+        Index("ix_audit_log_entity", "entity", "entity_id", "id"),
+        Index("ix_audit_log_at", "at"),
+    )
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    actor: dict[str, str]
+    action: str
+    entity: str
+    entity_id: str
+    changes: dict[str, dict[str, Any]]
+
+
+def field_changes(
+    old: Mapping[str, Any] | None, new: Mapping[str, Any] | None, *, personal: Collection[str] = ()
+) -> dict[str, dict[str, Any]]:
+    """{field: {"old": …, "new": …}} for each field whose value differs between two states (None: the
+    entity did not exist, or no longer does). A personal field shows as changed, with no values."""
+    before, after = old or {}, new or {}
+    changes: dict[str, dict[str, Any]] = {}
+    for name in sorted(set(before) | set(after)):
+        was, now = before.get(name), after.get(name)
+        if _plain(was) == _plain(now):
+            continue
+        if name in personal:
+            changes[name] = {"old": PERSONAL if was is not None else None, "new": PERSONAL if now is not None else None}
+        else:
+            changes[name] = {"old": _plain(was), "new": _plain(now)}
+    return changes
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-storable form of a field value (dates as ISO text, tuples as lists)."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [_plain(v) for v in value]
+        return sorted(items, key=json.dumps) if isinstance(value, set | frozenset) else items
+    return value
+
+
+async def record_audit(
+    session: AsyncSession | AsyncConnection,
+    table: Table,
+    *,
+    actor: Principal,
+    action: str,
+    entity: str,
+    entity_id: str,
+    changes: Mapping[str, Mapping[str, Any]],
+    at: datetime | None = None,
+) -> None:
+    """Add one entry in the caller's transaction (it commits with the change it records)."""
+    await session.execute(
+        insert(table).values(
+            at=at or datetime.now(UTC),
+            actor_sub=actor.sub[:300],
+            actor_kind=actor.org_kind,
+            actor_code=actor.org_code,
+            action=action,
+            entity=entity,
+            entity_id=entity_id,
+            changes=dict(changes),
+        )
+    )
+
+
+async def audit_history(
+    session: AsyncSession | AsyncConnection,
+    table: Table,
+    *,
+    entity: str,
+    entity_id: str,
+    after_id: int = 0,
+    limit: int = 50,
+) -> Sequence[AuditEntry]:
+    """An entity's entries, oldest first, from after `after_id` (a cursor)."""
+    rows = await session.execute(
+        select(table)
+        .where(table.c.entity == entity, table.c.entity_id == entity_id, table.c.id > after_id)
+        .order_by(table.c.id)
+        .limit(limit)
+    )
+    return [
+        AuditEntry(
+            id=row.id,
+            at=row.at if row.at.tzinfo else row.at.replace(tzinfo=UTC),  # SQLite returns naive values
+            actor={"sub": row.actor_sub, "kind": row.actor_kind, "code": row.actor_code},
+            action=row.action,
+            entity=row.entity,
+            entity_id=row.entity_id,
+            changes=row.changes,
+        )
+        for row in rows
+    ]
+
+
+async def purge_audit(session: AsyncSession | AsyncConnection, table: Table, *, retention_days: int) -> int:
+    """Delete the entries older than the retention; returns how many went."""
+    cutoff = datetime.now(UTC) - timedelta(days=retention_days)
+    result = await session.execute(delete(table).where(table.c.at < cutoff))
+    return int(getattr(result, "rowcount", 0) or 0)

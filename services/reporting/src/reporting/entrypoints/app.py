@@ -55,6 +55,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
             coalesce_ms=settings.stream_coalesce_ms,
             buffer=settings.stream_buffer,
             queue_size=settings.stream_queue_size,
+            max_subscribers=settings.sse_max_subscribers,
         )
         # PostgreSQL: consumers announce changed regions in their transactions and every process
         # listens, so each stream is complete however many processes consume (changes_channel.py).

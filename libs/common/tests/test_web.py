@@ -12,7 +12,7 @@ from common.auth import CurrentPrincipal, mint_token, require_scope
 from common.errors import Conflict
 from common.settings import ServiceSettings
 from common.testing.plugin import TEST_SECRET
-from common.web import create_service_app
+from common.web import API_POLICY, create_service_app
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError
@@ -28,12 +28,12 @@ class CharacterNotInRepertoireError(Exception):
     """Named like asyncpg's: what PostgreSQL answers to a NUL in text."""
 
 
-def build_app() -> FastAPI:
+def build_app(max_body_bytes: int = 1000) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
 
-    settings = ServiceSettings(service_name="webtest", jwt_secret=TEST_SECRET, max_body_bytes=1000)
+    settings = ServiceSettings(service_name="webtest", jwt_secret=TEST_SECRET, max_body_bytes=max_body_bytes)
     app = create_service_app(settings=settings, title="t", description="t", lifespan=lifespan)
 
     @app.post("/things", dependencies=[require_scope("events:write")])
@@ -222,3 +222,78 @@ async def test_fastapi_native_telemetry_stays_off_when_a_tracer_provider_is_conf
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         assert (await client.post("/things", json=GOOD, headers=bearer())).status_code == 200
     assert spans == []
+
+
+async def test_a_body_nested_too_deeply_is_422_not_400():
+    # FastAPI parses with json.loads, which raises RecursionError on a few KB of brackets.
+    transport = httpx.ASGITransport(app=build_app(max_body_bytes=100_000), raise_app_exceptions=False)
+    for nested in (b"[" * 1000 + b"]" * 1000, b'{"name": ' + b'{"a":' * 5000 + b"1" + b"}" * 5001):
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.post(
+                "/things", content=nested, headers={**bearer(), "Content-Type": "application/json"}
+            )
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["errors"] == [{"loc": ["body"], "msg": "nested too deeply"}]
+
+
+STANDARD_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "cross-origin-opener-policy": "same-origin",
+    "cross-origin-resource-policy": "same-origin",
+}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("GET", "/healthz", None, 200),
+        ("GET", "/metrics", None, 200),
+        ("GET", "/nowhere", None, 404),
+        ("POST", "/things", {"name": "", "count": -1}, 422),
+        ("POST", "/things", {"name": "taken", "count": 1}, 409),
+        ("POST", "/things", {"name": "x" * 2000, "count": 1}, 413),
+    ],
+)
+async def test_every_answer_carries_the_security_headers(client, method, path, body, status):
+    response = await client.request(method, path, json=body, headers=bearer())
+    assert response.status_code == status
+    for name, value in STANDARD_HEADERS.items():
+        assert response.headers.get(name) == value, name
+    # An API answer is never a document: it may load nothing and be framed nowhere.
+    assert response.headers["content-security-policy"] == API_POLICY == "default-src 'none'; frame-ancestors 'none'"
+
+
+async def test_the_api_docs_keep_working_under_their_own_policy(client):
+    # Swagger UI and ReDoc are an inline script and a CDN's files; `default-src 'none'` would blank them.
+    for path in ("/docs", "/redoc"):
+        response = await client.get(path)
+        assert response.status_code == 200
+        assert response.headers["content-security-policy"] == "frame-ancestors 'none'"
+        assert response.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_a_path_prefix_may_have_a_policy_of_its_own():
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+
+    settings = ServiceSettings(service_name="webtest", jwt_secret=TEST_SECRET)
+    app = create_service_app(
+        settings=settings,
+        title="t",
+        description="t",
+        lifespan=lifespan,
+        content_security_policies={"/page": "default-src 'self'"},
+    )
+
+    @app.get("/page/")
+    async def page() -> dict[str, str]:
+        return {}
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        assert (await c.get("/page/")).headers["content-security-policy"] == "default-src 'self'"
+        assert (await c.get("/healthz")).headers["content-security-policy"] == API_POLICY

@@ -98,6 +98,14 @@ def problem_response(status: int, detail: str, headers: dict[str, str] | None = 
     return JSONResponse(problem_body(status, detail, **extra), status_code=status, media_type=PROBLEM, headers=headers)
 
 
+TOO_DEEP = "The body is nested too deeply."
+
+
+def too_deep_response() -> JSONResponse:
+    """A JSON body nested deeper than Python's `json` can follow (it raises RecursionError): bad input."""
+    return problem_response(422, TOO_DEEP, errors=[{"loc": ["body"], "msg": "nested too deeply"}])
+
+
 def validation_errors(errors: Any) -> list[dict[str, Any]]:
     """Pydantic/FastAPI errors as the contract's `{loc, msg}` list (input values left out: may be personal)."""
     return [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in errors]
@@ -117,6 +125,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, RecursionError):  # FastAPI's body parser says 400 for any failure
+            return too_deep_response()
         return problem_response(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
 
     # SQLAlchemy wraps driver errors in DBAPIError; statements sent straight through asyncpg (the

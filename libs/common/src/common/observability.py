@@ -200,9 +200,12 @@ def _metric_children(service: str, method: str, path: str, status: str) -> _Chil
 class RequestContextMiddleware:
     """Request id + trace context per request, access metrics; pure ASGI so it adds little latency."""
 
-    def __init__(self, app: ASGIApp, service: str) -> None:
+    def __init__(
+        self, app: ASGIApp, service: str, response_headers: Callable[[str], list[tuple[bytes, bytes]]] | None = None
+    ) -> None:
         self.app = app
         self.service = service
+        self.response_headers = response_headers  # more headers for every answer, by path (security headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -221,6 +224,8 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status = 500
         extra_headers = [(b"x-request-id", request_id.encode()), (b"traceparent", traceparent.encode())]
+        if self.response_headers is not None:
+            extra_headers += self.response_headers(scope["path"])
 
         started_response = False
 

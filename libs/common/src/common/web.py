@@ -218,6 +218,42 @@ class DirectRoutes:
         raise exc
 
 
+# An API answer is JSON or text, never a document: it may load nothing and be framed nowhere.
+API_POLICY = "default-src 'none'; frame-ancestors 'none'"
+# FastAPI's /docs and /redoc pages are an inline script plus a CDN's files: only framing is refused there.
+DOCS_POLICY = "frame-ancestors 'none'"
+_DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+_STANDARD_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+]
+
+
+class SecurityHeaders:
+    """The standard security headers for every HTTP answer, and a Content-Security-Policy: the app's own
+    for a path under one of `policies`' prefixes, else `API_POLICY` (`DOCS_POLICY` on the docs pages).
+    Prepared once; the request context middleware appends them in the `send` it wraps anyway, so they
+    cost no middleware layer of their own on the hot paths."""
+
+    def __init__(self, policies: Mapping[str, str]) -> None:
+        self.by_prefix = [(prefix, self._headers(policy)) for prefix, policy in policies.items()]
+        self.api = self._headers(API_POLICY)
+        self.docs = self._headers(DOCS_POLICY)
+
+    @staticmethod
+    def _headers(policy: str) -> list[tuple[bytes, bytes]]:
+        return [*_STANDARD_HEADERS, (b"content-security-policy", policy.encode())]
+
+    def for_path(self, path: str) -> list[tuple[bytes, bytes]]:
+        for prefix, headers in self.by_prefix:
+            if path.startswith(prefix):
+                return headers
+        return self.docs if path in _DOCS_PATHS else self.api
+
+
 def create_service_app(
     *,
     settings: ServiceSettings,
@@ -226,8 +262,10 @@ def create_service_app(
     lifespan: Any,
     asyncapi: Callable[[], dict[str, Any]] | None = None,
     direct_routes: Mapping[tuple[str, str], Endpoint] | None = None,
+    content_security_policies: Mapping[str, str] | None = None,
 ) -> FastAPI:
-    """`direct_routes`: see `DirectRoutes`; the routes themselves are included by the caller."""
+    """`direct_routes`: see `DirectRoutes`; the routes themselves are included by the caller.
+    `content_security_policies`: path prefix → policy, for pages the app serves (see `SecurityHeaders`)."""
     # Metrics are Prometheus and trace ids our own (common.observability): FastAPI's native OpenTelemetry
     # stays off, which also spares the look-up of its global providers on every request (~2 % of the
     # CPU of a single event POST, bench/events/README.md run 14).
@@ -248,7 +286,8 @@ def create_service_app(
     if direct_routes:  # innermost: inside the body limit and the request context
         app.add_middleware(DirectRoutes, fastapi=app, routes=direct_routes)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestContextMiddleware, service=settings.service_name)
+    security = SecurityHeaders(content_security_policies or {})
+    app.add_middleware(RequestContextMiddleware, service=settings.service_name, response_headers=security.for_path)
     app.include_router(operations_router(asyncapi))
     return app
 

@@ -14,6 +14,11 @@ from ..conftest import body, outbox_rows_written
 
 WRITER = ("province", "440000", "events:write")
 ADMIN = ("hq", "HQ", "admin")
+DEPTH = 1000  # 2 KB of brackets: deeper than Python's recursion limit lets `json.loads` go
+
+
+def nested(depth: int = DEPTH) -> bytes:
+    return b"[" * depth + b"]" * depth
 
 
 def without(name: str) -> dict[str, Any]:
@@ -73,6 +78,9 @@ POST_CASES: list[tuple[str, Any, str, tuple[str, ...]]] = [
         "body",
         WRITER,
     ),
+    ("body-nested-1000-deep", nested(), "body", WRITER),
+    ("title-nested-1000-deep", b'{"title": ' + nested() + b"}", "body", WRITER),
+    ("object-nested-1000-deep", b'{"organizer": ' + b'{"a": ' * DEPTH + b"1" + b"}" * DEPTH + b"}", "body", ADMIN),
 ]
 
 
@@ -117,6 +125,10 @@ BATCH_CASES = [
     ("batch-extra-field", {"events": [], "mode": "full"}, "mode"),
     ("batch-not-json", b"[", "body"),
     ("batch-count-of-5000-digits", b'{"events": [{"papers": ' + b"9" * 5000 + b"}]}", "body"),
+    ("batch-events-nested-1000-deep", b'{"events": ' + nested() + b"}", "body"),
+    ("batch-item-nested-1000-deep", b'{"events": [{"title": ' + nested() + b"}]}", "body"),
+    ("batch-body-nested-1000-deep", nested(), "body"),
+    ("batch-nested-100000-deep", b'{"events": ' + nested(100_000) + b"}", "body"),
 ]
 
 
@@ -170,6 +182,8 @@ PATCH_CASES = [
     ("patch-remove-province", {"host_province": None}, "host_province"),
     ("patch-abroad-keeps-province", {"host_country": "DE"}, "host_province"),
     ("patch-title-long", {"title": "t" * 501}, "title"),
+    ("patch-nested-1000-deep", nested(), "body"),
+    ("patch-title-nested-1000-deep", b'{"title": ' + nested() + b"}", "body"),
 ]
 
 
@@ -179,7 +193,7 @@ async def test_patch(service, token, sent, field):
     target = await service.client.post("/v1/events", json=body(), headers=headers)
     assert target.status_code == 201
     before = await totals(service)
-    response = await service.client.patch(f"/v1/events/{target.json()['id']}", json=sent, headers=headers)
+    response = await send(service, "PATCH", f"/v1/events/{target.json()['id']}", sent, headers)
     assert_problem(response, 422, field)
     assert await totals(service) == before
     read = await service.client.get(f"/v1/events/{target.json()['id']}", headers=headers)

@@ -32,6 +32,8 @@ class ReportingSettings(ServiceSettings):
     stream_heartbeat_seconds: float = 15.0
     stream_buffer: int = 2048
     stream_queue_size: int = 256
+    # Open streams per process (REPORTING_SSE_MAX_SUBSCRIBERS); one more is answered 503 with Retry-After.
+    sse_max_subscribers: int = Field(default=10_000, ge=1)
     # Short-lived read tokens for the dashboard's EventSource (which cannot send headers).
     dashboard_token_ttl_seconds: int = 600
 

@@ -33,6 +33,26 @@ CHROMIUM_ARGS = [
 OUTPUT = Path(__file__).resolve().parents[1] / "output"
 VENDOR = Path(__file__).resolve().parents[2] / "src/reporting/static/dashboard/vendor/echarts.min.js"
 PROVINCE = "630000"  # Qinghai: nothing else in these tests records an event there
+# Collects every Content-Security-Policy violation of the page (init scripts run before the page's own).
+WATCH_CSP = """window.__csp = [];
+document.addEventListener('securitypolicyviolation',
+  (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));"""
+
+
+def watch_console(page) -> list[str]:
+    """The page's console errors and warnings (a CSP violation is reported there too)."""
+    seen: list[str] = []
+    page.on("console", lambda m: seen.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: seen.append(f"pageerror: {e}"))
+    return seen
+
+
+def assert_dashboard_policy(headers: dict[str, str]) -> None:
+    policy = headers["content-security-policy"]
+    directives = {d.split()[0]: d.split()[1:] for d in policy.split(";") if d.strip()}
+    assert directives["script-src"] == ["'self'"], policy  # no inline script, no eval
+    assert directives["default-src"] == ["'none'"] and directives["frame-ancestors"] == ["'none'"], policy
+    assert headers["x-content-type-options"] == "nosniff" and headers["x-frame-options"] == "DENY"
 
 
 @pytest.fixture(autouse=True)
@@ -108,7 +128,11 @@ async def test_dashboard_updates_live_in_a_real_browser(
             page = await browser.new_page(viewport={"width": 1600, "height": 1000})
             external = [r.url for r in []]
             page.on("request", lambda r: external.append(r.url) if not r.url.startswith(service.base_url) else None)
-            await page.goto(service.base_url + "/dashboard/")
+            console = watch_console(page)
+            await page.add_init_script(WATCH_CSP)
+            loaded = await page.goto(service.base_url + "/dashboard/")
+            assert loaded is not None
+            assert_dashboard_policy(await loaded.all_headers())
             await page.get_by_test_id("token").fill(reader)
             await page.get_by_test_id("signin").click()
             await expect(page.get_by_test_id("status")).to_have_attribute("data-state", "live", timeout=15000)
@@ -209,7 +233,8 @@ async def test_dashboard_updates_live_in_a_real_browser(
             for sub in list(broadcaster._subscribers):
                 broadcaster._drop(sub)
             await expect(page.get_by_test_id("status")).to_have_attribute("data-state", "live", timeout=15000)
-            assert "reconnecting" in await page.evaluate("window.__states")
+            states = await page.evaluate("window.__states")
+            assert "reconnecting" in states, (states, console, await page.evaluate("window.__csp"))
 
             await page.get_by_test_id("lang").click()
             await expect(page.locator("h1")).to_have_text("International S&T exchange · live overview")
@@ -234,7 +259,59 @@ async def test_dashboard_updates_live_in_a_real_browser(
             first = page.locator("tbody tr").first
             await expect(first).to_have_attribute("data-region", f"cn:{PROVINCE}")
             assert not external, f"the dashboard fetched from elsewhere: {external}"
+            await page.locator("#chart-regions canvas").hover()  # a tooltip: ECharts writes its markup
+            await page.wait_for_timeout(300)
+            assert await page.evaluate("window.__csp") == []
+            csp_messages = [m for m in console if "Content Security Policy" in m]
+            assert not csp_messages, csp_messages
             await browser.close()
     finally:
         await events.stop()
     assert events_ready, "the events service did not start; the CloudEvent fallback was used"
+
+
+HOSTILE = '<img src=x onerror="window.__xss=1">'
+
+
+async def test_values_from_the_api_are_shown_as_text_never_run(
+    make_database, kafka_bootstrap, topic_prefix, jwt_secret, token
+):
+    """A region code, a region name and a target key holding markup: shown literally, nothing parsed as HTML."""
+    import json
+
+    from playwright.async_api import async_playwright, expect
+
+    settings = await prepare(
+        make_database, "rep_dash_xss", kafka_bootstrap, f"{topic_prefix}dashxss.", jwt_secret, consumer_enabled=False
+    )
+    reader = token("hq", "HQ", "reporting:read")
+    region = {"code": HOSTILE, "name": HOSTILE, "name_zh": HOSTILE, "kind": "province"}
+    figures = {"region": HOSTILE, "year": None, "as_of": None, "events": {"count": 7}}
+    target = {"key": HOSTILE, "value": 1, "target": 2, "progress": 0.5}
+    bodies = {
+        "/v1/regions": {"items": [region], "next_cursor": None},
+        "/v1/metrics": {"year": None, "regions": [figures]},
+        "/v1/targets": {"year": None, "targets": [target]},
+    }
+
+    async def hostile(route) -> None:
+        path = route.request.url.split("?")[0].removeprefix(service.base_url)
+        await route.fulfill(status=200, content_type="application/json", body=json.dumps(bodies[path]))
+
+    async with running_service(settings, reader) as service, async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await browser.new_page(viewport={"width": 1600, "height": 1000})
+        for path in bodies:
+            await page.route(f"{service.base_url}{path}", hostile)
+            await page.route(f"{service.base_url}{path}?*", hostile)
+        await page.goto(service.base_url + "/dashboard/")
+        await page.get_by_test_id("token").fill(reader)
+        await page.get_by_test_id("signin").click()
+        await expect(page.get_by_test_id("status")).to_have_attribute("data-state", "live", timeout=15000)
+        await expect(page.locator("#targets")).to_contain_text(HOSTILE)
+        await expect(page.locator("tbody tr")).to_have_count(1)
+        await expect(page.locator("tbody td").first).to_have_text(HOSTILE)
+        await expect(page.locator("tbody tr")).to_have_attribute("data-region", HOSTILE)
+        assert await page.locator("#targets img, #regions img, #detail img, #totals img").count() == 0
+        assert await page.evaluate("window.__xss") is None
+        await browser.close()

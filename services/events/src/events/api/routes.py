@@ -10,7 +10,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from common.auth import Principal
-from common.errors import PayloadTooLarge, Unprocessable, validation_errors
+from common.errors import TOO_DEEP, PayloadTooLarge, Unprocessable, validation_errors
 from common.regions import is_country_code
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -224,6 +224,8 @@ def _batch_items(raw: bytes) -> list[Any]:
         body = json.loads(raw)
     except ValueError as exc:  # not JSON, not UTF-8, or an integer over Python's 4,300 digits
         raise Unprocessable("The body is not valid JSON.", errors=[{"loc": ["body"], "msg": str(exc)}]) from exc
+    except RecursionError as exc:  # a few KB of brackets are enough
+        raise Unprocessable(TOO_DEEP, errors=[{"loc": ["body"], "msg": "nested too deeply"}]) from exc
     if not isinstance(body, dict) or not isinstance(body.get("events"), list):
         raise Unprocessable(
             "The body must be an object with an `events` list.",

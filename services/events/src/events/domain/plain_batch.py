@@ -97,7 +97,7 @@ def decode_plain_batch(raw: bytes) -> list[dict[str, Any]] | None:
     models). Each dict is what `EventCreate.json_ready()` returns for the item, and the caller's."""
     try:
         items: list[dict[str, Any]] = msgspec.to_builtins(_decoder.decode(raw).events)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):  # the models then explain
         return None
     for item in items:
         if not _plain(item):

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from common.auth import Principal, mint_stream_token, require_scope, verify_token
-from common.errors import Forbidden, NotFound, Unauthorized
+from common.errors import Forbidden, NotFound, Unauthorized, problem_response
 from common.regions import all_regions, is_region_code
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -22,6 +22,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from reporting.api import reports, schemas
 from reporting.read import queries
+from reporting.stream.broadcaster import TooManySubscribers
 
 READ = "reporting:read"
 router = APIRouter(prefix="/v1", tags=["reporting"])
@@ -31,6 +32,7 @@ RegionKindQuery = Annotated[
     Literal["all", "world", "group", "province", "national"] | None, Query(description="only regions of this kind")
 ]
 _errors = schemas.problem_responses(401, 403, 422)
+STREAM_RETRY_AFTER = "5"  # seconds: a refused stream (the process has its maximum open) tries again
 _not_found = schemas.problem_responses(404)
 TARGET_NAMES = {
     "partners": ("Partner organizations", "合作伙伴组织"),
@@ -211,6 +213,7 @@ async def stream_principal(
     "/metrics/stream",
     responses={
         **_errors,
+        **schemas.problem_responses(503),
         200: {"description": "`event: metrics`, data = a region's figures", "content": {"text/event-stream": {}}},
     },
     response_class=Response,
@@ -228,7 +231,10 @@ async def metrics_stream(
 ) -> Response:
     broadcaster = request.app.state.broadcaster
     settings = request.app.state.settings
-    subscription = await broadcaster.subscribe(year or 0, last_event_id or last_event_id_query)
+    try:
+        subscription = await broadcaster.subscribe(year or 0, last_event_id or last_event_id_query)
+    except TooManySubscribers as exc:
+        return problem_response(503, f"{exc} Try again later.", headers={"Retry-After": STREAM_RETRY_AFTER})
 
     async def messages() -> AsyncIterator[ServerSentEvent | bytes]:
         try:

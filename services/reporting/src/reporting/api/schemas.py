@@ -134,6 +134,7 @@ _DESCRIPTIONS = {
     403: "The token lacks `reporting:read`",
     404: "Unknown region",
     422: "Invalid parameters",
+    503: "The process has its maximum of open streams (`REPORTING_SSE_MAX_SUBSCRIBERS`); retry after `Retry-After`",
 }
 
 

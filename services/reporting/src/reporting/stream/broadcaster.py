@@ -28,10 +28,19 @@ log = logging.getLogger(__name__)
 STREAM_SUBSCRIBERS = Gauge("reporting_stream_subscribers", "Open SSE subscriptions", multiprocess_mode="livesum")
 STREAM_MESSAGES = Counter("reporting_stream_messages_total", "Region messages published to the SSE stream")
 STREAM_DROPPED = Counter("reporting_stream_slow_clients_total", "Subscribers closed because they fell behind")
+STREAM_SNAPSHOTS = Counter("reporting_stream_snapshots_total", "Full snapshots read for resuming streams")
+STREAM_REFUSED = Counter("reporting_stream_refused_total", "Streams refused: the process has its maximum open")
 YEAR_RETENTION_SECONDS = 600.0
 MAX_YEARS = 6
 MAX_RETRY_DELAY = 5.0  # between publish attempts while the database is away
 FAILURE_WARNING_INTERVAL = 30.0
+# A snapshot is shared by every stream resuming while nothing was published since it was read, for at
+# most this long (its `as_of` and "expiring in 90 days" stay fresh): a reconnect storm reads it once.
+SNAPSHOT_REUSE_SECONDS = 5.0
+
+
+class TooManySubscribers(Exception):
+    """The process has `max_subscribers` streams open."""
 
 
 @dataclass(frozen=True)
@@ -63,8 +72,10 @@ class MetricsBroadcaster:
         coalesce_ms: int = 150,
         buffer: int = 2048,
         queue_size: int = 256,
+        max_subscribers: int = 10_000,
     ) -> None:
         self.sessions = sessions
+        self.max_subscribers = max_subscribers
         self.window = coalesce_ms / 1000
         self.queue_size = queue_size
         self._ring: deque[StreamMessage] = deque(maxlen=buffer)
@@ -83,6 +94,8 @@ class MetricsBroadcaster:
         self._failures_unreported = 0
         self._next_warning = 0.0
         self._retry_delay = 0.0  # 0 while publishing works
+        # year → (last id when it was read, when, the read): see SNAPSHOT_REUSE_SECONDS
+        self._snapshots: dict[int, tuple[int, float, asyncio.Task[list[StreamMessage]]]] = {}
 
     # --- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -206,6 +219,10 @@ class MetricsBroadcaster:
 
     # --- subscribers -----------------------------------------------------------------------------
     async def subscribe(self, year: int, last_event_id: str | None) -> Subscription:
+        """Raises TooManySubscribers when the process has `max_subscribers` streams open."""
+        if len(self._subscribers) >= self.max_subscribers:
+            STREAM_REFUSED.inc()
+            raise TooManySubscribers(f"This process serves at most {self.max_subscribers} streams.")
         sub = Subscription(year=year, queue=asyncio.Queue(self.queue_size))
         # Subscribed before the backlog is read, so nothing published meanwhile is missed.
         self._subscribers.add(sub)
@@ -232,6 +249,28 @@ class MetricsBroadcaster:
         if oldest - 1 <= last <= self._last_id:
             return [m for m in self._ring if m.id > last and m.year == year]
         # Too old, or from another process: a snapshot of every region replaces the gap.
+        return await self._snapshot(year)
+
+    async def _snapshot(self, year: int) -> list[StreamMessage]:
+        """Every region's figures. Reused while no message was published since its read began (the
+        caller is subscribed already, so whatever changed later reaches it as a message) and it is young."""
+        now = time.monotonic()
+        cached = self._snapshots.get(year)
+        if cached is None or cached[0] != self._last_id or now - cached[1] > SNAPSHOT_REUSE_SECONDS:
+            read = asyncio.create_task(self._read_snapshot(year), name="stream-snapshot")
+            read.add_done_callback(functools.partial(self._forget_failed, year))
+            cached = self._snapshots[year] = (self._last_id, now, read)
+        # Shielded: a client that goes away mid-read does not cancel the read the others wait for.
+        return await asyncio.shield(cached[2])
+
+    async def _read_snapshot(self, year: int) -> list[StreamMessage]:
+        STREAM_SNAPSHOTS.inc()
         async with self.sessions() as session:
             objects = await region_objects(session, None, year)
         return [StreamMessage(self._last_id, year, obj["region"], json.dumps(obj)) for obj in objects]
+
+    def _forget_failed(self, year: int, read: asyncio.Task[list[StreamMessage]]) -> None:
+        if read.cancelled() or read.exception() is not None:  # the next stream reads again
+            cached = self._snapshots.get(year)
+            if cached is not None and cached[2] is read:
+                del self._snapshots[year]

@@ -68,7 +68,16 @@
   const get = (obj, path) => path.split(".").reduce((o, k) => (o == null ? undefined : o[k]), obj);
   const locale = () => (state.lang === "zh" ? "zh-CN" : "en-US");
   const fmt = (n) => (n == null ? "–" : Number(n).toLocaleString(locale()));
-  const esc = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  // Every element is built from text nodes and attributes, never from markup: no value read from the API
+  // (a region code, a target key, a label) is ever parsed as HTML, and the page's CSP allows no inline code.
+  function h(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (value !== null && value !== undefined) node.setAttribute(name, String(value));
+    }
+    node.append(...children.filter((c) => c !== null && c !== undefined).map((c) => (c instanceof Node ? c : String(c))));
+    return node;
+  }
   // A key without a label (a type added after this page was written): "study_tour" reads "Study tour".
   const readable = (key) => {
     const s = String(key).replace(/[_.\-]+/g, " ").trim();
@@ -109,7 +118,7 @@
     const now = new Date().getFullYear();
     const options = [["", t("allYears")]];
     for (let y = now + 1; y >= now - 8; y--) options.push([String(y), String(y)]);
-    select.innerHTML = options.map(([v, label]) => `<option value="${v}">${label}</option>`).join("");
+    select.replaceChildren(...options.map(([v, text]) => h("option", { value: v }, text)));
     select.value = state.year;
   }
 
@@ -125,9 +134,9 @@
 
   function renderTotals() {
     const all = state.figures.all || {};
-    $("totals").innerHTML = TOTALS.map((key) =>
-      `<div class="card"><div class="label">${t("cols")[key]}</div>` +
-      `<div class="value" data-testid="total-${key}">${fmt(get(all, key))}</div></div>`).join("");
+    $("totals").replaceChildren(...TOTALS.map((key) => h("div", { class: "card" },
+      h("div", { class: "label" }, t("cols")[key]),
+      h("div", { class: "value", "data-testid": `total-${key}` }, fmt(get(all, key))))));
     renderUpdated();
   }
 
@@ -149,18 +158,22 @@
   }
 
   function renderTargets(data) {
-    $("targets").innerHTML = data.targets.map((item) => {
-      const pct = Math.round(item.progress * 100);
-      return `<div class="card"><div class="label">${t("targets")[item.key] || item.key}</div>` +
-        `<div class="value" data-testid="target-${item.key}">${fmt(item.value)} <small>/ ${fmt(item.target)}</small></div>` +
-        `<div class="bar"><div style="width:${Math.min(pct, 100)}%"></div></div><div class="label">${pct}%</div></div>`;
-    }).join("");
+    $("targets").replaceChildren(...data.targets.map((item) => {
+      const pct = Math.round(Number(item.progress) * 100) || 0;
+      const fill = h("div");
+      fill.style.width = `${Math.max(0, Math.min(pct, 100))}%`;  // CSSOM, not a style attribute: allowed by the CSP
+      return h("div", { class: "card" },
+        h("div", { class: "label" }, t("targets")[item.key] || item.key),
+        h("div", { class: "value", "data-testid": `target-${item.key}` }, `${fmt(item.value)} `, h("small", {}, `/ ${fmt(item.target)}`)),
+        h("div", { class: "bar" }, fill),
+        h("div", { class: "label" }, `${pct}%`));
+    }));
   }
 
   function renderKinds() {
     const kinds = ["", "world", "group", "province", "national"];
-    $("kinds").innerHTML = kinds.map((k) =>
-      `<button type="button" data-kind="${k}" aria-pressed="${state.kind === k}">${t("kinds")[k]}</button>`).join("");
+    $("kinds").replaceChildren(...kinds.map((k) =>
+      h("button", { type: "button", "data-kind": k, "aria-pressed": state.kind === k }, t("kinds")[k])));
     $("kinds").querySelectorAll("button").forEach((b) => b.addEventListener("click", () => {
       state.kind = b.dataset.kind; renderKinds(); renderTable(); scheduleCharts(0);
     }));
@@ -181,19 +194,20 @@
 
   function renderTable() {
     const cols = ["code", "name", ...FIGURES];
-    $("regions").querySelector("thead").innerHTML = "<tr>" + cols.map((c) =>
-      `<th data-key="${c}" aria-sort="${state.sort.key === c ? (state.sort.dir === "asc" ? "ascending" : "descending") : "none"}">${t("cols")[c]}</th>`).join("") + "</tr>";
+    const sorted = (c) => (state.sort.key === c ? (state.sort.dir === "asc" ? "ascending" : "descending") : "none");
+    $("regions").querySelector("thead").replaceChildren(
+      h("tr", {}, ...cols.map((c) => h("th", { "data-key": c, "aria-sort": sorted(c) }, t("cols")[c]))));
     $("regions").querySelectorAll("th").forEach((th) => th.addEventListener("click", () => {
       const key = th.dataset.key;
       state.sort = { key, dir: state.sort.key === key && state.sort.dir === "desc" ? "asc" : "desc" };
       renderTable();
     }));
-    $("regions").querySelector("tbody").innerHTML = visibleRegions().map((r) => {
+    $("regions").querySelector("tbody").replaceChildren(...visibleRegions().map((r) => {
       const f = state.figures[r.code];
-      return `<tr data-region="${r.code}" class="${r.code === state.selected ? "selected" : ""}">` +
-        `<td>${esc(r.code)}</td><td>${esc(regionName(r.code))}</td>` +
-        FIGURES.map((key) => `<td data-key="${key}" data-testid="cell-${r.code}-${key}">${fmt(get(f, key))}</td>`).join("") + "</tr>";
-    }).join("");
+      return h("tr", { "data-region": r.code, class: r.code === state.selected ? "selected" : "" },
+        h("td", {}, r.code), h("td", {}, regionName(r.code)),
+        ...FIGURES.map((key) => h("td", { "data-key": key, "data-testid": `cell-${r.code}-${key}` }, fmt(get(f, key)))));
+    }));
     $("regions").querySelectorAll("tbody tr").forEach((tr) => tr.addEventListener("click", () => select(tr.dataset.region)));
   }
 
@@ -212,13 +226,15 @@
   function renderDetail() {
     const code = state.selected;
     const f = state.figures[code];
-    if (!f) { $("detail").innerHTML = ""; return; }
-    const item = (key, name, v) =>
-      `<div><dt>${esc(name)}</dt><dd data-testid="detail-${esc(key)}">${fmt(v)}</dd></div>`;
-    $("detail").innerHTML = `<h3>${t("detail")}: ${esc(regionName(code))} <small>${esc(code)}</small></h3><dl>` +
-      FIGURES.map((k) => item(k, t("cols")[k], get(f, k))).join("") + "</dl>" +
-      BREAKDOWNS.map(([heading, path, dict]) => `<h4>${t(heading)}</h4><dl>` +
-        Object.entries(get(f, path) || {}).map(([k, v]) => item(`${path}.${k}`, label(dict, k), v)).join("") + "</dl>").join("");
+    if (!f) { $("detail").replaceChildren(); return; }
+    const item = (key, name, v) => h("div", {}, h("dt", {}, name), h("dd", { "data-testid": `detail-${key}` }, fmt(v)));
+    $("detail").replaceChildren(
+      h("h3", {}, `${t("detail")}: ${regionName(code)} `, h("small", {}, code)),
+      h("dl", {}, ...FIGURES.map((k) => item(k, t("cols")[k], get(f, k)))),
+      ...BREAKDOWNS.flatMap(([heading, path, dict]) => [
+        h("h4", {}, t(heading)),
+        h("dl", {}, ...Object.entries(get(f, path) || {}).map(([k, v]) => item(`${path}.${k}`, label(dict, k), v))),
+      ]));
     $("trend-region").textContent = regionName(code);
     $("roles-region").textContent = regionName(code);
   }

@@ -292,6 +292,9 @@ def create_service_app(
     return app
 
 
+WORKER_HEALTHCHECK_SECONDS = 60
+
+
 def serve(factory: str, settings: Any, *, host: str, port: int, workers: int = 1) -> None:
     """Run a service's app with uvicorn: built here from `settings` for one process; with several, each
     worker builds its own from the environment through the `module:function` factory path."""
@@ -304,14 +307,33 @@ def serve(factory: str, settings: Any, *, host: str, port: int, workers: int = 1
         app = getattr(importlib.import_module(module), function)(settings)
         uvicorn.run(app, host=host, port=port, log_config=None)
         return
-    # Each worker configures its logging as the parent did (JSON with time, level and request id).
+    # Each worker configures its logging as the parent did (JSON with time, level and request id). That
+    # imports this package before the worker answers uvicorn's health pings, which on a loaded machine
+    # takes longer than uvicorn's 5 s default: a worker killed for it is restarted, killed again, and never
+    # serves. WORKER_HEALTHCHECK_SECONDS leaves room for a slow start.
     log_config = worker_logging_config(settings.service_name, settings.log_level) if settings else None
     if os.environ.get(MULTIPROCESS_DIR):  # the operator's own (it must be empty at the start)
-        uvicorn.run(factory, factory=True, workers=workers, host=host, port=port, log_config=log_config)
+        uvicorn.run(
+            factory,
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_config=log_config,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+        )
     else:  # the workers' metrics in files of a fresh directory (common.observability), gone at exit
         with tempfile.TemporaryDirectory(prefix="metrics-") as directory:
             os.environ[MULTIPROCESS_DIR] = directory
             try:
-                uvicorn.run(factory, factory=True, workers=workers, host=host, port=port, log_config=log_config)
+                uvicorn.run(
+                    factory,
+                    factory=True,
+                    workers=workers,
+                    host=host,
+                    port=port,
+                    log_config=log_config,
+                    timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+                )
             finally:
                 del os.environ[MULTIPROCESS_DIR]

@@ -55,6 +55,7 @@ class ServiceSettings(BaseSettings):
     # A single local broker holds one copy; production runs 3 and 2, so an acknowledged message (the
     # relay's producer waits for acks=all) is on two brokers before the outbox row is deleted.
     topic_replication_factor: int = Field(default=1, ge=1)
+    # `min.insync.replicas` of the topics (2 in production); at most the replication factor.
     topic_min_insync_replicas: int = Field(default=1, ge=1)
     # False where an operator (Strimzi's Topic Operator, say) owns the topics: the services then create and
     # change none, and only report those that would drop data.

@@ -152,6 +152,12 @@ class ServiceSettings(BaseSettings):
         return f"{self.topic_prefix}{name}"
 
 
+def association_today() -> date:
+    """Today in the association's time zone (`EXCHANGE_TIMEZONE`, default Asia/Shanghai), for code that
+    has no settings object at hand."""
+    return datetime.now(ZoneInfo(os.environ.get("EXCHANGE_TIMEZONE") or "Asia/Shanghai")).date()
+
+
 def parse_jwt_keys(spec: str) -> dict[str, str]:
     """`kid=secret,kid2=secret2` → {kid: secret}, in the order given. A secret may contain `=` (base64
     padding) but no comma; blanks around the items are ignored."""

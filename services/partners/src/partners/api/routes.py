@@ -121,7 +121,10 @@ async def list_organizations(
             )
         countries = countries_of_region(region)
     if country is not None:
-        country = s._country(country)
+        try:
+            country = s._country(country)  # noqa: SLF001 - the same rule as the write bodies
+        except ValueError as exc:
+            raise Unprocessable("Unknown country.", errors=[{"loc": ["query", "country"], "msg": str(exc)}]) from exc
     query = OrganizationQuery(country=country, countries=countries, kind=kind, status=status, search=q)
     return _page(await _service(request).list_organizations(query, limit=limit, cursor=cursor))
 

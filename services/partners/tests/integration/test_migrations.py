@@ -22,13 +22,13 @@ async def _tables(url: str) -> set[str]:
 
 async def _up_down_up(url: str) -> None:
     await upgrade_async(url, SERVICE_DIR)
-    assert TABLES <= await _tables(url)
+    assert await _tables(url) >= TABLES
     await downgrade_async(url, SERVICE_DIR, "0003")
     assert not TABLES & await _tables(url)
     assert "outbox" in await _tables(url)
     await downgrade_async(url, SERVICE_DIR, "base")
     await upgrade_async(url, SERVICE_DIR)
-    assert TABLES <= await _tables(url)
+    assert await _tables(url) >= TABLES
 
 
 async def test_up_down_up_on_postgresql(make_database):

@@ -372,7 +372,7 @@ class SqlTransaction:
 
     # -- scheduler, outbox, audit -------------------------------------------------------------------
     async def claim_scheduler(self) -> bool:
-        if self.session.bind.dialect.name == "postgresql":
+        if self.session.get_bind().dialect.name == "postgresql":
             # Held until this transaction ends: one replica's pass at a time, the others skip theirs.
             return bool(await self.session.scalar(select(func.pg_try_advisory_xact_lock(SCHEDULER_LOCK_KEY))))
         return self.store.hold_scheduler_file_lock()

@@ -1,6 +1,8 @@
 """The partners database schema (PostgreSQL and SQLite): organizations, agreements with their partner
 links, memberships, the audit record, the outbox and the inbox."""
 
+from typing import Any
+
 from common.audit import audit_table
 from common.db import new_metadata
 from common.inbox import inbox_table
@@ -26,7 +28,7 @@ outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
 audit_log = audit_table(metadata)
 
-ACTIVE_ONLY = {"postgresql_where": text("status = 'active'"), "sqlite_where": text("status = 'active'")}
+ACTIVE_ONLY: dict[str, Any] = {"postgresql_where": text("status = 'active'"), "sqlite_where": text("status = 'active'")}
 
 organizations = Table(
     "organizations",

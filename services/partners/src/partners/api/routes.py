@@ -95,7 +95,7 @@ async def register_organization(body: s.OrganizationCreate, principal: Writer, r
     "/organizations",
     tags=["organizations"],
     response_model=s.OrganizationPage,
-    responses=READ,  # type: ignore[arg-type]
+    responses=READ,
 )
 async def list_organizations(
     principal: CurrentPrincipal,
@@ -122,7 +122,7 @@ async def list_organizations(
         countries = countries_of_region(region)
     if country is not None:
         try:
-            country = s._country(country)  # noqa: SLF001 - the same rule as the write bodies
+            country = s._country(country)
         except ValueError as exc:
             raise Unprocessable("Unknown country.", errors=[{"loc": ["query", "country"], "msg": str(exc)}]) from exc
     query = OrganizationQuery(country=country, countries=countries, kind=kind, status=status, search=q)
@@ -196,7 +196,7 @@ async def sign_agreement(body: s.AgreementCreate, principal: Writer, request: Re
     return _resource(state, 201 if created else 200)
 
 
-@router.get("/agreements", tags=["agreements"], response_model=s.AgreementPage, responses=READ)  # type: ignore[arg-type]
+@router.get("/agreements", tags=["agreements"], response_model=s.AgreementPage, responses=READ)
 async def list_agreements(
     principal: CurrentPrincipal,
     request: Request,
@@ -291,7 +291,7 @@ async def terminate_agreement(
 @router.get(
     "/agreements/{agreement_id}/history",
     tags=["agreements"],
-    response_model=s.HistoryPage,  # type: ignore[arg-type]
+    response_model=s.HistoryPage,
     responses=s.problems(401, 404, 422),
 )
 async def agreement_history(
@@ -371,7 +371,7 @@ async def record_membership(body: s.MembershipCreate, principal: Writer, request
     return _resource(state, 201)
 
 
-@router.get("/memberships", tags=["memberships"], response_model=s.MembershipPage, responses=READ)  # type: ignore[arg-type]
+@router.get("/memberships", tags=["memberships"], response_model=s.MembershipPage, responses=READ)
 async def list_memberships(
     principal: CurrentPrincipal,
     request: Request,

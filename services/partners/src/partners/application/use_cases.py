@@ -230,7 +230,7 @@ class PartnersService:
     # -- agreements -------------------------------------------------------------------------------
     async def _check_partners(self, tx: Transaction, ids: Sequence[str]) -> None:
         found = await tx.existing_organizations(ids)
-        errors = []
+        errors: list[dict[str, Any]] = []
         for index, org_id in enumerate(ids):
             status = found.get(org_id)
             if status is None:
@@ -240,7 +240,7 @@ class PartnersService:
                     {"loc": ["body", "partner_org_ids", str(index)], "msg": f"organization {org_id} was merged"}
                 )
         if errors:
-            raise Unprocessable("partner_org_ids: " + errors[0]["msg"], errors=errors)
+            raise Unprocessable(f"partner_org_ids: {errors[0]['msg']}", errors=errors)
 
     async def sign_agreement(
         self, principal: Principal, content: dict[str, Any], signed_by: Body | None = None

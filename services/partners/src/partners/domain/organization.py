@@ -45,7 +45,8 @@ class Organization(Versioned):
 
     @classmethod
     def register(cls, *, id: str, by: Body, **content: Any) -> Organization:
-        org = cls(id=id, created_by=by, **{name: content.get(name) for name in EDITABLE})
+        values: dict[str, Any] = {name: content.get(name) for name in EDITABLE}
+        org = cls(id=id, created_by=by, **values)
         org._check()
         return org
 

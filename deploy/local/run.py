@@ -96,6 +96,7 @@ def start() -> None:
     try:
         wait_healthy()
         load_demo()
+        load_demo_partners()
         print(f"\nexchange-tracker is running (logs in {logs}/):")
         for service, port in SERVICES.items():
             print(f"  {service:<10} http://127.0.0.1:{port}/docs")
@@ -154,6 +155,41 @@ def load_demo() -> None:
     statuses = [item.get("status") for item in response.json().get("items", response.json().get("results", []))]
     print(
         f"demo dataset: {len(events)} events posted ({', '.join(f'{s}: {statuses.count(s)}' for s in set(statuses))})"
+    )
+
+
+def load_demo_partners() -> None:
+    """Post the demo organizations and agreements. Idempotent: an organization posted before answers 409
+    naming its id, an agreement posted before (same external_ref, same content) 200."""
+    demo = json.loads((ROOT / "deploy" / "local" / "demo_partners.json").read_text())
+    base = f"http://127.0.0.1:{SERVICES['partners']}/v1/partners"
+    headers = {"Authorization": f"Bearer {token('hq', 'HQ', 'admin partners:write')}"}
+    ids: dict[str, str] = {}
+    created = {"organizations": 0, "agreements": 0}
+    try:
+        with httpx.Client(headers=headers, timeout=30) as client:
+            for org in demo["organizations"]:
+                body = {k: v for k, v in org.items() if k != "key"}
+                response = client.post(f"{base}/organizations", json=body)
+                if response.status_code not in (201, 409):
+                    print(f"demo partners not loaded: {response.status_code} {response.text[:200]}")
+                    return
+                created["organizations"] += response.status_code == 201
+                ids[org["key"]] = response.json()["id" if response.status_code == 201 else "existing_id"]
+            for agreement in demo["agreements"]:
+                body = {k: v for k, v in agreement.items() if k != "partners"}
+                body["partner_org_ids"] = [ids[key] for key in agreement["partners"]]
+                response = client.post(f"{base}/agreements", json=body)
+                if response.status_code not in (200, 201):
+                    print(f"demo agreement {agreement['external_ref']} not loaded: {response.status_code}")
+                    continue
+                created["agreements"] += response.status_code == 201
+    except httpx.HTTPError as exc:
+        print(f"demo partners not loaded: {exc}")
+        return
+    print(
+        f"demo partners: {len(demo['organizations'])} organizations ({created['organizations']} new), "
+        f"{len(demo['agreements'])} agreements ({created['agreements']} new)"
     )
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -196,18 +198,28 @@ class BodyLimitMiddleware:
     from inside the app's receive would surface as FastAPI's own 400 instead.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: Sequence[tuple[str, str, int]] = ()) -> None:
+        """`larger`: (method, path pattern, limit) of the few routes that take more (an upload); the
+        pattern is a regular expression matched against the whole path."""
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = [(method, re.compile(pattern), limit) for method, pattern, limit in larger]
+
+    def _limit(self, scope: Scope) -> int:
+        for method, pattern, limit in self.larger:
+            if scope["method"] == method and pattern.fullmatch(scope["path"]):
+                return limit
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self._limit(scope) if self.larger else self.max_bytes
         length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if length is not None:
-            if length.isdigit() and int(length) > self.max_bytes:
-                await _send_413(send, self.max_bytes)
+            if length.isdigit() and int(length) > max_bytes:
+                await _send_413(send, max_bytes)
                 return
             await self.app(scope, receive, send)
             return
@@ -219,8 +231,8 @@ class BodyLimitMiddleware:
             if message["type"] != "http.request":
                 break
             received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                await _send_413(send, self.max_bytes)
+            if received > max_bytes:
+                await _send_413(send, max_bytes)
                 return
             if not message.get("more_body", False):
                 break

@@ -7,7 +7,9 @@ fallback, so one environment can configure all four services; a prefixed variabl
 from __future__ import annotations
 
 import os
+from datetime import date, datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -32,6 +34,7 @@ _SHARED_FALLBACKS = {
     "topic_replication_factor": "EXCHANGE_TOPIC_REPLICATION_FACTOR",
     "topic_min_insync_replicas": "EXCHANGE_TOPIC_MIN_INSYNC_REPLICAS",
     "manage_topics": "EXCHANGE_MANAGE_TOPICS",
+    "timezone": "EXCHANGE_TIMEZONE",
 }
 
 
@@ -78,6 +81,8 @@ class ServiceSettings(BaseSettings):
     # a change whose message would not is refused with 422, and the relay quarantines any row over it.
     outbox_max_message_bytes: int = 256 * 1024
     log_level: str = "INFO"
+    # The association's time zone: "today", and so every day an agreement expires or a figure counts on.
+    timezone: str = "Asia/Shanghai"
 
     @model_validator(mode="before")
     @classmethod
@@ -92,6 +97,19 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _no_tls_on_loopback(cls, value: str) -> str:
         return without_loopback_tls(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"EXCHANGE_TIMEZONE {value!r} is not an IANA time zone") from exc
+        return value
+
+    def today(self) -> date:
+        """Today's date in the association's time zone."""
+        return datetime.now(ZoneInfo(self.timezone)).date()
 
     @field_validator("jwt_keys", mode="before")
     @classmethod
@@ -133,6 +151,12 @@ class ServiceSettings(BaseSettings):
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
+
+
+def association_today() -> date:
+    """Today in the association's time zone (`EXCHANGE_TIMEZONE`, default Asia/Shanghai), for code that
+    has no settings object at hand."""
+    return datetime.now(ZoneInfo(os.environ.get("EXCHANGE_TIMEZONE") or "Asia/Shanghai")).date()
 
 
 def parse_jwt_keys(spec: str) -> dict[str, str]:

@@ -7,7 +7,7 @@ import asyncio
 import inspect
 import os
 import tempfile
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -263,9 +263,11 @@ def create_service_app(
     asyncapi: Callable[[], dict[str, Any]] | None = None,
     direct_routes: Mapping[tuple[str, str], Endpoint] | None = None,
     content_security_policies: Mapping[str, str] | None = None,
+    larger_bodies: Sequence[tuple[str, str, int]] = (),
 ) -> FastAPI:
     """`direct_routes`: see `DirectRoutes`; the routes themselves are included by the caller.
-    `content_security_policies`: path prefix → policy, for pages the app serves (see `SecurityHeaders`)."""
+    `content_security_policies`: path prefix → policy, for pages the app serves (see `SecurityHeaders`).
+    `larger_bodies`: (method, path pattern, bytes) of routes whose bodies may pass `max_body_bytes`."""
     # Metrics are Prometheus and trace ids our own (common.observability): FastAPI's native OpenTelemetry
     # stays off, which also spares the look-up of its global providers on every request (~2 % of the
     # CPU of a single event POST, bench/events/README.md run 14).
@@ -285,7 +287,7 @@ def create_service_app(
     install_error_handlers(app)
     if direct_routes:  # innermost: inside the body limit and the request context
         app.add_middleware(DirectRoutes, fastapi=app, routes=direct_routes)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, larger=larger_bodies)
     security = SecurityHeaders(content_security_policies or {})
     app.add_middleware(RequestContextMiddleware, service=settings.service_name, response_headers=security.for_path)
     app.include_router(operations_router(asyncapi))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -11,6 +9,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
+from common.pagination import decode_cursor as decode_cursor  # re-exported for the use cases
+from common.pagination import encode_cursor
 from pydantic_core import to_json
 from sqlalchemy import Select, and_, exists, func, literal, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -152,19 +152,6 @@ class EventFilter:
     start_from: date | None = None
     start_to: date | None = None
     status: str | None = None
-
-
-def encode_cursor(event_id: uuid.UUID | str) -> str:
-    return base64.urlsafe_b64encode(uuid.UUID(str(event_id)).bytes).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> uuid.UUID:
-    """The id after which the next page starts; ValueError when the cursor is not one of ours."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        return uuid.UUID(bytes=raw)
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError("not a valid cursor") from exc
 
 
 async def list_events(

@@ -2,37 +2,93 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from common.runtime import ServiceRuntime
 from common.web import create_service_app, database_check, kafka_check
 from fastapi import FastAPI
 
+from partners.adapters.documents import LocalDocumentStorage
+from partners.adapters.store import SqlStore
 from partners.adapters.tables import outbox
+from partners.api.routes import router
+from partners.api.schemas import ProblemDetails
+from partners.application.use_cases import MAX_DOCUMENT_BYTES, PartnersService
 from partners.config import PartnersSettings
+from partners.contracts import TOPIC, asyncapi
+from partners.entrypoints.scheduler import run_scheduler
 
-TOPIC = "exchange.partners.v1"
+# The upload route takes a PDF of up to 20 MB (and a little framing); every other route keeps the limit.
+DOCUMENT_ROUTE = ("PUT", r"/v1/partners/agreements/[^/]+/document", MAX_DOCUMENT_BYTES + 64 * 1024)
 
 
 def create_app(settings: PartnersSettings | None = None) -> FastAPI:
     settings = settings or PartnersSettings()
+    topic = settings.topic(TOPIC)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = ServiceRuntime.build(settings, outbox)
         app.state.runtime = runtime
+        store = SqlStore(runtime.sessions, topic, max_message_bytes=settings.outbox_max_message_bytes)
+        service = PartnersService(store, LocalDocumentStorage(settings.documents_dir), today=settings.today)
+        app.state.partners = service
         app.state.readiness_checks = {
             "database": database_check(runtime.engine),
             "kafka": kafka_check(settings.kafka_bootstrap_servers, settings.service_name),
         }
         app.state.readiness_details = [runtime.topic_retention]
-        async with runtime.running([settings.topic(TOPIC)]):
-            yield
+        async with runtime.running([topic]):
+            scheduler = (
+                asyncio.create_task(run_scheduler(service, settings.scheduler_interval_seconds))
+                if settings.scheduler_enabled
+                else None
+            )
+            try:
+                yield
+            finally:
+                if scheduler is not None:
+                    scheduler.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await scheduler
+                store.close()
 
-    return create_service_app(
+    app = create_service_app(
         settings=settings,
         title="exchange-tracker partners",
-        description="Partner organizations, agreements and memberships (the API lands with its issue).",
+        description=(
+            "Partner organizations, cooperation agreements (with their whole lifecycle: renewals, renewal "
+            "notices, expiry by itself, termination, signed documents, history) and memberships in "
+            f"international organizations. Every committed change is published to `{TOPIC}` as a CloudEvent "
+            "(see `/asyncapi.json`). Days are dates in the association's time zone (`EXCHANGE_TIMEZONE`). "
+            "Errors are `application/problem+json`."
+        ),
         lifespan=lifespan,
+        asyncapi=lambda: asyncapi(topic),
+        larger_bodies=[DOCUMENT_ROUTE],
     )
+    app.include_router(router)
+    _document_problems(app)
+    return app
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Put the problem answers' model into the OpenAPI components, where the routes' `$ref`s point."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            schema = ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            for name, definition in schema.pop("$defs", {}).items():
+                schemas.setdefault(name, definition)
+            schemas["ProblemDetails"] = schema
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

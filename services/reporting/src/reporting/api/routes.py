@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from common.auth import Principal, mint_stream_token, require_scope, verify_token
 from common.errors import Forbidden, NotFound, Unauthorized, problem_response
 from common.regions import all_regions, is_region_code
+from common.settings import association_today
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -114,7 +115,7 @@ async def targets(request: Request, year: Year = None) -> dict[str, Any]:
     now = datetime.now(UTC)
     async with queries.one_snapshot(_sessions(request)) as session:  # two statements, one generation
         (overall,) = await queries.region_objects(session, ["all"], year or 0)
-        partners = await queries.partner_organizations(session, year or 0, now.date())
+        partners = await queries.partner_organizations(session, year or 0, association_today())
     values = {
         "partners": partners,
         "agreements": overall["partners"]["agreements_signed"],

@@ -113,15 +113,11 @@ class AgreementState(_Tolerant):
     status: str = Field(default="active", min_length=1, max_length=16, pattern=r"^[^\x00-\x1f]+$")
     partner_org_ids: list[Id] = Field(default_factory=list, max_length=MAX_ITEMS)
     flagship: bool = False
-    # The contract names no field for the signing body; the partners service may use any of these.
-    signed_by: Body | None = None
-    signatory: Body | None = None
-    organizer: Body | None = None
-    body: Body | None = None
+    signed_by: Body  # the signing body, as the contract names it
 
     @property
-    def signer(self) -> Body | None:
-        return self.signed_by or self.signatory or self.organizer or self.body
+    def signer(self) -> Body:
+        return self.signed_by
 
 
 PostRole = Literal[

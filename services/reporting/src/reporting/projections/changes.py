@@ -30,7 +30,8 @@ class _EventMessage(_Typed):
 
 
 class _OrganizationMessage(_Typed):
-    type: Literal["exchange.organization.registered", "exchange.organization.updated"]
+    # A merged organization (`status: "merged"`) is read too: it leaves every metric.
+    type: Literal["exchange.organization.registered", "exchange.organization.updated", "exchange.organization.merged"]
     data: OrganizationState
 
 
@@ -40,6 +41,10 @@ class _AgreementMessage(_Typed):
         "exchange.agreement.renewed",
         "exchange.agreement.expired",
         "exchange.agreement.terminated",
+        "exchange.agreement.updated",
+        # A renewal notice: the whole state at an unchanged version (the last message of its key after
+        # compaction, so a rebuild reads it as the agreement's state).
+        "exchange.agreement.expiring",
     ]
     data: AgreementState
 

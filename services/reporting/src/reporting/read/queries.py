@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from common.regions import PROVINCES, all_regions
+from common.settings import association_today
 from reporting.projections.attribution import BODY_PREFIX, OPEN_POSTS, is_pool_metric
 from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -167,7 +168,7 @@ async def region_objects(
     """Objects for `regions` (None: every catalogue region), in the given order."""
     now = datetime.now(UTC)
     codes = list(regions) if regions is not None else catalogue_codes()
-    figures = await read_figures(session, regions, year, today or now.date())
+    figures = await read_figures(session, regions, year, today or association_today())
     return [metrics_object(code, year, now, figures.get(code)) for code in codes]
 
 

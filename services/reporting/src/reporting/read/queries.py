@@ -14,9 +14,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from common.regions import PROVINCES, all_regions
-from reporting.projections.attribution import BODY_PREFIX, OPEN_POSTS, is_pool_metric
 from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from reporting.projections.attribution import BODY_PREFIX, OPEN_POSTS, is_pool_metric
 
 EVENT_TYPES = (
     "conference",

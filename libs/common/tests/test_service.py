@@ -26,17 +26,22 @@ class SkeletonSettings(ServiceSettings):
     service_name: str = "skeleton"
 
 
+class SkeletonCommands(ServiceCommands):
+    @property
+    def service_dir(self) -> Path:
+        return PARTNERS_DIR  # any service's migrations: they create the outbox
+
+
 def commands(**overrides: object) -> ServiceCommands:
     options: dict[str, object] = {
         "name": "skeleton",
         "settings": SkeletonSettings,
         "app": "skeleton.app:create_app",
-        "service_dir": PARTNERS_DIR,  # any service's migrations: they create the outbox
         "port": 8123,
         "outbox": f"{__name__}:OUTBOX",
         "topics": ["exchange.skeleton.v1"],
     }
-    return ServiceCommands(**{**options, **overrides})  # type: ignore[arg-type]
+    return SkeletonCommands(**{**options, **overrides})  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -125,3 +130,9 @@ async def test_the_app_starts_its_runtime_and_reports_readiness(
         body = ready.json()
         assert set(body["checks"]) == {"database", "kafka"}
         assert "topic_retention" in body
+
+
+def test_a_service_is_found_by_its_package_name() -> None:
+    partners = ServiceCommands("partners", SkeletonSettings, port=1)
+    assert partners.service_dir == PARTNERS_DIR.resolve()
+    assert partners.factory == "partners.entrypoints.app:create_app"

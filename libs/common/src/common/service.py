@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import importlib.util
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -50,10 +51,10 @@ def attach_runtime(app: FastAPI, runtime: Any) -> None:
 def service_app(
     settings: ServiceSettings,
     *,
-    title: str,
     description: str,
     outbox: Table | None,
     topics: Sequence[str],
+    title: str | None = None,
 ) -> FastAPI:
     """The app of a service that only publishes through its outbox (no consumer of its own yet): the
     runtime (engine, relay) is built and started in the lifespan; `topics` (unprefixed) are the ones it
@@ -68,6 +69,7 @@ def service_app(
         async with runtime.running([settings.topic(topic) for topic in topics]):
             yield
 
+    title = title or f"exchange-tracker {settings.service_name}"
     return create_service_app(settings=settings, title=title, description=description, lifespan=lifespan)
 
 
@@ -87,10 +89,8 @@ class ServiceCommands:
     """A service's shared subcommands. `outbox` and `aggregates` are `"module:attribute"` paths; a
     service without an outbox (it publishes nothing) has no `relay` and no `republish`."""
 
-    name: str
+    name: str  # the command and the service's package
     settings: Callable[[], ServiceSettings]
-    app: str  # the app factory, "module:function" taking the settings
-    service_dir: Path  # holds alembic.ini and migrations/
     port: int
     outbox: str | None = None
     topics: Sequence[str] = ()  # unprefixed, the topics the outbox feeds
@@ -98,6 +98,18 @@ class ServiceCommands:
     serve_help: str = "run the HTTP API and the outbox relay"
     workers_help: str = "processes serving the API"
     workers_need_postgres: bool = False  # several processes would not share what one process holds
+    app: str = ""  # the app factory, "module:function" taking the settings; <name>.entrypoints.app:create_app
+
+    @property
+    def factory(self) -> str:
+        return self.app or f"{self.name}.entrypoints.app:create_app"
+
+    @property
+    def service_dir(self) -> Path:
+        """Where alembic.ini and migrations/ are: the service's package sits in <service_dir>/src/<name>."""
+        spec = importlib.util.find_spec(self.name)
+        assert spec is not None and spec.origin is not None, f"no package {self.name}"
+        return Path(spec.origin).resolve().parents[2]
 
     def parser(self, description: str | None = None) -> tuple[argparse.ArgumentParser, Any]:
         """The service's parser with the shared subcommands; add the service's own to the second value."""
@@ -152,7 +164,7 @@ class ServiceCommands:
             parser.error(f"--workers above 1 needs PostgreSQL ({env}): SQLite is one process")
         from common.web import serve
 
-        serve(self.app, settings, host=args.host, port=args.port, workers=args.workers)
+        serve(self.factory, settings, host=args.host, port=args.port, workers=args.workers)
         return True
 
     def main(self, argv: list[str] | None = None) -> None:

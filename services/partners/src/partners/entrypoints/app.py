@@ -9,12 +9,8 @@ from partners.adapters.tables import outbox
 from partners.config import PartnersSettings
 from partners.contracts import TOPIC
 
+DESCRIPTION = "Partner organizations, agreements and memberships (the API lands with its issue)."
+
 
 def create_app(settings: PartnersSettings | None = None) -> FastAPI:
-    return service_app(
-        settings or PartnersSettings(),
-        title="exchange-tracker partners",
-        description="Partner organizations, agreements and memberships (the API lands with its issue).",
-        outbox=outbox,
-        topics=[TOPIC],
-    )
+    return service_app(settings or PartnersSettings(), description=DESCRIPTION, outbox=outbox, topics=[TOPIC])

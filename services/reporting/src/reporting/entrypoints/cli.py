@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from common.db import create_engine, is_sqlite, session_factory
 from common.kafka.dead_letters import add_dead_letter_commands, dead_letter_command
@@ -16,8 +15,6 @@ from reporting.config import ReportingSettings
 COMMANDS = ServiceCommands(
     name="reporting",
     settings=ReportingSettings,
-    app="reporting.entrypoints.app:create_app",
-    service_dir=Path(__file__).resolve().parents[3],
     port=8004,
     serve_help="run the HTTP API, the projections' consumer and the dashboard",
     workers_help="processes, each serving and consuming its share of the partitions (PostgreSQL only: their "

@@ -9,12 +9,8 @@ from talent.adapters.tables import outbox
 from talent.config import TalentSettings
 from talent.contracts import TOPIC
 
+DESCRIPTION = "Talent pools and posts in international organizations (the API lands with its issue)."
+
 
 def create_app(settings: TalentSettings | None = None) -> FastAPI:
-    return service_app(
-        settings or TalentSettings(),
-        title="exchange-tracker talent",
-        description="Talent pools and posts in international organizations (the API lands with its issue).",
-        outbox=outbox,
-        topics=[TOPIC],
-    )
+    return service_app(settings or TalentSettings(), description=DESCRIPTION, outbox=outbox, topics=[TOPIC])

@@ -45,6 +45,7 @@ lint: setup
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
 	$(UV) run mypy libs/common/src services/*/src
+	$(UV) run lint-imports
 	deploy/check.sh
 
 # Dockerfile, the image's install steps, docker-compose.yml and deploy/k8s, all validated offline.

@@ -81,7 +81,7 @@ async def drop_databases(admin_url: str, names: list[str]) -> None:
 async def outbox_backlog(url: str) -> int:
     engine = create_async_engine(url)
     async with engine.connect() as connection:
-        count = await connection.scalar(text("SELECT count(*) FROM outbox WHERE sent_at IS NULL"))
+        count = await connection.scalar(text("SELECT count(*) FROM outbox"))
     await engine.dispose()
     return int(count or 0)
 

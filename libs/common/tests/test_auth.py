@@ -15,10 +15,11 @@ import httpx
 import jwt
 import pytest
 import uvicorn
-from common.auth import CurrentPrincipal, main
+from common.auth import CurrentPrincipal
 from common.settings import DEVELOPMENT_SECRET, ServiceSettings
 from common.testing.live import free_port
 from common.testing.plugin import wait_until
+from common.token_cli import main
 from common.web import create_service_app
 from fastapi import FastAPI
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from common.envelope import envelope_schema
+from common.envelope import CONTENT_TYPE, envelope_schema
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ def asyncapi_document(
             "name": event.type,
             "title": event.type,
             "summary": event.summary,
-            "contentType": "application/cloudevents+json",
+            "contentType": CONTENT_TYPE,
             "headers": {
                 "type": "object",
                 "properties": {
@@ -48,7 +48,7 @@ def asyncapi_document(
             "description": f"Events published by {source} (CloudEvents 1.0, JSON structured mode), "
             "at least once, in order per aggregate.",
         },
-        "defaultContentType": "application/cloudevents+json",
+        "defaultContentType": CONTENT_TYPE,
         "channels": {
             channel: {
                 "address": topic,

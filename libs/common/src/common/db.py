@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.util import await_only
 
 NAMING_CONVENTION = {
@@ -24,12 +23,6 @@ NAMING_CONVENTION = {
 
 def new_metadata() -> MetaData:
     return MetaData(naming_convention=NAMING_CONVENTION)
-
-
-class Base(DeclarativeBase):
-    """Declarative base for services that want one; each service may also keep its own metadata."""
-
-    metadata = new_metadata()
 
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})

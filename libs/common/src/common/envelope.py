@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -61,7 +60,3 @@ def envelope_schema(event_type: str, data_model: type[BaseModel]) -> dict[str, A
         schema["$defs"] = defs
     schema["title"] = event_type
     return schema
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)

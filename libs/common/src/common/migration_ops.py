@@ -26,9 +26,21 @@ def drop_outbox() -> None:
     op.drop_table("outbox")
 
 
-# The relay used to mark published rows sent; since it deletes them, every row left is unsent and this
-# partial index duplicated the primary key, one more index entry written (and vacuumed) per message.
-# Each service's migration that drops it: `drop_outbox_unsent_index` (downgrade: create it again).
+# The relay deletes the rows it publishes, so `sent_at` was never set: every row of the outbox is unsent.
+# Dropped by each service's `drop_outbox_sent_at` migration (downgrade: the column again, empty).
+def drop_outbox_sent_at() -> None:
+    with op.batch_alter_table("outbox") as batch:  # SQLite: the table is copied without the column
+        batch.drop_column("sent_at")
+
+
+def add_outbox_sent_at() -> None:
+    with op.batch_alter_table("outbox") as batch:
+        batch.add_column(sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True))
+
+
+# With the relay deleting what it publishes every row left is unsent, so this partial index duplicated
+# the primary key: one more index entry written (and vacuumed) per message. Each service's migration
+# that drops it: `drop_outbox_unsent_index` (downgrade: create it again).
 def create_outbox_unsent_index() -> None:
     op.create_index(
         "ix_outbox_unsent",

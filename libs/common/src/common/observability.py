@@ -23,7 +23,6 @@ from prometheus_client import (
     multiprocess,
 )
 from pythonjsonlogger.json import JsonFormatter
-from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -262,7 +261,3 @@ async def _internal_error(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 Check = Callable[[], Awaitable[None]]
-
-
-async def metrics_endpoint(_request: Request) -> Response:
-    return metrics_response()

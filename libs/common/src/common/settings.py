@@ -53,7 +53,7 @@ class ServiceSettings(BaseSettings):
     topic_prefix: str = ""
     # Six divides evenly among 1, 2, 3 or 6 consumer processes (`reporting serve --workers N`, `reporting
     # rebuild --workers N` take whole partitions): with three, two processes split 2:1 and the second
-    # idles a third of the time (bench/reporting/README.md, run 13: apply 17.3k → 21.5k/s).
+    # idles a third of the time, a fifth of the apply rate lost against six (bench/reporting/README.md).
     topic_partitions: int = 6
     # A single local broker holds one copy; production runs 3 and 2, so an acknowledged message (the
     # relay's producer waits for acks=all) is on two brokers before the outbox row is deleted.

@@ -270,7 +270,7 @@ def create_service_app(
     `larger_bodies`: (method, path pattern, bytes) of routes whose bodies may pass `max_body_bytes`."""
     # Metrics are Prometheus and trace ids our own (common.observability): FastAPI's native OpenTelemetry
     # stays off, which also spares the look-up of its global providers on every request (~2 % of the
-    # CPU of a single event POST, bench/events/README.md run 14).
+    # CPU of a single event POST, bench/events/README.md).
     telemetry_off: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan, telemetry=telemetry_off)
     app.state.auth = AuthConfig(

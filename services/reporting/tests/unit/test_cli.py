@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from common import web
 from reporting.entrypoints import cli
 from reporting.entrypoints.cli import main
 
@@ -11,7 +12,7 @@ def test_several_workers_on_sqlite_are_refused_with_a_clear_message(monkeypatch,
     monkeypatch.setenv("REPORTING_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/r.db")
     monkeypatch.setenv("REPORTING_ENVIRONMENT", "development")
     started: list[object] = []
-    monkeypatch.setattr(cli, "serve_app", lambda *args, **kwargs: started.append(args))
+    monkeypatch.setattr(web, "serve", lambda *args, **kwargs: started.append(args))
     with pytest.raises(SystemExit) as exited:
         main(["serve", "--workers", "2", "--port", "1"])
     assert exited.value.code == 2

@@ -15,7 +15,7 @@ import os
 import struct
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaProducer
@@ -125,7 +125,6 @@ class OutboxRelay:
         batch_size: int = 5000,
         send_timeout: float = 15.0,
         idle_poll: float = 0.2,
-        retention: timedelta = timedelta(hours=1),
         producer_factory: Callable[[], AIOKafkaProducer] | None = None,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         backlog_interval: float = 5.0,
@@ -141,7 +140,6 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.send_timeout = send_timeout
         self.idle_poll = idle_poll
-        self.retention = retention
         self.max_message_bytes = max_message_bytes
         self.backlog_interval = backlog_interval
         self.failure_log_interval = failure_log_interval
@@ -185,7 +183,6 @@ class OutboxRelay:
 
     async def run(self) -> None:
         backoff = 0.1
-        last_housekeeping = 0.0
         failures = 0  # since the last warning
         failing_since: float | None = None
         last_warning = -self.failure_log_interval
@@ -195,9 +192,6 @@ class OutboxRelay:
                 if failing_since is not None:
                     log.info("outbox publishing again after %.0fs of failures", time.monotonic() - failing_since)
                     failing_since, failures, backoff = None, 0, 0.1
-                if time.monotonic() - last_housekeeping > 5:
-                    last_housekeeping = time.monotonic()
-                    await self._housekeeping()
                 if published < self.batch_size:
                     self._wake.clear()
                     with contextlib.suppress(TimeoutError):
@@ -229,9 +223,7 @@ class OutboxRelay:
         while True:
             try:
                 async with self._backlog_sessions() as session:
-                    count = await session.scalar(
-                        select(func.count()).select_from(self.outbox).where(self.outbox.c.sent_at.is_(None))
-                    )
+                    count = await session.scalar(select(func.count()).select_from(self.outbox))
                 OUTBOX_BACKLOG.labels(self.service).set(count or 0)
             except asyncio.CancelledError:
                 raise
@@ -270,7 +262,6 @@ class OutboxRelay:
             rows = (
                 await session.execute(
                     select(o.id, o.topic, o.key, o.payload, o.headers, o.created_at)
-                    .where(o.sent_at.is_(None))
                     .order_by(o.id)
                     .limit(self.batch_size)
                 )
@@ -356,8 +347,7 @@ class OutboxRelay:
         # else changes unsent rows. Locking each row wrote a WAL record per row; marking it sent
         # (an UPDATE) wrote a whole new copy of its payload — a third of the batch path's WAL.
         rows = await driver.fetch(
-            f"SELECT id, topic, key, payload, headers, created_at FROM {table} WHERE sent_at IS NULL "
-            "ORDER BY id LIMIT $1",
+            f"SELECT id, topic, key, payload, headers, created_at FROM {table} ORDER BY id LIMIT $1",
             self.batch_size,
         )
 
@@ -445,18 +435,9 @@ class OutboxRelay:
         OUTBOX_LATENCY.labels(self.service).observe((sent_at - created).total_seconds())
         self.last_error = None
 
-    async def _housekeeping(self) -> None:
-        async with self.sessions() as session, session.begin():
-            o = self.outbox.c
-            # Published rows are deleted at once now; this clears those an earlier relay marked sent.
-            cutoff = datetime.now(UTC) - self.retention
-            await session.execute(delete(self.outbox).where(o.sent_at.is_not(None), o.sent_at < cutoff))
-
     async def backlog(self) -> int:
         async with self.sessions() as session:
-            count = await session.scalar(
-                select(func.count()).select_from(self.outbox).where(self.outbox.c.sent_at.is_(None))
-            )
+            count = await session.scalar(select(func.count()).select_from(self.outbox))
         return int(count or 0)
 
     # -- producer -----------------------------------------------------------------------------------

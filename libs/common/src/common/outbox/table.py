@@ -21,9 +21,9 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("payload", Text, nullable=False),
         Column("headers", Text, nullable=True),
         Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("sent_at", DateTime(timezone=True), nullable=True),
     )
-    # No index on unsent rows: the relay deletes what it published, so the primary key serves.
+    # Every row is unsent: the relay deletes what it published, so neither a "sent" mark nor an index on
+    # unsent rows is needed; it reads in primary-key order.
     dead_letter_table(metadata)
     return table
 

@@ -75,7 +75,6 @@ def _row(message: CloudEvent, topic: str, now: datetime, max_message_bytes: int)
         "payload": payload,
         "headers": header_text,
         "created_at": now,
-        "sent_at": None,
     }
 
 

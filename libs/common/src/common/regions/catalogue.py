@@ -412,9 +412,6 @@ class RegionCatalogue:
         """``all``, world regions, groups, provinces, ``cn:national``; by code within each kind."""
         return list(self._state.regions)
 
-    def regions_of_kind(self, kind: RegionKind) -> list[Region]:
-        return [r for r in self._state.regions if r.kind == kind]
-
     def region(self, code: str) -> Region:
         try:
             return self._state.by_code[code]

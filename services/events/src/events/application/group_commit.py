@@ -4,7 +4,7 @@ At most `max_in_flight` groups are being written at once. A request that finds a
 at once, alone or with whatever arrived in the same turn of the event loop, so a quiet service
 answers as soon as before. Under load the slots are busy, requests wait for the next group, and one
 statement and one commit serve many of them: PostgreSQL's per-statement work and the API's round
-trip were most of a single POST's cost (bench/events/README.md, run 15).
+trip were most of a single POST's cost (bench/events/README.md).
 
 Every request gets its own answer only after its own row is committed; `write` may answer one
 request of a group with an exception of its own. A group that fails is written again one request at

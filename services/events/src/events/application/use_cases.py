@@ -87,7 +87,7 @@ class Recorded:
 
 
 # Groups of single creates being written at once: one statement in PostgreSQL while the next group
-# gathers (bench/events/README.md, run 15).
+# gathers (bench/events/README.md).
 CREATES_IN_FLIGHT = 2
 
 

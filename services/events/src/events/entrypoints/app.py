@@ -9,7 +9,8 @@ from typing import Any
 
 from common.regions import is_country_code
 from common.runtime import ServiceRuntime, tune_gc_for_batches
-from common.web import create_service_app, database_check, kafka_check
+from common.service import attach_runtime
+from common.web import create_service_app
 from fastapi import FastAPI
 from pydantic import BaseModel
 
@@ -57,14 +58,6 @@ def _coalesced(wake: Callable[[], None], delay: float) -> Callable[[], None]:
     return request
 
 
-async def run_relay(settings: EventsSettings) -> None:
-    """The outbox relay alone, until cancelled: API workers can then run without one, so publishing
-    does not share their event loop (any number of relays may run; one publishes at a time)."""
-    runtime = ServiceRuntime.build(settings, outbox)
-    async with runtime.running([settings.topic(TOPIC)]):
-        await asyncio.Event().wait()
-
-
 def create_app(settings: EventsSettings | None = None) -> FastAPI:
     settings = settings or EventsSettings()
     topic = settings.topic(TOPIC)
@@ -72,7 +65,6 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await _runtime(settings)
-        app.state.runtime = runtime
         # On PostgreSQL the creates run on raw asyncpg connections of their own (adapters/pg.py).
         pool = (
             PgPool(connector(settings.database_url), settings.db_pool_size)
@@ -86,11 +78,7 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
             wake_relay=_coalesced(runtime.relay.wake, settings.relay_wake_delay) if runtime.relay is not None else None,
             max_message_bytes=settings.outbox_max_message_bytes,
         )
-        app.state.readiness_checks = {
-            "database": database_check(runtime.engine),
-            "kafka": kafka_check(settings.kafka_bootstrap_servers, settings.service_name),
-        }
-        app.state.readiness_details = [runtime.topic_retention]
+        attach_runtime(app, runtime)
         try:
             async with runtime.running([topic]):
                 # The country/region tables and the app are loaded by now and live as long as the

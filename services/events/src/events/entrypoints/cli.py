@@ -1,4 +1,5 @@
-"""`events migrate | serve | asyncapi | upload`: the operator's and the provinces' command line."""
+"""`events migrate | serve | relay | republish | asyncapi | openapi | template | upload`: the operators' and
+the provinces' command line."""
 
 from __future__ import annotations
 
@@ -7,23 +8,24 @@ import json
 import sys
 from pathlib import Path
 
-from common.republish import add_republish_command
+from common.service import ServiceCommands
 
 from events.config import EventsSettings
+from events.contracts import TOPIC
 
 SERVICE_DIR = Path(__file__).resolve().parents[3]
+COMMANDS = ServiceCommands(
+    name="events",
+    settings=EventsSettings,
+    port=8002,
+    outbox="events.adapters.tables:outbox",
+    topics=[TOPIC],
+    aggregates="events.application.republish:AGGREGATES",
+)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="events")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("migrate", help="apply the database migrations")
-    serve = sub.add_parser("serve", help="run the HTTP API and the outbox relay")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8002)
-    serve.add_argument("--workers", type=int, default=1)
-    add_republish_command(sub)
-    sub.add_parser("relay", help="run only the outbox relay (for API workers started with EVENTS_RELAY_ENABLED=false)")
+    parser, sub = COMMANDS.parser()
     sub.add_parser("asyncapi", help="print the AsyncAPI document (services/events/asyncapi.json)")
     sub.add_parser("openapi", help="print the OpenAPI document")
     template = sub.add_parser("template", help="write the spreadsheet templates (.xlsx and .csv)")
@@ -32,53 +34,22 @@ def main(argv: list[str] | None = None) -> None:
 
     add_arguments(sub.add_parser("upload", help="upload a spreadsheet of events (.xlsx or .csv)"))
     args = parser.parse_args(argv)
-
+    if COMMANDS.run(args, parser):
+        return
     if args.command == "asyncapi":
         from events.contracts import asyncapi
 
         print(json.dumps(asyncapi(), indent=2, ensure_ascii=False, sort_keys=True))
-        return
-    if args.command == "openapi":
+    elif args.command == "openapi":
         from events.entrypoints.app import create_app
 
         print(json.dumps(create_app(EventsSettings(environment="development")).openapi(), indent=2, ensure_ascii=False))
-        return
-    if args.command == "template":
+    elif args.command == "template":
         from events.entrypoints.upload import write_templates
 
         write_templates(args.out)
-        return
-    if args.command == "upload":
+    else:
         sys.exit(upload(args))
-    settings = EventsSettings()
-    if args.command == "migrate":
-        from common.migrations import upgrade
-
-        upgrade(settings.database_url, SERVICE_DIR)
-        return
-    if args.command == "republish":
-        from common.republish import run_republish
-
-        from events.adapters.tables import outbox
-        from events.application.republish import AGGREGATES
-
-        run_republish(settings, outbox, AGGREGATES)
-        return
-    if args.command == "relay":
-        import asyncio
-
-        from common.observability import configure_logging
-
-        from events.entrypoints.app import run_relay
-
-        configure_logging(settings.service_name, settings.log_level)
-        asyncio.run(run_relay(settings.model_copy(update={"relay_enabled": True})))
-        return
-    from common.observability import configure_logging
-    from common.web import serve as serve_app
-
-    configure_logging(settings.service_name, settings.log_level)
-    serve_app("events.entrypoints.app:create_app", settings, host=args.host, port=args.port, workers=args.workers)
 
 
 def upload(args: argparse.Namespace) -> int:

@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from common.runtime import ServiceRuntime
-from common.web import create_service_app, database_check, kafka_check
+from common.service import attach_runtime
+from common.web import create_service_app
 from fastapi import FastAPI
 
 from partners.adapters.documents import LocalDocumentStorage
@@ -33,15 +34,10 @@ def create_app(settings: PartnersSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = ServiceRuntime.build(settings, outbox)
-        app.state.runtime = runtime
+        attach_runtime(app, runtime)
         store = SqlStore(runtime.sessions, topic, max_message_bytes=settings.outbox_max_message_bytes)
         service = PartnersService(store, LocalDocumentStorage(settings.documents_dir), today=settings.today)
         app.state.partners = service
-        app.state.readiness_checks = {
-            "database": database_check(runtime.engine),
-            "kafka": kafka_check(settings.kafka_bootstrap_servers, settings.service_name),
-        }
-        app.state.readiness_details = [runtime.topic_retention]
         async with runtime.running([topic]):
             scheduler = (
                 asyncio.create_task(run_scheduler(service, settings.scheduler_interval_seconds))

@@ -11,7 +11,8 @@ from common.db import create_engine, is_sqlite, session_factory
 from common.kafka.consumer import ConsumerRunner, dlq_topic
 from common.regions import default_catalogue
 from common.runtime import ServiceRuntime, tune_gc_for_batches
-from common.web import create_service_app, database_check, kafka_check
+from common.service import attach_runtime
+from common.web import create_service_app
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -85,15 +86,10 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
                     after_db_commit=None if shared else publish_changes,
                 )
             )
-        app.state.runtime = runtime
         app.state.read_sessions = read_sessions
         app.state.handler = handler
         app.state.broadcaster = broadcaster
-        app.state.readiness_checks = {
-            "database": database_check(runtime.engine),
-            "kafka": kafka_check(settings.kafka_bootstrap_servers, settings.service_name),
-        }
-        app.state.readiness_details = [runtime.topic_retention]
+        attach_runtime(app, runtime)
         broadcaster.start()
         topics = settings.source_topics()
         try:

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
 from common.db import create_engine, is_sqlite, session_factory
 from common.kafka.dead_letters import add_dead_letter_commands, dead_letter_command
-from common.migrations import upgrade
 from common.observability import configure_logging
 from common.runtime import run_async
-from common.web import serve as serve_app
+from common.service import ServiceCommands
 
 from reporting.config import ReportingSettings
 
-SERVICE_DIR = Path(__file__).resolve().parents[3]
+COMMANDS = ServiceCommands(
+    name="reporting",
+    settings=ReportingSettings,
+    port=8004,
+    serve_help="run the HTTP API, the projections' consumer and the dashboard",
+    workers_help="processes, each serving and consuming its share of the partitions (PostgreSQL only: their "
+    "streams share every change through LISTEN/NOTIFY)",
+    workers_need_postgres=True,
+)
 
 
 async def _rebuild(settings: ReportingSettings, keep_previous: bool, workers: int) -> None:
@@ -48,19 +53,7 @@ async def _rebuild(settings: ReportingSettings, keep_previous: bool, workers: in
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="reporting")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("migrate", help="apply the database migrations")
-    serve = sub.add_parser("serve", help="run the HTTP API, the projections' consumer and the dashboard")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8004)
-    serve.add_argument(
-        "--workers",
-        type=int,
-        default=1,
-        help="processes, each serving and consuming its share of the partitions (PostgreSQL only: their "
-        "streams share every change through LISTEN/NOTIFY)",
-    )
+    parser, sub = COMMANDS.parser()
     rebuild = sub.add_parser(
         "rebuild", help="replay every topic from the beginning into fresh projections, then swap them in"
     )
@@ -74,10 +67,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     add_dead_letter_commands(sub)
     args = parser.parse_args(argv)
+    if COMMANDS.run(args, parser):
+        return
     settings = ReportingSettings()
-    if args.command == "migrate":
-        upgrade(settings.database_url, SERVICE_DIR)
-    elif args.command == "dlq":
+    if args.command == "dlq":
         command = dead_letter_command(
             args, bootstrap_servers=settings.kafka_bootstrap_servers, topics=settings.source_topics(), out=sys.stdout
         )
@@ -96,9 +89,3 @@ def main(argv: list[str] | None = None) -> None:
             run_async(_rebuild(settings, args.keep_previous, workers))
         except (RebuildRefused, RebuildRunning) as exc:
             sys.exit(f"reporting rebuild: {exc}")
-    else:
-        configure_logging(settings.service_name, settings.log_level)
-        if args.workers > 1 and is_sqlite(settings.database_url):
-            parser.error("--workers above 1 needs PostgreSQL (REPORTING_DATABASE_URL): SQLite is one process")
-        app_factory = "reporting.entrypoints.app:create_app"
-        serve_app(app_factory, settings, host=args.host, port=args.port, workers=args.workers)

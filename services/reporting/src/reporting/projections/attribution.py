@@ -28,6 +28,7 @@ from datetime import date
 from typing import Any
 
 from common.regions import ALL, NATIONAL, is_province_code, regions_of_country
+
 from reporting.contracts.inbound import AgreementState, EventState, OrganizationState, PersonState
 
 XPCC = "660000"  # Xinjiang Production and Construction Corps: reports like a province, no GB/T 2260 code

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from common.envelope import CloudEvent, CloudEventFields
 from common.kafka.consumer import Decoded, InvalidMessage
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
 from reporting.contracts.inbound import AgreementState, EventState, OrganizationState, PersonState, Removal
 from reporting.projections.event_facts import EventFacts, event_facts
 

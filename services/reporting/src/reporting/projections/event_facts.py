@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from common.regions import ALL, regions_of_country
+
 from reporting.contracts.inbound import EventState
 from reporting.projections.attribution import BODY_PREFIX, MetricKey, RefKey, event_home_region
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from common.kafka.consumer import Decoded, Delivery
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from reporting.adapters.tables import generation
 from reporting.projections.changes import Change, decode_message
 from reporting.projections.store import BatchResult, apply_changes
 from reporting.stream.changes_channel import announce
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 
 async def live_generation(session: AsyncSession) -> int:

@@ -36,6 +36,9 @@ from typing import Any, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from common.kafka.failures import decode_failure_reason
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from reporting.adapters.tables import (
     aggregates,
     agreement_orgs,
@@ -51,8 +54,6 @@ from reporting.projections.failures import apply_failure_is_poison
 from reporting.projections.store import apply_changes
 from reporting.read.queries import catalogue_codes
 from reporting.stream.changes_channel import announce
-from sqlalchemy import delete, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 log = logging.getLogger(__name__)
 CHUNK = 50_000  # aggregates applied per transaction: the counter and country rows are written once each

@@ -21,6 +21,7 @@ from typing import Any
 from aiokafka import TopicPartition
 from common.db import create_engine, session_factory
 from common.runtime import run_async
+
 from reporting.projections.rebuild import Replayer, open_reader, prepare_process, progress_reporter, skipped_as_json
 
 EXIT_PARENT_GONE = 75  # stdin closed before the work was done

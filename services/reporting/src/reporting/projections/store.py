@@ -15,6 +15,11 @@ from datetime import datetime
 from typing import Any
 
 from common.db import asyncpg_connection
+from sqlalchemy import and_, delete, func, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from reporting.adapters.tables import (
     aggregates,
     agreement_orgs,
@@ -43,10 +48,6 @@ from reporting.projections.attribution import (
 from reporting.projections.changes import Change
 from reporting.projections.event_facts import EventDeltas, EventFacts
 from reporting.projections.event_facts import event_facts as facts_of_event
-from sqlalchemy import and_, delete, func, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 CHUNK = 5000
 

@@ -15,9 +15,10 @@ from typing import Any
 
 from common.regions import PROVINCES, all_regions
 from common.settings import association_today
-from reporting.projections.attribution import BODY_PREFIX, OPEN_POSTS, is_pool_metric
 from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from reporting.projections.attribution import BODY_PREFIX, OPEN_POSTS, is_pool_metric
 
 EVENT_TYPES = (
     "conference",

@@ -21,8 +21,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from prometheus_client import Counter, Gauge
-from reporting.read.queries import catalogue_codes, region_objects
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from reporting.read.queries import catalogue_codes, region_objects
 
 log = logging.getLogger(__name__)
 STREAM_SUBSCRIBERS = Gauge("reporting_stream_subscribers", "Open SSE subscriptions", multiprocess_mode="livesum")

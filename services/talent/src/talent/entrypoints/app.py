@@ -2,37 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
-from common.runtime import ServiceRuntime
-from common.web import create_service_app, database_check, kafka_check
+from common.service import service_app
 from fastapi import FastAPI
 
 from talent.adapters.tables import outbox
 from talent.config import TalentSettings
+from talent.contracts import TOPIC
 
-TOPIC = "exchange.talent.v1"
+DESCRIPTION = "Talent pools and posts in international organizations (the API lands with its issue)."
 
 
 def create_app(settings: TalentSettings | None = None) -> FastAPI:
-    settings = settings or TalentSettings()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = ServiceRuntime.build(settings, outbox)
-        app.state.runtime = runtime
-        app.state.readiness_checks = {
-            "database": database_check(runtime.engine),
-            "kafka": kafka_check(settings.kafka_bootstrap_servers, settings.service_name),
-        }
-        app.state.readiness_details = [runtime.topic_retention]
-        async with runtime.running([settings.topic(TOPIC)]):
-            yield
-
-    return create_service_app(
-        settings=settings,
-        title="exchange-tracker talent",
-        description="Talent pools and posts in international organizations (the API lands with its issue).",
-        lifespan=lifespan,
-    )
+    return service_app(settings or TalentSettings(), description=DESCRIPTION, outbox=outbox, topics=[TOPIC])

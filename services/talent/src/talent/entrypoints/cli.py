@@ -1,39 +1,15 @@
-"""`talent migrate | serve | republish`."""
+"""`talent migrate | serve | relay | republish`."""
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
-import uvicorn
-from common.migrations import upgrade
-from common.observability import configure_logging
-from common.republish import add_republish_command, run_republish
+from common.service import ServiceCommands
 
 from talent.config import TalentSettings
+from talent.contracts import TOPIC
 
-SERVICE_DIR = Path(__file__).resolve().parents[3]
+# No aggregates yet: each is listed in `aggregates` when its issue lands.
+COMMANDS = ServiceCommands("talent", TalentSettings, port=8003, outbox="talent.adapters.tables:outbox", topics=[TOPIC])
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="talent")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("migrate", help="apply the database migrations")
-    add_republish_command(sub)
-    serve = sub.add_parser("serve", help="run the HTTP API and the outbox relay")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8003)
-    args = parser.parse_args(argv)
-    settings = TalentSettings()
-    if args.command == "migrate":
-        upgrade(settings.database_url, SERVICE_DIR)
-    elif args.command == "republish":
-        from talent.adapters.tables import outbox
-
-        # No aggregates yet: each one wires its RepublishedAggregate here when its issue lands.
-        run_republish(settings, outbox, [])
-    else:
-        from talent.entrypoints.app import create_app
-
-        configure_logging(settings.service_name, settings.log_level)
-        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None)
+    COMMANDS.main(argv)

@@ -17,7 +17,6 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import to_json
 
-from events.adapters.repository import EventFilter
 from events.api.auth import Authenticated, Writer, writer_of
 from events.api.schemas import (
     CONFLICT,
@@ -31,6 +30,7 @@ from events.api.schemas import (
     BatchResponse,
     EventPage,
 )
+from events.application.ports import EventFilter
 from events.application.use_cases import Actor, EventsService, ItemResult
 from events.contracts import EventState
 from events.domain.model import MAX_BATCH, EventCreate, EventPatch, EventType, explain

@@ -18,7 +18,7 @@ from events.adapters.postgres import PostgresEventStore
 from events.adapters.repository import SqlEventStore
 from events.adapters.tables import outbox
 from events.api.routes import record_event, router
-from events.api.schemas import ProblemDetails
+from events.api.schemas import BatchRequest, ProblemDetails
 from events.application.use_cases import EventsService
 from events.config import EventsSettings
 from events.contracts import TOPIC, asyncapi
@@ -101,7 +101,7 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
         direct_routes={("POST", "/v1/events"): record_event},
     )
     app.include_router(router)
-    _document_models(app, [EventCreate, ProblemDetails])
+    _document_models(app, [EventCreate, BatchRequest, ProblemDetails])
     return app
 
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 import jwt
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 
 from common.errors import Forbidden, Unauthorized, Unavailable
 
@@ -189,15 +189,27 @@ def mint_stream_token(config: AuthConfig, parent: Principal, *, scope: str, ttl:
     return token, lifetime
 
 
-_bearer = HTTPBearer(auto_error=False)
-
-
-async def current_principal(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer":
+def bearer_token(authorization: str | None) -> str:
+    """The token of an `Authorization: Bearer <token>` header (the scheme in any case), else 401."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if not token or scheme.lower() != "bearer":
         raise Unauthorized("An `Authorization: Bearer <JWT>` header is required.")
-    return await verify_token(credentials.credentials, request.app.state.auth)
+    return token
+
+
+class BearerToken(HTTPBearer):
+    """The HTTP Bearer security scheme in the OpenAPI document; as a dependency, `bearer_token`."""
+
+    async def __call__(self, request: Request) -> str:  # type: ignore[override]
+        return bearer_token(request.headers.get("authorization"))
+
+
+bearer = BearerToken(auto_error=False, scheme_name="HTTPBearer", description="A JWT: `Authorization: Bearer <token>`.")
+BearerTokenDep = Annotated[str, Depends(bearer)]
+
+
+async def current_principal(request: Request, token: BearerTokenDep) -> Principal:
+    return await verify_token(token, request.app.state.auth)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

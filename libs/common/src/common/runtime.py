@@ -60,8 +60,11 @@ class ServiceRuntime:
     topics_dropping_data: dict[str, str] | None = None  # topic → why; None until first checked
 
     @classmethod
-    def build(cls, settings: ServiceSettings, outbox: Table | None, **engine_options: Any) -> ServiceRuntime:
-        """`engine_options` (pool_size, max_overflow, pool_pre_ping, ...) size the request engine."""
+    def build(
+        cls, settings: ServiceSettings, outbox: Table | None, *, relay_wake_delay: float = 0.0, **engine_options: Any
+    ) -> ServiceRuntime:
+        """`engine_options` (pool_size, max_overflow, pool_pre_ping, ...) size the request engine;
+        `relay_wake_delay` gathers commits into relay cycles (`OutboxRelay.wake`)."""
         engine = create_engine(settings.database_url, **engine_options)
         sessions = session_factory(engine)
         relay = relay_engine = None
@@ -76,6 +79,7 @@ class ServiceRuntime:
                 bootstrap_servers=settings.kafka_bootstrap_servers,
                 max_message_bytes=settings.outbox_max_message_bytes,
                 backlog_sessions=sessions,  # counted while a hanging send holds the relay's connection
+                wake_delay=relay_wake_delay,
             )
             install_wakeup(sessions, relay.wake)
         return cls(settings, engine, sessions, relay, relay_engine=relay_engine)

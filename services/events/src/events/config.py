@@ -18,5 +18,5 @@ class EventsSettings(ServiceSettings):
     # Pinging on every checkout costs a round trip per request; a connection broken by a database
     # restart fails one request and SQLAlchemy then invalidates the whole pool.
     db_pool_pre_ping: bool = False
-    # Seconds over which commits are gathered before the in-process relay is woken (see app.py).
+    # Seconds over which commits are gathered before the in-process relay is woken (OutboxRelay.wake).
     relay_wake_delay: float = 0.02

@@ -312,21 +312,30 @@ async def test_bulk_insert_sends_values_holding_the_packing_separators_as_plain_
     depend on it: a value holding the separator (or the null mark) goes as plain arrays, intact."""
     from datetime import UTC, datetime
 
-    from events.adapters import repository as repo
+    from common.outbox import OutboxMessage
+    from events.adapters.postgres import insert_new
+    from events.domain.event import Event
     from events.domain.model import EventCreate
 
     now = datetime.now(UTC)
     content = EventCreate.model_validate(body()).canonical_content()
     odd = [
-        repo.new_state(uuid7_strings(1)[0], "province", "440000", ref, {**content, "title": title}, now.isoformat())
+        Event.record(
+            event_id=uuid7_strings(1)[0],
+            key=("province", "440000", ref),
+            content={**content, "title": title},
+            stamp=now.isoformat(),
+        )
         for ref, title in ((f"sep-{uuid.uuid4()}", "a\x1fb"), (f"null-{uuid.uuid4()}", "\x1e"))
     ]
-    for state in odd:
-        async with service.app.state.events.pool.connection() as connection:
-            inserted = await repo.record_many_postgres(
-                connection, [state], [(str(uuid.uuid4()), "{}")], topic="t", headers="{}", now=now
-            )
-            assert inserted == {state["id"]}
-            stored = await repo.find_by_key_postgres(connection, ("province", "440000", state["external_ref"]))
-        assert stored is not None and stored["title"] == state["title"] and stored["city"] == "Guangzhou"
-    assert repo._pack(["a", None, "b"]) == "a\x1f\x1e\x1fb" and repo._pack(["a\x1fb"]) is None
+    store = service.app.state.events.store
+    for event in odd:
+        async with store.pool.connection() as connection:
+            message = OutboxMessage(str(uuid.uuid4()), event.id, "{}", "{}")
+            inserted = await insert_new(connection, [event], [message], topic="t", now=now)
+        assert inserted == {event.id}
+        stored = (await store.find_by_keys([event.key]))[event.key]
+        assert stored.state["title"] == event.state["title"] and stored.state["city"] == "Guangzhou"
+    from events.adapters.postgres import _pack
+
+    assert _pack(["a", None, "b"]) == "a\x1f\x1e\x1fb" and _pack(["a\x1fb"]) is None

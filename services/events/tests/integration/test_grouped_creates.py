@@ -10,9 +10,11 @@ import uuid
 from datetime import UTC, datetime
 
 from common.ids import uuid7_strings
-from events.adapters import repository as repo
+from common.outbox import OutboxMessage
 from events.adapters.pg import PgPool, connector
+from events.adapters.postgres import PostgresEventStore, insert_new
 from events.application.use_cases import Actor, EventsService
+from events.domain.event import Event
 from events.domain.model import EventCreate
 from sqlalchemy import text
 
@@ -48,9 +50,9 @@ async def test_two_processes_posting_one_key_at_once_make_one_event(service):
     """Two services with pools of their own stand for two API workers: their groups race in PostgreSQL."""
     settings = service.settings
     other = EventsService(
-        service.app.state.runtime.sessions,
-        service.topic,
-        pool=PgPool(connector(settings.database_url), 4),
+        PostgresEventStore(
+            service.app.state.runtime.sessions, PgPool(connector(settings.database_url), 4), topic=service.topic
+        )
     )
     ours: EventsService = service.app.state.events
     actor = Actor("province", "440000", False)
@@ -69,28 +71,29 @@ async def test_two_processes_posting_one_key_at_once_make_one_event(service):
             assert stored == 1
     finally:
         await other.drain()
-        assert other.pool is not None
-        await other.pool.close()
+        await other.store.close()
 
 
 async def test_per_row_headers_with_the_plain_array_statement(service):
     now = datetime.now(UTC)
     content = EventCreate.model_validate(body()).canonical_content()
-    states = [
-        repo.new_state(
-            event_id, "province", "440000", f"hdr-{uuid.uuid4()}", {**content, "title": title}, now.isoformat()
+    new = [
+        Event.record(
+            event_id=event_id,
+            key=("province", "440000", f"hdr-{uuid.uuid4()}"),
+            content={**content, "title": title},
+            stamp=now.isoformat(),
         )
         for event_id, title in zip(uuid7_strings(2), ("a\x1fb", "plain"), strict=True)  # U+001F: not packable
     ]
+    states = [event.state for event in new]
     headers = ['{"n": "1"}', '{"n": "2"}']
-    messages = [(str(uuid.uuid4()), "{}"), (str(uuid.uuid4()), "{}")]
-    async with service.app.state.events.pool.connection() as connection:
+    messages = [OutboxMessage(str(uuid.uuid4()), s["id"], "{}", h) for s, h in zip(states, headers, strict=True)]
+    async with service.app.state.events.store.pool.connection() as connection:
         transaction = connection.transaction()  # rolled back: the relay never sees these rows
         await transaction.start()
         try:
-            inserted = await repo.record_many_postgres(
-                connection, states, messages, topic="t", headers=headers, now=now
-            )
+            inserted = await insert_new(connection, new, messages, topic="t", now=now)
             rows = await connection.fetch(
                 "SELECT key, headers FROM outbox WHERE key = ANY($1::text[]) ORDER BY id", [s["id"] for s in states]
             )
@@ -111,7 +114,7 @@ async def test_a_failed_lookup_of_posts_sent_again_fails_only_those(service, mon
     async def lookup_fails(*_args: object) -> None:
         raise ConnectionResetError("lost after the insert committed")
 
-    monkeypatch.setattr(repo, "find_by_keys_postgres", lookup_fails)
+    monkeypatch.setattr(ours.store, "find_by_keys", lookup_fails)
     fresh = EventCreate.model_validate(body())
     again, new = await asyncio.gather(
         ours.record_event(actor=actor, draft=before),

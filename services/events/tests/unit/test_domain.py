@@ -44,7 +44,7 @@ def test_minimal_event_gets_the_defaults():
 def test_countries_are_normalised_so_equal_content_compares_equal():
     a = EventCreate.model_validate({**VALID, "countries": ["fr", "DE", "de"], "title": "  Forum "})
     b = EventCreate.model_validate({**VALID, "countries": ["DE", "FR"]})
-    assert a.content().canonical() == b.content().canonical()
+    assert a.canonical_content() == b.canonical_content()
     assert a.countries == ["DE", "FR"]
 
 

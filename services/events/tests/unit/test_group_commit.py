@@ -7,8 +7,8 @@ import asyncio
 
 import asyncpg
 import pytest
+from events.adapters.postgres import PostgresEventStore
 from events.application.group_commit import GroupCommit
-from events.application.use_cases import _row_error
 
 
 class Writes:
@@ -222,4 +222,4 @@ async def test_cancelling_the_drain_leaves_the_writes_to_finish():
     ],
 )
 def test_only_errors_one_row_can_cause_are_retried_one_by_one(error, one_rows_doing):
-    assert _row_error(error) is one_rows_doing
+    assert PostgresEventStore.is_row_error(error) is one_rows_doing

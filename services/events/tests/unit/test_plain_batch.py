@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from common.regions import country_codes
-from events.api.routes import _BatchBody
+from events.api.schemas import BatchRequest
 from events.domain.plain_batch import decode_plain_batch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -44,7 +44,7 @@ MINIMAL = {"external_ref": "x", "title": "t", "type": "online", "start_date": "2
 
 def by_the_models(raw: bytes) -> list[dict[str, Any]] | None:
     try:
-        return [event.json_ready() for event in _BatchBody.model_validate_json(raw).events]
+        return [event.json_ready() for event in BatchRequest.model_validate_json(raw).events]
     except ValidationError:
         return None
 

@@ -5,20 +5,36 @@ from common.outbox.relay import OutboxRelay
 from common.outbox.table import outbox_table
 from common.outbox.writer import (
     MAX_MESSAGE_BYTES,
+    OUTBOX_COLUMNS,
     MessageTooLarge,
+    OutboxMessage,
     add_many_to_outbox,
     add_to_outbox,
     check_message_size,
+    cloudevent_time,
     install_wakeup,
+    message_headers,
+    message_of,
+    outbox_message,
+    outbox_rows,
+    stage,
 )
 
 __all__ = [
     "MAX_MESSAGE_BYTES",
+    "OUTBOX_COLUMNS",
     "MessageTooLarge",
+    "OutboxMessage",
     "OutboxRelay",
     "add_many_to_outbox",
     "add_to_outbox",
     "check_message_size",
+    "cloudevent_time",
     "install_wakeup",
+    "message_headers",
+    "message_of",
+    "outbox_message",
+    "outbox_rows",
     "outbox_table",
+    "stage",
 ]

@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
+import orjson
 from sqlalchemy import Table, event, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
-from common.envelope import CloudEvent
+from common.envelope import CONTENT_TYPE, CloudEvent
 from common.errors import Unprocessable
+from common.ids import new_message_id
 from common.observability import traceparent_var
 
 _PENDING = "outbox_pending"
@@ -61,21 +63,104 @@ def check_message_size(
         raise MessageTooLarge(size, limit, data)
 
 
-def _row(message: CloudEvent, topic: str, now: datetime, max_message_bytes: int) -> dict[str, object]:
-    traceparent = traceparent_var.get()
-    headers = {"content-type": "application/cloudevents+json", "ce_type": message.type}
-    if traceparent:
+class OutboxMessage(NamedTuple):
+    """One CloudEvent as the outbox stores it: the row's values but for the topic and the time.
+    Built only by `outbox_message`; the ORM path (`stage`) and a service's bulk statements both
+    write these values, so the envelope and the row have one definition."""
+
+    event_id: str  # the CloudEvent id
+    key: str  # the Kafka key: the CloudEvent subject, the aggregate id
+    payload: str  # the CloudEvent, JSON structured mode
+    headers: str  # the Kafka headers, as a JSON object
+
+
+# The outbox columns a writer fills (the table: common.outbox.table); `id` is the database's.
+OUTBOX_COLUMNS = ("event_id", "topic", "key", "payload", "headers", "created_at")
+
+
+def message_headers(event_type: str) -> str:
+    """The Kafka headers of a message of `event_type`, with the current request's trace context.
+    A caller building many messages of one type in one request builds these once."""
+    headers = {"content-type": CONTENT_TYPE, "ce_type": event_type}
+    if traceparent := traceparent_var.get():
         headers["traceparent"] = traceparent
-    payload, header_text = message.model_dump_json(), json.dumps(headers)
-    check_message_size(message.subject, payload, header_text, message.data, max_message_bytes)
-    return {
-        "event_id": message.id,
-        "topic": topic,
-        "key": message.subject,
-        "payload": payload,
-        "headers": header_text,
-        "created_at": now,
+    return json.dumps(headers)
+
+
+def cloudevent_time(now: datetime) -> str:
+    """A UTC time as the envelope writes it (RFC 3339, `Z`)."""
+    return now.isoformat().replace("+00:00", "Z")
+
+
+def outbox_message(
+    *,
+    source: str,
+    type: str,
+    subject: str,
+    data: Mapping[str, Any],
+    headers: str | None = None,
+    message_id: str | None = None,
+    time: str | None = None,
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
+) -> OutboxMessage:
+    """The CloudEvent of one change (the contract's envelope, `common.envelope.CloudEventFields`) and
+    its outbox values. `data` must be JSON-ready apart from what orjson writes natively (dates, UUIDs):
+    it is serialised by orjson directly, which writes these dicts in a third of pydantic-core's time
+    and costs less than a model per message on the bulk paths. A batch passes its ids, time and
+    headers, made once for all its messages. Raises `MessageTooLarge` when the message would not stay
+    under `max_message_bytes`."""
+    message_id = message_id or new_message_id()
+    headers = headers if headers is not None else message_headers(type)
+    envelope = {
+        "specversion": "1.0",
+        "id": message_id,
+        "source": source,
+        "type": type,
+        "subject": subject,
+        "time": time or cloudevent_time(datetime.now(UTC)),
+        "datacontenttype": "application/json",
+        "data": data,
     }
+    payload = orjson.dumps(envelope)
+    check_message_size(subject, payload, headers, data, max_message_bytes)
+    return OutboxMessage(message_id, subject, payload.decode(), headers)
+
+
+def message_of(event: CloudEvent, *, max_message_bytes: int = MAX_MESSAGE_BYTES) -> OutboxMessage:
+    """The outbox values of an already built `CloudEvent` (republishing, tests)."""
+    return outbox_message(
+        source=event.source,
+        type=event.type,
+        subject=event.subject,
+        data=event.model_dump(mode="json", include={"data"})["data"],
+        message_id=event.id,
+        time=cloudevent_time(event.time.astimezone(UTC)),
+        max_message_bytes=max_message_bytes,
+    )
+
+
+def outbox_rows(messages: Sequence[OutboxMessage], topic: str, now: datetime) -> list[dict[str, object]]:
+    """The outbox rows (`OUTBOX_COLUMNS`) of `messages` for `topic`, staged at `now`."""
+    return [
+        {
+            "event_id": m.event_id,
+            "topic": topic,
+            "key": m.key,
+            "payload": m.payload,
+            "headers": m.headers,
+            "created_at": now,
+        }
+        for m in messages
+    ]
+
+
+async def stage(session: AsyncSession, outbox: Table, messages: Sequence[OutboxMessage], topic: str) -> None:
+    """Stage `messages` for `topic` in the caller's transaction; they are published only if it commits,
+    and the relay is woken after that commit (`install_wakeup`)."""
+    if not messages:
+        return
+    await session.execute(insert(outbox), outbox_rows(messages, topic, datetime.now(UTC)))
+    session.info[_PENDING] = True
 
 
 async def add_to_outbox(
@@ -99,12 +184,7 @@ async def add_many_to_outbox(
     *,
     max_message_bytes: int = MAX_MESSAGE_BYTES,
 ) -> None:
-    if not messages:
-        return
-    now = datetime.now(UTC)
-    rows = [_row(m, topic, now, max_message_bytes) for m in messages]
-    await session.execute(insert(outbox), rows)
-    session.info[_PENDING] = True
+    await stage(session, outbox, [message_of(m, max_message_bytes=max_message_bytes) for m in messages], topic)
 
 
 def install_wakeup(factory: async_sessionmaker[AsyncSession], wake: Callable[[], None]) -> None:

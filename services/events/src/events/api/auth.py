@@ -11,36 +11,25 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from common.auth import AuthConfig, Principal, verify_token
-from common.errors import Forbidden, Unauthorized
+from common.auth import AuthConfig, BearerTokenDep, Principal, bearer_token, verify_token
+from common.errors import Forbidden
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from fastapi.security.utils import get_authorization_scheme_param
 
 MAX_REMEMBERED = 4096
-_bearer = HTTPBearer(auto_error=False, description="A JWT: `Authorization: Bearer <token>`.")
 
 
 # (the keys they were verified under, {token: principal})
 Remembered = tuple[AuthConfig, dict[str, Principal]]
 
 
-async def authenticate(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("An `Authorization: Bearer <JWT>` header is required.")
-    return await _verified(request, credentials.credentials)
+async def authenticate(request: Request, token: BearerTokenDep) -> Principal:
+    return await _verified(request, token)
 
 
 async def writer_of(request: Request) -> Principal:
     """`Writer` without FastAPI's dependency machinery, for the single-POST route (the hot one): the
-    same header rules as `HTTPBearer(auto_error=False)` and the same answers (401, then 403)."""
-    authorization = request.headers.get("authorization")
-    scheme, token = get_authorization_scheme_param(authorization)
-    if not (authorization and scheme and token) or scheme.lower() != "bearer":
-        raise Unauthorized("An `Authorization: Bearer <JWT>` header is required.")
-    return await require_writer(await _verified(request, token))
+    same rules and the same answers (401, then 403)."""
+    return await require_writer(await _verified(request, bearer_token(request.headers.get("authorization"))))
 
 
 async def _verified(request: Request, token: str) -> Principal:

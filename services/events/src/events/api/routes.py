@@ -14,10 +14,9 @@ from common.errors import TOO_DEEP, PayloadTooLarge, Unprocessable, validation_e
 from common.regions import is_country_code
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 from pydantic_core import to_json
 
-from events.adapters.repository import EventFilter
 from events.api.auth import Authenticated, Writer, writer_of
 from events.api.schemas import (
     CONFLICT,
@@ -28,9 +27,11 @@ from events.api.schemas import (
     TOO_LARGE,
     UNAUTHORIZED,
     UNPARSEABLE,
+    BatchRequest,
     BatchResponse,
     EventPage,
 )
+from events.application.ports import EventFilter
 from events.application.use_cases import Actor, EventsService, ItemResult
 from events.contracts import EventState
 from events.domain.model import MAX_BATCH, EventCreate, EventPatch, EventType, explain
@@ -149,21 +150,6 @@ def _invalid_body(exc: ValidationError) -> Unprocessable:
     return Unprocessable(detail or "The request is not valid.", errors=errors)
 
 
-_BATCH_SCHEMA = {
-    "type": "object",
-    "required": ["events"],
-    "additionalProperties": False,
-    "properties": {
-        "events": {
-            "type": "array",
-            "maxItems": MAX_BATCH,
-            "description": "The events to record (at most 1,000; more → 413). Each item is validated on its own.",
-            "items": {"$ref": "#/components/schemas/EventCreate"},
-        }
-    },
-}
-
-
 @router.post(
     "/batch",
     summary="Record up to 1,000 events",
@@ -174,7 +160,7 @@ _BATCH_SCHEMA = {
             "required": True,
             "content": {
                 "application/json": {
-                    "schema": _BATCH_SCHEMA,
+                    "schema": {"$ref": "#/components/schemas/BatchRequest"},
                     "example": {"events": [_CREATE_EXAMPLE]},
                 }
             },
@@ -205,18 +191,12 @@ async def _record_validated(service: EventsService, actor: Actor, raw: bytes) ->
     """A batch validated by the models: in one call of pydantic-core when every item is valid, else
     item by item, so one bad item never rejects the others and each answer names its own problem."""
     try:
-        events = _BatchBody.model_validate_json(raw).events
+        events = BatchRequest.model_validate_json(raw).events
     except ValidationError:
         return await service.record_batch(actor=actor, items=_batch_items(raw))
     if len(events) > MAX_BATCH:
         raise PayloadTooLarge(f"A batch holds at most {MAX_BATCH} events; this one has {len(events)}.")
     return await service.record_drafts(actor=actor, drafts=[event.json_ready() for event in events])
-
-
-class _BatchBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    events: list[EventCreate]
 
 
 def _batch_items(raw: bytes) -> list[Any]:

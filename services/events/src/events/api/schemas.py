@@ -8,7 +8,7 @@ from common.errors import PROBLEM
 from pydantic import BaseModel, ConfigDict, Field
 
 from events.contracts import EventState
-from events.domain.model import EventCreate
+from events.domain.model import MAX_BATCH, EventCreate
 
 Responses = dict[int | str, dict[str, Any]]
 
@@ -110,11 +110,15 @@ class EventPage(BaseModel):
 
 
 class BatchRequest(BaseModel):
-    """Up to 1,000 events; each is validated on its own."""
+    """Up to 1,000 events; each is validated on its own. The route reads the body itself (item by
+    item when some are invalid), so the limit is its check (413), not the schema's."""
 
     model_config = ConfigDict(extra="forbid")
 
-    events: list[EventCreate] = Field(description="The events to record (at most 1,000; more → 413).")
+    events: list[EventCreate] = Field(
+        json_schema_extra={"maxItems": MAX_BATCH},
+        description="The events to record (at most 1,000; more → 413). Each item is validated on its own.",
+    )
 
 
 class BatchItemError(BaseModel):

@@ -8,14 +8,14 @@ from typing import Any
 from common.envelope import CloudEvent, new_event
 from common.republish import RepublishedAggregate
 
-from events.adapters import repository as repo
+from events.adapters.repository import event_of
 from events.adapters.tables import events
 from events.contracts import EVENT_CANCELLED, EVENT_RECORDED, EVENT_UPDATED, SOURCE, TOPIC
 
 
 def message_of(row: Mapping[str, Any]) -> CloudEvent:
     """The message a consumer would have seen last for this row: same whole state, same version."""
-    state = repo.state_of(row)
+    state = event_of(row).state
     if state["status"] == "cancelled":
         event_type = EVENT_CANCELLED
     elif state["version"] == 1:

@@ -289,13 +289,8 @@ class EventCreate(EventContent):
         description="The organizing body; defaults to the token's body. Only `hq` with `admin` may name another.",
     )
 
-    def content(self) -> EventContent:
-        return EventContent.model_construct(
-            **{name: getattr(self, name) for name in EventContent.model_fields}  # already validated
-        )
-
     def canonical_content(self) -> dict[str, Any]:
-        """`content().canonical()` in one serialiser call (the batch path runs it per item)."""
+        """The content as `EventContent.canonical()` gives it, in one serialiser call."""
         return self.model_dump(mode="json", exclude=_NOT_CONTENT)
 
     def json_ready(self) -> dict[str, Any]:

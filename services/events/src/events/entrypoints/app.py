@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -15,9 +14,11 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from events.adapters.pg import PgPool, connector
+from events.adapters.postgres import PostgresEventStore
+from events.adapters.repository import SqlEventStore
 from events.adapters.tables import outbox
 from events.api.routes import record_event, router
-from events.api.schemas import ProblemDetails
+from events.api.schemas import BatchRequest, ProblemDetails
 from events.application.use_cases import EventsService
 from events.config import EventsSettings
 from events.contracts import TOPIC, asyncapi
@@ -32,30 +33,20 @@ async def _runtime(settings: EventsSettings) -> ServiceRuntime:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=settings.db_pool_pre_ping,
+        relay_wake_delay=settings.relay_wake_delay,
     )
     is_country_code("CN")  # load the country tables now, not in the first request
     return runtime
 
 
-def _coalesced(wake: Callable[[], None], delay: float) -> Callable[[], None]:
-    """`wake` at most once per `delay` seconds. Woken after every commit, the relay ran one full cycle
-    (lock, read, send, mark) per request; gathering the commits of a few milliseconds into one cycle
-    cut its CPU per event several times over, for at most `delay` more publishing latency."""
-    loop = asyncio.get_running_loop()
-    pending = False
-
-    def fire() -> None:
-        nonlocal pending
-        pending = False
-        wake()
-
-    def request() -> None:
-        nonlocal pending
-        if not pending:
-            pending = True
-            loop.call_later(delay, fire)
-
-    return request
+def _event_store(settings: EventsSettings, runtime: ServiceRuntime, topic: str) -> SqlEventStore:
+    """The store for the database URL: on PostgreSQL, new events go through raw asyncpg connections of
+    their own (adapters/pg.py), sized like the request engine."""
+    if runtime.engine.dialect.name == "postgresql":
+        pool = PgPool(connector(settings.database_url), settings.db_pool_size)
+        wake = runtime.relay.wake if runtime.relay is not None else None
+        return PostgresEventStore(runtime.sessions, pool, topic=topic, wake=wake)
+    return SqlEventStore(runtime.sessions, topic=topic)
 
 
 def create_app(settings: EventsSettings | None = None) -> FastAPI:
@@ -65,19 +56,8 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await _runtime(settings)
-        # On PostgreSQL the creates run on raw asyncpg connections of their own (adapters/pg.py).
-        pool = (
-            PgPool(connector(settings.database_url), settings.db_pool_size)
-            if runtime.engine.dialect.name == "postgresql"
-            else None
-        )
-        app.state.events = EventsService(
-            runtime.sessions,
-            topic,
-            pool=pool,
-            wake_relay=_coalesced(runtime.relay.wake, settings.relay_wake_delay) if runtime.relay is not None else None,
-            max_message_bytes=settings.outbox_max_message_bytes,
-        )
+        store = _event_store(settings, runtime, topic)
+        app.state.events = EventsService(store, max_message_bytes=settings.outbox_max_message_bytes)
         attach_runtime(app, runtime)
         try:
             async with runtime.running([topic]):
@@ -92,8 +72,7 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
                 finally:  # the single creates under way get their answers, the relay still running
                     await app.state.events.drain()
         finally:
-            if pool is not None:
-                await pool.close()
+            await store.close()
 
     app = create_service_app(
         settings=settings,
@@ -109,7 +88,7 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
         direct_routes={("POST", "/v1/events"): record_event},
     )
     app.include_router(router)
-    _document_models(app, [EventCreate, ProblemDetails])
+    _document_models(app, [EventCreate, BatchRequest, ProblemDetails])
     return app
 
 

@@ -1,0 +1,69 @@
+"""What the use cases need from storage: one small interface, whatever the database.
+
+Its implementations are in `events.adapters` (PostgreSQL with raw asyncpg on the create paths,
+SQLite through SQLAlchemy) and under the tests (in memory); the composition root picks one.
+Every write is one transaction holding the events and their outbox messages, and wakes the relay
+once it is committed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Protocol
+
+from common.outbox import OutboxMessage
+
+from events.domain.event import Event, Key
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    organizer_kind: str | None = None
+    organizer_code: str | None = None
+    host_province: str | None = None
+    country: str | None = None
+    type: str | None = None
+    start_from: date | None = None
+    start_to: date | None = None
+    status: str | None = None
+
+
+# Given the stored event (locked until the transaction ends), the message announcing its change, or
+# None when nothing changes; may raise to refuse the change.
+Decide = Callable[[Event], OutboxMessage | None]
+
+
+class EventStore(Protocol):
+    # How many writes of new events may run at once (group commit's groups in flight).
+    concurrent_writes: int
+
+    async def add_new(self, events: Sequence[Event], messages: Sequence[OutboxMessage], *, now: datetime) -> set[str]:
+        """Insert the events whose key is not taken, each with its message (same order), in one
+        transaction; the ids of those inserted."""
+        ...
+
+    async def find_by_keys(self, keys: Sequence[Key]) -> Mapping[Key, Event]:
+        """The stored events of those `keys` that exist."""
+        ...
+
+    async def get(self, event_id: uuid.UUID) -> Event | None: ...
+
+    async def list(
+        self, where: EventFilter, *, limit: int, after: uuid.UUID | None
+    ) -> tuple[list[Event], uuid.UUID | None]:
+        """A page in id order, and the id after which the next one starts (None: the last page)."""
+        ...
+
+    async def change(self, event_id: uuid.UUID, decide: Decide) -> Event | None:
+        """Read the event under a lock, let `decide` change it, and write its new state with the
+        message in one transaction; the event as it is then (None: there is no such event)."""
+        ...
+
+    @staticmethod
+    def is_row_error(exc: BaseException) -> bool:
+        """Whether `exc` may be one row's doing (a value the database refuses), so a group of writes it
+        failed is tried again one by one; not a database that is down."""
+        ...

@@ -20,10 +20,10 @@ from events.application.republish import AGGREGATES
 from events.config import EventsSettings
 from events.contracts import TOPIC
 from events.entrypoints.app import create_app as create_events_app
-from partners.entrypoints.cli import main as partners_main
 from reporting.config import ReportingSettings
 from reporting.entrypoints.app import create_app as create_reporting_app
 from sqlalchemy import text
+from talent.entrypoints.cli import main as talent_main
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENT = {
@@ -150,5 +150,5 @@ async def _republish(settings: EventsSettings) -> None:
 
 def test_a_service_without_aggregates_says_so(monkeypatch, capsys):
     monkeypatch.setenv("EXCHANGE_ENVIRONMENT", "test")
-    partners_main(["republish"])
+    talent_main(["republish"])
     assert "nothing to republish" in capsys.readouterr().out

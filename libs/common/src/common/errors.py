@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -179,6 +180,10 @@ def _is_unstorable(exc: BaseException | None) -> bool:
     )
 
 
+# A route's own body limit: (scope, the service's limit) → bytes, or None for no limit at all.
+BodyLimit = Callable[[Scope, int], int | None]
+
+
 class BodyLimitMiddleware:
     """413 for bodies over the limit, whether Content-Length says so or the stream shows it.
 
@@ -186,18 +191,23 @@ class BodyLimitMiddleware:
     from inside the app's receive would surface as FastAPI's own 400 instead.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, limit_for: BodyLimit | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.limit_for = limit_for
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.max_bytes if self.limit_for is None else self.limit_for(scope, self.max_bytes)
+        if limit is None:  # a route that streams its body and bounds each record itself
+            await self.app(scope, receive, send)
+            return
         length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if length is not None:
-            if length.isdigit() and int(length) > self.max_bytes:
-                await _send_413(send, self.max_bytes)
+            if length.isdigit() and int(length) > limit:
+                await _send_413(send, limit)
                 return
             await self.app(scope, receive, send)
             return
@@ -209,8 +219,8 @@ class BodyLimitMiddleware:
             if message["type"] != "http.request":
                 break
             received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                await _send_413(send, self.max_bytes)
+            if received > limit:
+                await _send_413(send, limit)
                 return
             if not message.get("more_body", False):
                 break

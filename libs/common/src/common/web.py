@@ -19,7 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.auth import AuthConfig
-from common.errors import PROBLEM, BodyLimitMiddleware, install_error_handlers, problem_body, problem_response
+from common.errors import (
+    PROBLEM,
+    BodyLimit,
+    BodyLimitMiddleware,
+    install_error_handlers,
+    problem_body,
+    problem_response,
+)
 from common.kafka.admin import kafka_reachable
 from common.observability import (
     KAFKA_BROKER_REACHABLE,
@@ -226,8 +233,10 @@ def create_service_app(
     lifespan: Any,
     asyncapi: Callable[[], dict[str, Any]] | None = None,
     direct_routes: Mapping[tuple[str, str], Endpoint] | None = None,
+    body_limit: BodyLimit | None = None,
 ) -> FastAPI:
-    """`direct_routes`: see `DirectRoutes`; the routes themselves are included by the caller."""
+    """`direct_routes`: see `DirectRoutes`; the routes themselves are included by the caller.
+    `body_limit`: per-route body limits (`common.errors.BodyLimit`) instead of the service's one."""
     # Metrics are Prometheus and trace ids our own (common.observability): FastAPI's native OpenTelemetry
     # stays off, which also spares the look-up of its global providers on every request (~2 % of the
     # CPU of a single event POST, bench/events/README.md run 14).
@@ -247,7 +256,7 @@ def create_service_app(
     install_error_handlers(app)
     if direct_routes:  # innermost: inside the body limit and the request context
         app.add_middleware(DirectRoutes, fastapi=app, routes=direct_routes)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, limit_for=body_limit)
     app.add_middleware(RequestContextMiddleware, service=settings.service_name)
     app.include_router(operations_router(asyncapi))
     return app

@@ -10,6 +10,7 @@ from common.outbox.writer import (
     add_to_outbox,
     check_message_size,
     install_wakeup,
+    outbox_rows,
 )
 
 __all__ = [
@@ -20,5 +21,6 @@ __all__ = [
     "add_to_outbox",
     "check_message_size",
     "install_wakeup",
+    "outbox_rows",
     "outbox_table",
 ]

@@ -102,10 +102,18 @@ async def add_many_to_outbox(
 ) -> None:
     if not messages:
         return
-    now = datetime.now(UTC)
-    rows = [_row(m, topic, now, max_message_bytes) for m in messages]
-    await session.execute(insert(outbox), rows)
+    await session.execute(insert(outbox), outbox_rows(messages, topic, max_message_bytes=max_message_bytes))
     session.info[_PENDING] = True
+
+
+def outbox_rows(
+    messages: Sequence[CloudEvent], topic: str, *, max_message_bytes: int = MAX_MESSAGE_BYTES
+) -> list[dict[str, object]]:
+    """The outbox rows of `messages` (column → value), for a writer that inserts them itself in bulk
+    (a driver's multi-row statement): the same rows `add_many_to_outbox` inserts. Raises
+    `MessageTooLarge` if any message would pass the size bound."""
+    now = datetime.now(UTC)
+    return [_row(m, topic, now, max_message_bytes) for m in messages]
 
 
 def install_wakeup(factory: async_sessionmaker[AsyncSession], wake: Callable[[], None]) -> None:

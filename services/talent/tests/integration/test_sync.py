@@ -54,7 +54,7 @@ async def test_sync_life_cycle_on_postgres(service: Service, token, caplog) -> N
     assert (changed.json()["updated"], changed.json()["unchanged"]) == (1, 299)
 
     # dry run of a full sync: exact answer, nothing changed
-    kept = records[:290] + [{"external_id": "P-1", "deleted": True}]
+    kept = [*records[:290], {"external_id": "P-1", "deleted": True}]
     dry = await service.client.post(
         "/v1/talent/sync", json={"mode": "full", "records": kept[1:], "dry_run": True}, headers=cmes
     )

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import orjson
 from common.audit import audit_values
 from common.outbox import MAX_MESSAGE_BYTES, outbox_rows
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -22,6 +23,10 @@ from talent.application.ports import Changes, Known
 from talent.domain.model import Person
 
 _KNOWN = "SELECT id, society, external_id, version, content_hash, deleted FROM persons"
+_KNOWN_MANY = (
+    "SELECT p.id, p.society, p.external_id, p.version, p.content_hash, p.deleted "
+    "FROM unnest($2::text[]) AS k(external_id) JOIN persons p ON p.society = $1 AND p.external_id = k.external_id"
+)
 _LOCK = "SELECT pg_advisory_lock(hashtextextended($1, 0))"
 _UNLOCK = "SELECT pg_advisory_unlock(hashtextextended($1, 0))"
 
@@ -109,9 +114,7 @@ _INSERT_AUDIT = (
 
 def _columns(rows: Sequence[dict[str, Any]], names: Sequence[tuple[str, str]]) -> list[list[Any]]:
     return [
-        [json.dumps(row[name], separators=(",", ":")) for row in rows]
-        if name in _JSON_COLUMNS
-        else [row[name] for row in rows]
+        [orjson.dumps(row[name]).decode() for row in rows] if name in _JSON_COLUMNS else [row[name] for row in rows]
         for name, _kind in names
     ]
 
@@ -139,20 +142,16 @@ class PgWriter:
         await self.transaction.start()
 
     async def known(self, external_ids: Sequence[str]) -> dict[str, Known]:
-        rows = await self.connection.fetch(
-            f"{_KNOWN} WHERE society = $1 AND external_id = ANY($2::text[])", self.society, list(external_ids)
-        )
+        # A join with the ids (an index probe or a hash each): `external_id = ANY($2)` compared every row
+        # of the society with every id.
+        rows = await self.connection.fetch(_KNOWN_MANY, self.society, list(external_ids))
         return {row[2]: _known(row) for row in rows}
 
     async def absent(self, present: Collection[str]) -> list[Known]:
-        # An anti-join on a hash of the named ids (`<> ALL(array)` would compare every pair).
-        rows = await self.connection.fetch(
-            f"{_KNOWN} p WHERE society = $1 AND NOT deleted AND NOT EXISTS "
-            "(SELECT 1 FROM unnest($2::text[]) AS k(external_id) WHERE k.external_id = p.external_id) ORDER BY id",
-            self.society,
-            list(present),
-        )
-        return [_known(row) for row in rows]
+        # The society's ids are read and compared with the named ones here, in a set: an anti-join with a
+        # 100,000-element array parameter was planned as a nested loop (every pair compared).
+        rows = await self.connection.fetch(f"{_KNOWN} WHERE society = $1 AND NOT deleted ORDER BY id", self.society)
+        return [_known(row) for row in rows if row[2] not in present]
 
     async def by_id(self, person_id: uuid.UUID) -> Known | None:
         row = await self.connection.fetchrow(f"{_KNOWN} WHERE id = $1 FOR UPDATE", person_id)

@@ -14,6 +14,7 @@ from common.regions import is_country_code
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from starlette.requests import ClientDisconnect
 
 from talent.api.schemas import (
     FORBIDDEN,
@@ -176,7 +177,7 @@ async def _lines(request: Request) -> AsyncIterator[Any]:
     JSON object, or longer than `MAX_LINE_BYTES`, becomes a `BadRecord` (rejected alone)."""
     pending = bytearray()
     too_long = False
-    async for chunk in request.stream():
+    async for chunk in _received(request):
         pending += chunk
         while True:
             end = pending.find(b"\n")
@@ -196,6 +197,14 @@ async def _lines(request: Request) -> AsyncIterator[Any]:
         yield BadRecord(f"a record is at most {MAX_LINE_BYTES} bytes")
     elif pending.strip():
         yield _record(bytes(pending))
+
+
+async def _received(request: Request) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in request.stream():
+            yield chunk
+    except ClientDisconnect as exc:  # what was committed stays; the current chunk is rolled back
+        raise Problem("The stream broke off before its end; send it again to complete it.", status=400) from exc
 
 
 def _record(line: bytes) -> Any:

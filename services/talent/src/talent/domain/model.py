@@ -8,13 +8,13 @@ is never published, never logged, and is erased (not flagged) when the person le
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Annotated, Any, Literal, Self
 
+import orjson
 from common.regions import country_codes, is_province_code
 from pydantic import (
     BaseModel,
@@ -216,8 +216,7 @@ class PersonRecord(BaseModel):
 
 def content_hash(content: Mapping[str, Any]) -> str:
     """Two records with the same content have the same hash (compared in the database, not in Python)."""
-    text = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -10,4 +10,5 @@ class TalentSettings(ServiceSettings):
     database_url: str = "sqlite+aiosqlite:///./.local/talent.db"
     # A JSON sync of 10,000 records at the contract's bounds; the ndjson stream has no body limit.
     sync_max_body_bytes: int = 64 * 1024 * 1024
-    sync_chunk: int = 2_000  # records committed together in a sync
+    # Records validated, compared and committed together in a sync (a stream's memory stays flat).
+    sync_chunk: int = 2_000

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -97,6 +98,7 @@ def start() -> None:
         wait_healthy()
         load_demo()
         load_demo_partners()
+        load_demo_talent()
         print(f"\nexchange-tracker is running (logs in {logs}/):")
         for service, port in SERVICES.items():
             print(f"  {service:<10} http://127.0.0.1:{port}/docs")
@@ -191,6 +193,69 @@ def load_demo_partners() -> None:
         f"demo partners: {len(demo['organizations'])} organizations ({created['organizations']} new), "
         f"{len(demo['agreements'])} agreements ({created['agreements']} new)"
     )
+
+
+DEMO_SOCIETIES = {"CMES": 400, "CCS": 250, "CSEE": 150}  # society → pool size
+DEMO_GROUPS = ("leading_scientist", "engineer", "young_scientist", "woman_scientist", "youth", "overseas_expert")
+DEMO_ROLES = ("president", "vice_president", "executive_board", "secretary_general", "committee_chair", "member")
+DEMO_PROVINCES = ("110000", "310000", "440000", "320000", "510000", "420000", "610000", "650000")
+DEMO_ORGANIZATIONS = (("WFEO", "FR"), ("ISC", "FR"), ("IUPAC", "US"), ("CIGRE", "FR"), ("ISO", "CH"), ("PSA", "US"))
+
+
+def demo_pool(society: str, size: int) -> list[dict[str, object]]:
+    """A society's made-up pool, the same every time (a seeded generator), so a second sync is unchanged."""
+    rng = random.Random(society)
+    people = []
+    for n in range(1, size + 1):
+        abroad = rng.random() < 0.12
+        posts = []
+        if rng.random() < 0.25:
+            organization, seat = rng.choice(DEMO_ORGANIZATIONS)
+            start = rng.randint(2016, 2025)
+            posts.append(
+                {
+                    "organization": organization,
+                    "organization_country": seat,
+                    "role": rng.choice(DEMO_ROLES),
+                    "start_date": f"{start}-0{rng.randint(1, 9)}-01",
+                    "end_date": None if rng.random() < 0.6 else f"{start + rng.randint(1, 4)}-12-31",
+                }
+            )
+        people.append(
+            {
+                "external_id": f"{society}-{n:05d}",
+                "name": f"示例人员 {society}-{n:05d}",
+                "groups": sorted(set(rng.sample(DEMO_GROUPS, rng.randint(1, 2)))),
+                "country": rng.choice(("US", "DE", "JP", "GB", "FR")) if abroad else "CN",
+                "province": None if abroad else rng.choice(DEMO_PROVINCES),
+                "reserve": rng.random() < 0.2,
+                "posts": posts,
+            }
+        )
+    return people
+
+
+def load_demo_talent() -> None:
+    """Sync a few societies' pools in full (idempotent: a second `make run` finds them all unchanged)."""
+    summary = []
+    for society, size in DEMO_SOCIETIES.items():
+        headers = {"Authorization": f"Bearer {token('society', society, 'talent:sync')}"}
+        try:
+            response = httpx.post(
+                f"http://127.0.0.1:{SERVICES['talent']}/v1/talent/sync",
+                json={"mode": "full", "records": demo_pool(society, size)},
+                headers=headers,
+                timeout=60,
+            )
+        except httpx.HTTPError as exc:
+            print(f"demo talent pools not loaded: {exc}")
+            return
+        if response.status_code != 200:
+            print(f"demo talent pool of {society} not loaded: {response.status_code}")
+            continue
+        answer = response.json()
+        summary.append(f"{society} {answer['created']} created, {answer['unchanged']} unchanged")
+    print(f"demo talent pools: {'; '.join(summary)}")
 
 
 def stop() -> None:

@@ -109,16 +109,31 @@ async def record_audit(
     """Add one entry in the caller's transaction (it commits with the change it records)."""
     await session.execute(
         insert(table).values(
-            at=at or datetime.now(UTC),
-            actor_sub=actor.sub[:300],
-            actor_kind=actor.org_kind,
-            actor_code=actor.org_code,
-            action=action,
-            entity=entity,
-            entity_id=entity_id,
-            changes=dict(changes),
+            audit_values(actor=actor, action=action, entity=entity, entity_id=entity_id, changes=changes, at=at)
         )
     )
+
+
+def audit_values(
+    *,
+    actor: Principal,
+    action: str,
+    entity: str,
+    entity_id: str,
+    changes: Mapping[str, Mapping[str, Any]],
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """The column values of one entry, for a writer that inserts many entries in one statement."""
+    return {
+        "at": at or datetime.now(UTC),
+        "actor_sub": actor.sub[:300],
+        "actor_kind": actor.org_kind,
+        "actor_code": actor.org_code,
+        "action": action,
+        "entity": entity,
+        "entity_id": entity_id,
+        "changes": dict(changes),
+    }
 
 
 async def audit_history(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -191,6 +191,24 @@ def _is_unstorable(exc: BaseException | None) -> bool:
     )
 
 
+# A route's own body limit: (scope, the service's limit) → bytes, or None for no limit at all.
+BodyLimit = Callable[[Scope, int], int | None]
+
+
+def route_limits(routes: Sequence[tuple[str, str, int | None]]) -> BodyLimit:
+    """A `BodyLimit` from (method, path pattern, bytes or None) of the few routes that take more (an
+    upload) or bound each record themselves (a stream); the pattern must match the whole path."""
+    compiled = [(method, re.compile(pattern), limit) for method, pattern, limit in routes]
+
+    def limit_for(scope: Scope, default: int) -> int | None:
+        for method, pattern, limit in compiled:
+            if scope["method"] == method and pattern.fullmatch(scope["path"]):
+                return limit
+        return default
+
+    return limit_for
+
+
 class BodyLimitMiddleware:
     """413 for bodies over the limit, whether Content-Length says so or the stream shows it.
 
@@ -198,28 +216,23 @@ class BodyLimitMiddleware:
     from inside the app's receive would surface as FastAPI's own 400 instead.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, larger: Sequence[tuple[str, str, int]] = ()) -> None:
-        """`larger`: (method, path pattern, limit) of the few routes that take more (an upload); the
-        pattern is a regular expression matched against the whole path."""
+    def __init__(self, app: ASGIApp, max_bytes: int, limit_for: BodyLimit | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        self.larger = [(method, re.compile(pattern), limit) for method, pattern, limit in larger]
-
-    def _limit(self, scope: Scope) -> int:
-        for method, pattern, limit in self.larger:
-            if scope["method"] == method and pattern.fullmatch(scope["path"]):
-                return limit
-        return self.max_bytes
+        self.limit_for = limit_for
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        max_bytes = self._limit(scope) if self.larger else self.max_bytes
+        limit = self.max_bytes if self.limit_for is None else self.limit_for(scope, self.max_bytes)
+        if limit is None:  # a route that streams its body and bounds each record itself
+            await self.app(scope, receive, send)
+            return
         length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if length is not None:
-            if length.isdigit() and int(length) > max_bytes:
-                await _send_413(send, max_bytes)
+            if length.isdigit() and int(length) > limit:
+                await _send_413(send, limit)
                 return
             await self.app(scope, receive, send)
             return
@@ -231,8 +244,8 @@ class BodyLimitMiddleware:
             if message["type"] != "http.request":
                 break
             received += len(message.get("body", b""))
-            if received > max_bytes:
-                await _send_413(send, max_bytes)
+            if received > limit:
+                await _send_413(send, limit)
                 return
             if not message.get("more_body", False):
                 break

@@ -7,7 +7,7 @@ import asyncio
 import inspect
 import os
 import tempfile
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.auth import AuthConfig
-from common.errors import PROBLEM, BodyLimitMiddleware, install_error_handlers, problem_body, problem_response
+from common.errors import (
+    PROBLEM,
+    BodyLimit,
+    BodyLimitMiddleware,
+    install_error_handlers,
+    problem_body,
+    problem_response,
+)
 from common.kafka.admin import kafka_reachable
 from common.observability import (
     KAFKA_BROKER_REACHABLE,
@@ -263,11 +270,11 @@ def create_service_app(
     asyncapi: Callable[[], dict[str, Any]] | None = None,
     direct_routes: Mapping[tuple[str, str], Endpoint] | None = None,
     content_security_policies: Mapping[str, str] | None = None,
-    larger_bodies: Sequence[tuple[str, str, int]] = (),
+    body_limit: BodyLimit | None = None,
 ) -> FastAPI:
     """`direct_routes`: see `DirectRoutes`; the routes themselves are included by the caller.
     `content_security_policies`: path prefix → policy, for pages the app serves (see `SecurityHeaders`).
-    `larger_bodies`: (method, path pattern, bytes) of routes whose bodies may pass `max_body_bytes`."""
+    `body_limit`: per-route body limits (`common.errors.BodyLimit`, e.g. `route_limits`)."""
     # Metrics are Prometheus and trace ids our own (common.observability): FastAPI's native OpenTelemetry
     # stays off, which also spares the look-up of its global providers on every request (~2 % of the
     # CPU of a single event POST, bench/events/README.md).
@@ -287,7 +294,7 @@ def create_service_app(
     install_error_handlers(app)
     if direct_routes:  # innermost: inside the body limit and the request context
         app.add_middleware(DirectRoutes, fastapi=app, routes=direct_routes)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, larger=larger_bodies)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, limit_for=body_limit)
     security = SecurityHeaders(content_security_policies or {})
     app.add_middleware(RequestContextMiddleware, service=settings.service_name, response_headers=security.for_path)
     app.include_router(operations_router(asyncapi))

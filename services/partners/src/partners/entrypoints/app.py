@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from common.errors import route_limits
 from common.runtime import ServiceRuntime
 from common.service import attach_runtime
 from common.web import create_service_app
@@ -65,7 +66,7 @@ def create_app(settings: PartnersSettings | None = None) -> FastAPI:
         ),
         lifespan=lifespan,
         asyncapi=lambda: asyncapi(topic),
-        larger_bodies=[DOCUMENT_ROUTE],
+        body_limit=route_limits([DOCUMENT_ROUTE]),
     )
     app.include_router(router)
     _document_problems(app)

@@ -2,15 +2,101 @@
 
 from __future__ import annotations
 
-from common.service import service_app
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from common.runtime import ServiceRuntime
+from common.service import attach_runtime
+from common.web import create_service_app
 from fastapi import FastAPI
+from pydantic import BaseModel
+from starlette.types import Scope
 
+from talent.adapters.pg_store import PgTalentStore
+from talent.adapters.sql_store import SqlTalentStore
 from talent.adapters.tables import outbox
+from talent.api.routes import NDJSON, SYNC_PATH, router
+from talent.api.schemas import ProblemDetails, SyncRequest
+from talent.application.use_cases import TalentService
 from talent.config import TalentSettings
-from talent.contracts import TOPIC
+from talent.contracts import TOPIC, asyncapi
+from talent.domain.model import PersonRecord
 
-DESCRIPTION = "Talent pools and posts in international organizations (the API lands with its issue)."
+
+def _body_limit(settings: TalentSettings) -> Any:
+    """The JSON sync takes a 10,000-record body; the ndjson stream none (each record is bounded)."""
+
+    def limit(scope: Scope, default: int) -> int | None:
+        if scope["path"] != SYNC_PATH or scope["method"] != "POST":
+            return default
+        media = next((v for k, v in scope["headers"] if k == b"content-type"), b"")
+        if media.split(b";")[0].strip().lower() == NDJSON.encode():
+            return None
+        return settings.sync_max_body_bytes
+
+    return limit
 
 
 def create_app(settings: TalentSettings | None = None) -> FastAPI:
-    return service_app(settings or TalentSettings(), description=DESCRIPTION, outbox=outbox, topics=[TOPIC])
+    settings = settings or TalentSettings()
+    topic = settings.topic(TOPIC)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = ServiceRuntime.build(settings, outbox)
+        attach_runtime(app, runtime)
+        store: SqlTalentStore
+        if runtime.engine.dialect.name == "postgresql":
+            wake = runtime.relay.wake if runtime.relay is not None else (lambda: None)
+            store = PgTalentStore(
+                runtime.engine,
+                runtime.sessions,
+                topic,
+                wake_relay=wake,
+                max_message_bytes=settings.outbox_max_message_bytes,
+            )
+        else:
+            store = SqlTalentStore(
+                runtime.engine, runtime.sessions, topic, max_message_bytes=settings.outbox_max_message_bytes
+            )
+        app.state.talent = TalentService(store, chunk=settings.sync_chunk)
+        async with runtime.running([topic]):
+            yield
+
+    app = create_service_app(
+        settings=settings,
+        title="exchange-tracker talent",
+        description=(
+            "People in the national societies' talent pools and their posts in international organizations. "
+            "Societies sync their pools in bulk (`POST /v1/talent/sync`). Personal fields (name, name_en, gender, "
+            "birth_year, affiliation, email, orcid) stay in this service's database: every change is published to "
+            f"`{TOPIC}` with the person's public state only (see `/asyncapi.json`), and an erased person's personal "
+            "fields are deleted. Errors are `application/problem+json`."
+        ),
+        lifespan=lifespan,
+        asyncapi=lambda: asyncapi(topic),
+        body_limit=_body_limit(settings),
+    )
+    app.include_router(router)
+    _document_models(app, [SyncRequest, PersonRecord, ProblemDetails])
+    return app
+
+
+def _document_models(app: FastAPI, models: list[type[BaseModel]]) -> None:
+    """Put the request models the sync route parses itself, and the problem model, into the components."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            for model in models:
+                schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                for name, definition in schema.pop("$defs", {}).items():
+                    schemas.setdefault(name, definition)
+                schemas[model.__name__] = schema
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

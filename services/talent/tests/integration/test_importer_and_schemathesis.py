@@ -1,0 +1,94 @@
+"""The spreadsheet importer against the live service (people and posts sheets, local and server
+rejections in the report, resend unchanged), and schemathesis from the service's own OpenAPI: no 5xx."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+import schemathesis
+from common.auth import mint_token
+from common.testing.plugin import TEST_SECRET
+from hypothesis import HealthCheck, settings
+from openpyxl import load_workbook
+from schemathesis.checks import not_a_server_error
+from talent.config import TalentSettings
+from talent.entrypoints.app import create_app
+from talent.entrypoints.importer import Importer, write_template
+
+from ..conftest import TalentLiveServer
+
+
+def _workbook(path: Path) -> Path:
+    write_template(path.parent)
+    workbook = load_workbook(path.parent / "talent_template.xlsx")
+    people, posts = workbook.worksheets
+    people.append(
+        [
+            "CMES-2",
+            "李雷",
+            "Li Lei",
+            "男",
+            1985,
+            "young_scientist",
+            "CN",
+            "440000",
+            "",
+            "li@example.org",
+            "",
+            "",
+            "否",
+            "",
+        ]
+    )
+    people.append(["CMES-3", "韩梅梅", "", "女", 1850, "youth", "CN", "", "", "", "", "", "", ""])  # birth year
+    people.append(["CMES-4", "Bad Mail", "", "", "", "engineer", "DE", "", "", "nobody", "", "", "", ""])
+    posts.append(["CMES-2", "ISC", "FR", "member", "2024-01-01", ""])
+    posts.append(["CMES-9", "ISC", "FR", "member", "2024-01-01", ""])  # nobody of that id
+    workbook.save(path)
+    return path
+
+
+def test_import_a_workbook(live: TalentLiveServer, tmp_path: Path) -> None:
+    path = _workbook(tmp_path / "pool.xlsx")
+    token = mint_token(secret=TEST_SECRET, org_kind="society", org_code="CMES", scopes=["talent:sync"])
+    with httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
+        report = io.StringIO()
+        summary = Importer(client, mode="full", report=report).run(path, progress=False)
+        assert (summary.rows, summary.answer["created"], summary.rejected) == (4, 2, 3)
+        rows = list(csv.reader(io.StringIO(report.getvalue())))[1:]
+        reasons = {(r[0], r[2]): r[4] for r in rows}
+        assert "birth_year" in reasons[("people", "CMES-3")]
+        assert "e-mail" in reasons[("people", "CMES-4")]
+        assert reasons[("posts", "CMES-9")] == "no such person"
+        again = Importer(client, mode="full", report=io.StringIO()).run(path, progress=False)
+        assert (again.answer["created"], again.answer["unchanged"]) == (0, 2)
+        posts = client.get("/v1/talent/posts", params={"society": "CMES"}).json()["items"]
+        assert sorted(p["organization"] for p in posts) == ["ISC", "World Federation of Engineering Organizations"]
+
+
+@schemathesis.serializer("application/x-ndjson")
+def _ndjson(_ctx: object, value: object) -> bytes:
+    # The stream's schema is that of one record: each generated record is sent as a one-line stream.
+    return (json.dumps(value) + "\n").encode()
+
+
+schema = schemathesis.openapi.from_dict(
+    create_app(TalentSettings(environment="test", jwt_secret=TEST_SECRET)).openapi()
+)
+
+
+@pytest.fixture(scope="module")
+def auth_header() -> dict[str, str]:
+    token = mint_token(secret=TEST_SECRET, org_kind="society", org_code="SCHEMA", scopes=["talent:sync"])
+    return {"Authorization": f"Bearer {token}"}
+
+
+@schema.parametrize()
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+def test_api_answers_no_5xx(case, live, auth_header) -> None:
+    case.call_and_validate(base_url=live.url, headers=auth_header, checks=[not_a_server_error])

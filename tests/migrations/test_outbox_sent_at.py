@@ -15,7 +15,7 @@ from sqlalchemy import inspect, text
 
 SERVICES = Path(__file__).resolve().parents[2] / "services"
 # The revision before each service's `drop_outbox_sent_at` migration.
-BEFORE = {"events": "0005", "partners": "0004", "talent": "0003", "reporting": "0006"}
+BEFORE = {"events": "0005", "partners": "0004", "talent": "0004", "reporting": "0006"}
 ROW = {"event_id": "e-1", "topic": "t", "key": "k", "payload": "{}", "headers": "{}", "created_at": datetime.now(UTC)}
 
 

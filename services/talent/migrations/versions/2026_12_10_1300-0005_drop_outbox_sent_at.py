@@ -4,16 +4,16 @@ The relay deletes the rows it has published, so nothing sets `sent_at` and every
 the column only cost a filter on every read of the outbox. PostgreSQL and SQLite (the table is copied
 there); the rows waiting in the outbox stay.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-10
 """
 from collections.abc import Sequence
 
 from common.migration_ops import add_outbox_sent_at, drop_outbox_sent_at
 
-revision: str = "0004"
-down_revision: str | None = "0003"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from common.auth import CurrentPrincipal
-from common.errors import PayloadTooLarge, PreconditionFailed, Problem, Unprocessable, validation_errors
+from common.errors import TOO_DEEP, PayloadTooLarge, PreconditionFailed, Problem, Unprocessable, validation_errors
 from common.regions import is_country_code
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
@@ -139,6 +139,8 @@ async def sync(principal: CurrentPrincipal, request: Request) -> JSONResponse:
 def _sync_body(raw: bytes) -> SyncRequest:
     try:
         document = json.loads(raw)
+    except RecursionError as exc:
+        raise Unprocessable(TOO_DEEP, errors=[{"loc": ["body"], "msg": "nested too deeply"}]) from exc
     except ValueError as exc:
         raise Unprocessable("The body is not valid JSON.", errors=[{"loc": ["body"], "msg": "not JSON"}]) from exc
     records = document.get("records") if isinstance(document, dict) else None
@@ -210,6 +212,8 @@ async def _received(request: Request) -> AsyncIterator[bytes]:
 def _record(line: bytes) -> Any:
     try:
         value = json.loads(line)
+    except RecursionError:
+        return BadRecord("nested too deeply")
     except ValueError:
         return BadRecord("not a JSON object")
     return value if isinstance(value, dict) else BadRecord("not a JSON object")

@@ -122,6 +122,7 @@ def start_events(url: str, run: str, extra_env: dict[str, str] | None = None) ->
         "EXCHANGE_JWT_SECRET": SECRET,
         "EXCHANGE_TOPIC_PREFIX": f"bench{run}.",
         "EVENTS_LOG_LEVEL": "WARNING",
+        "EVENTS_RATE_LIMIT_PER_MINUTE": "0",  # a benchmark measures the service, not the limit
         **(extra_env or {}),
     }
     command = [sys.executable, "-m", "events.entrypoints.cli", "serve", "--port", str(port)]
@@ -180,6 +181,7 @@ def main() -> None:
             "EXCHANGE_JWT_SECRET": SECRET,
             "EXCHANGE_TOPIC_PREFIX": f"bench{run}.",
             "EVENTS_LOG_LEVEL": "WARNING",
+            "EVENTS_RATE_LIMIT_PER_MINUTE": "0",  # a benchmark measures the service, not the limit
         }
         workers = ["--workers", str(args.workers)] if args.workers > 1 else []
         ours = subprocess.Popen(

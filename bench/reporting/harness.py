@@ -235,7 +235,7 @@ class Service:
 
     def __init__(self, name: str, env: dict[str, str], port: int) -> None:
         self.name = name
-        self.env = {**os.environ, **env}
+        self.env = {**os.environ, "EXCHANGE_RATE_LIMIT_PER_MINUTE": "0", **env}  # measure the service, not the limit
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.process: asyncio.subprocess.Process | None = None

@@ -47,6 +47,8 @@ def service_env(service: str) -> dict[str, str]:
         "EXCHANGE_ENVIRONMENT": "development",  # `make run` is a laptop: the development secret is allowed
         **os.environ,
         f"{service.upper()}_DATABASE_URL": database_url(service),
+        # the demo loader posts thousands of requests with one token: no rate limit on a laptop
+        f"{service.upper()}_RATE_LIMIT_PER_MINUTE": "0",
         "PYTHONUNBUFFERED": "1",
     }
 

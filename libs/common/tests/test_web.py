@@ -297,3 +297,17 @@ async def test_a_path_prefix_may_have_a_policy_of_its_own():
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
         assert (await c.get("/page/")).headers["content-security-policy"] == "default-src 'self'"
         assert (await c.get("/healthz")).headers["content-security-policy"] == API_POLICY
+
+
+async def test_405_names_every_method_served_at_the_path():
+    app = build_app()
+
+    @app.get("/things")
+    async def list_things() -> dict[str, str]:
+        return {}
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        answer = await c.options("/things")
+    assert_problem(answer, 405)
+    assert set(answer.headers["allow"].split(", ")) == {"GET", "HEAD", "POST"}

@@ -12,8 +12,10 @@ import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -28,9 +30,10 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from common.auth import Principal
+from common.auth import CurrentPrincipal, Principal
+from common.errors import PROBLEM, Forbidden
 
 AUDIT_TABLE = "audit_log"
 PERSONAL = "[personal]"  # stands for a personal field's old and new values
@@ -171,3 +174,59 @@ async def purge_audit(session: AsyncSession | AsyncConnection, table: Table, *, 
     cutoff = datetime.now(UTC) - timedelta(days=retention_days)
     result = await session.execute(delete(table).where(table.c.at < cutoff))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+class AuditPage(BaseModel):
+    """An entity's audit entries, oldest first; `next_cursor` continues after the last one."""
+
+    items: list[dict[str, Any]] = Field(
+        description="`{id, at, actor: {sub, kind, code}, action, entity, entity_id, changes: {field: {old, new}}}`"
+    )
+    next_cursor: str | None = None
+
+
+def audit_router(prefix: str, table: Table) -> APIRouter:
+    """`GET {prefix}/audit?entity=&entity_id=`: the audit record of one entity, for `admin` only. It reads
+    the service's database through its `ServiceRuntime` (`app.state.runtime.engine`)."""
+    router = APIRouter(prefix=prefix, tags=["audit"])
+
+    @router.get(
+        "/audit",
+        summary="Who changed an entity, when, and how (admin)",
+        response_model=AuditPage,
+        responses={
+            401: {"description": "No valid token", "content": {PROBLEM: {}}},
+            403: {"description": "Not an `admin` token of HQ", "content": {PROBLEM: {}}},
+            422: {"description": "Invalid parameters", "content": {PROBLEM: {}}},
+        },
+    )
+    async def read_audit(
+        request: Request,
+        principal: CurrentPrincipal,
+        entity: Annotated[str, Query(min_length=1, max_length=32, description="The kind of entity, e.g. `agreement`.")],
+        entity_id: Annotated[str, Query(min_length=1, max_length=64, description="The entity's id.")],
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$", description="`next_cursor` of a page.")] = None,
+    ) -> dict[str, Any]:
+        if not principal.is_admin:
+            raise Forbidden("The audit record is for `admin` tokens of HQ.")
+        engine: AsyncEngine = request.app.state.runtime.engine
+        async with engine.connect() as connection:
+            entries = await audit_history(
+                connection, table, entity=entity, entity_id=entity_id, after_id=int(cursor or 0), limit=limit + 1
+            )
+        items = [
+            {
+                "id": e.id,
+                "at": e.at.isoformat().replace("+00:00", "Z"),
+                "actor": e.actor,
+                "action": e.action,
+                "entity": e.entity,
+                "entity_id": e.entity_id,
+                "changes": e.changes,
+            }
+            for e in entries[:limit]
+        ]
+        return {"items": items, "next_cursor": str(entries[limit - 1].id) if len(entries) > limit else None}
+
+    return router

@@ -7,6 +7,7 @@ fallback, so one environment can configure all four services; a prefixed variabl
 from __future__ import annotations
 
 import os
+import re
 from datetime import date, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,6 +20,7 @@ from common.db import without_loopback_tls
 DEVELOPMENT_SECRET = "dev-only-secret-change-me-0123456789abcdef"
 # RFC 7518 §3.2: an HS256 key at least as long as the hash (32 bytes); shorter ones can be brute-forced.
 MIN_SECRET_BYTES = 32
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(?::\d{1,5})?")
 
 _SHARED_FALLBACKS = {
     "kafka_bootstrap_servers": "KAFKA_BOOTSTRAP_SERVERS",
@@ -35,6 +37,8 @@ _SHARED_FALLBACKS = {
     "topic_min_insync_replicas": "EXCHANGE_TOPIC_MIN_INSYNC_REPLICAS",
     "manage_topics": "EXCHANGE_MANAGE_TOPICS",
     "timezone": "EXCHANGE_TIMEZONE",
+    "rate_limit_per_minute": "EXCHANGE_RATE_LIMIT_PER_MINUTE",
+    "dashboard_origin": "EXCHANGE_DASHBOARD_ORIGIN",
 }
 
 
@@ -74,6 +78,12 @@ class ServiceSettings(BaseSettings):
     jwks_url: str | None = None
     jwt_audience: str | None = None
     max_body_bytes: int = 5 * 1024 * 1024
+    # Requests a minute per token subject, per process (common.ratelimit): one more gets 429 with
+    # Retry-After. 0 turns the limit off (development, benchmarks, the demo loader); production sets it.
+    rate_limit_per_minute: int = Field(default=0, ge=0)
+    # The one origin (`https://dashboard.example.org`) whose pages may call the APIs from a browser (CORS);
+    # unset, no cross-origin call is allowed (the dashboard reporting serves is same-origin). Never `*`.
+    dashboard_origin: str | None = None
     # How long the audit record (common.audit) keeps an entry; older ones are purged.
     audit_retention_days: int = Field(default=3650, ge=1)
     relay_enabled: bool = True
@@ -97,6 +107,17 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _no_tls_on_loopback(cls, value: str) -> str:
         return without_loopback_tls(value)
+
+    @field_validator("dashboard_origin")
+    @classmethod
+    def _one_origin(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not _ORIGIN.fullmatch(value):
+            raise ValueError(
+                f"EXCHANGE_DASHBOARD_ORIGIN {value!r} is not one origin (`https://host[:port]`, no path, no wildcard)"
+            )
+        return value
 
     @field_validator("timezone")
     @classmethod

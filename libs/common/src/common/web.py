@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.telemetry import TelemetryConfig
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.auth import AuthConfig
@@ -36,6 +37,7 @@ from common.observability import (
     redact_access_tokens_in_access_log,
     worker_logging_config,
 )
+from common.ratelimit import RateLimit
 from common.settings import ServiceSettings
 
 
@@ -295,6 +297,17 @@ def create_service_app(
     if direct_routes:  # innermost: inside the body limit and the request context
         app.add_middleware(DirectRoutes, fastapi=app, routes=direct_routes)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, limit_for=body_limit)
+    if settings.rate_limit_per_minute:  # off: not installed, so it costs nothing
+        app.add_middleware(RateLimit, per_minute=settings.rate_limit_per_minute, auth=lambda: app.state.auth)
+    if settings.dashboard_origin:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=[settings.dashboard_origin],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "X-Request-Id"],
+            expose_headers=["ETag", "Location", "Retry-After", "X-Request-Id"],
+            max_age=600,
+        )
     security = SecurityHeaders(content_security_policies or {})
     app.add_middleware(RequestContextMiddleware, service=settings.service_name, response_headers=security.for_path)
     app.include_router(operations_router(asyncapi))

@@ -441,6 +441,9 @@ class PartnersService:
                         await tx.save_agreement(agreement)
                         state = v1.agreement_state(agreement) | {"notice_days": notice}
                         await tx.publish(v1.AGREEMENT_EXPIRING, agreement.id, state)
+                        # no public field moves with a notice: the entry records which one was given
+                        given = {"notice_days": {"old": None, "new": notice}}
+                        await tx.audit(SCHEDULER, "notice", "agreement", agreement.id, given)
                         notices += 1
                         acted += 1
                 await tx.commit()

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from common.audit import audit_router
 from common.errors import route_limits
 from common.runtime import ServiceRuntime
 from common.service import attach_runtime
@@ -16,7 +17,7 @@ from fastapi import FastAPI
 
 from partners.adapters.documents import LocalDocumentStorage
 from partners.adapters.store import SqlStore
-from partners.adapters.tables import outbox
+from partners.adapters.tables import audit_log, outbox
 from partners.api.routes import router
 from partners.api.schemas import ProblemDetails
 from partners.application.use_cases import MAX_DOCUMENT_BYTES, PartnersService
@@ -69,6 +70,7 @@ def create_app(settings: PartnersSettings | None = None) -> FastAPI:
         body_limit=route_limits([DOCUMENT_ROUTE]),
     )
     app.include_router(router)
+    app.include_router(audit_router("/v1/partners", audit_log))
     _document_problems(app)
     return app
 

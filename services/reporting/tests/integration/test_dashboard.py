@@ -11,8 +11,9 @@ import re
 import sys
 import uuid
 import warnings
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -33,6 +34,7 @@ CHROMIUM_ARGS = [
 OUTPUT = Path(__file__).resolve().parents[1] / "output"
 VENDOR = Path(__file__).resolve().parents[2] / "src/reporting/static/dashboard/vendor/echarts.min.js"
 PROVINCE = "630000"  # Qinghai: nothing else in these tests records an event there
+PARTNER_PROVINCE = "540000"  # Tibet: signs the partner test's agreements
 # Collects every Content-Security-Policy violation of the page (init scripts run before the page's own).
 WATCH_CSP = """window.__csp = [];
 document.addEventListener('securitypolicyviolation',
@@ -64,21 +66,23 @@ def browser_and_assets_installed() -> None:
         pytest.fail("ECharts is missing: run deploy/local/reporting-assets.sh")
 
 
-class EventsService:
-    """The real events service, run as its own process (reporting never imports it)."""
+class ServiceProcess:
+    """A real upstream service (`events`, `partners`), run as its own process (reporting never imports it)."""
 
-    def __init__(self, database_url: str, bootstrap: str, prefix: str, secret: str) -> None:
+    def __init__(self, name: str, database_url: str, bootstrap: str, prefix: str, secret: str, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        upper = name.upper()
         self.env = {
             **os.environ,
-            "EVENTS_DATABASE_URL": database_url,
-            "EVENTS_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "EVENTS_TOPIC_PREFIX": prefix,
-            "EVENTS_JWT_SECRET": secret,
-            "EVENTS_ENVIRONMENT": "test",
+            f"{upper}_DATABASE_URL": database_url,
+            f"{upper}_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            f"{upper}_TOPIC_PREFIX": prefix,
+            f"{upper}_JWT_SECRET": secret,
+            f"{upper}_ENVIRONMENT": "test",
+            **{f"{upper}_{key.upper()}": value for key, value in env.items()},
         }
-        self.cli = str(Path(sys.executable).parent / "events")
+        self.cli = str(Path(sys.executable).parent / name)
         self.available = Path(self.cli).exists()
         self.process: asyncio.subprocess.Process | None = None
 
@@ -118,7 +122,7 @@ async def test_dashboard_updates_live_in_a_real_browser(
 
     prefix = f"{topic_prefix}dash."
     settings = await prepare(make_database, "rep_dash", kafka_bootstrap, prefix, jwt_secret)
-    events = EventsService(await make_database("ev_dash"), kafka_bootstrap, prefix, jwt_secret)
+    events = ServiceProcess("events", await make_database("ev_dash"), kafka_bootstrap, prefix, jwt_secret)
     events_ready = await events.start()
     reader = token("hq", "HQ", "reporting:read")
     OUTPUT.mkdir(exist_ok=True)
@@ -268,6 +272,103 @@ async def test_dashboard_updates_live_in_a_real_browser(
     finally:
         await events.stop()
     assert events_ready, "the events service did not start; the CloudEvent fallback was used"
+
+
+async def test_partner_panels_show_what_the_partners_service_published(
+    make_database, kafka_bootstrap, topic_prefix, jwt_secret, token, tmp_path
+):
+    """Organizations and agreements posted to the real partners service (a merge and a termination
+    among them) reach the dashboard's totals, its province row and its plan targets."""
+    from playwright.async_api import async_playwright, expect
+
+    prefix = f"{topic_prefix}dashpa."
+    settings = await prepare(make_database, "rep_dash_pa", kafka_bootstrap, prefix, jwt_secret)
+    partners = ServiceProcess(
+        "partners",
+        await make_database("pa_dash"),
+        kafka_bootstrap,
+        prefix,
+        jwt_secret,
+        documents_dir=str(tmp_path / "documents"),
+    )
+    assert await partners.start(), "the partners service did not start"
+    admin = {"Authorization": token("hq", "HQ", "partners:write", "admin")}
+    signer = {"Authorization": token("province", PARTNER_PROVINCE, "partners:write")}
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()  # the association's day, as both services count
+    try:
+        async with httpx.AsyncClient(base_url=partners.url, timeout=30) as client:
+
+            async def register(name: str, country: str | None, kind: str = "academy") -> str:
+                body = {"name": name, "country": country, "kind": kind}
+                response = await client.post("/v1/partners/organizations", json=body, headers=admin)
+                assert response.status_code == 201, response.text
+                return str(response.json()["id"])
+
+            async def sign(ref: str, partner_ids: list[str], expires_on: date | None) -> str:
+                body = {
+                    "external_ref": ref,
+                    "title": "Memorandum of understanding",
+                    "kind": "mou",
+                    "partner_org_ids": partner_ids,
+                    "signed_on": (today - timedelta(days=30)).isoformat(),
+                    "expires_on": expires_on.isoformat() if expires_on else None,
+                }
+                response = await client.post("/v1/partners/agreements", json=body, headers=signer)
+                assert response.status_code == 201, response.text
+                return str(response.json()["id"])
+
+            german = await register("Deutsche Akademie der Technikwissenschaften", "DE")
+            french = await register("Académie des technologies", "FR")
+            japanese = await register("Engineering Academy of Japan", "JP")
+            await register("World Federation of Engineering Organizations", None, "international_org")
+            duplicate = await register("acatech (German National Academy)", "DE")
+            merged = await client.post(
+                f"/v1/partners/organizations/{german}/merge", json={"duplicate_id": duplicate}, headers=admin
+            )
+            assert merged.status_code == 200, merged.text
+            await sign("DASH-1", [german, french], today + timedelta(days=60))  # expiring within 90 days
+            await sign("DASH-2", [japanese], today + timedelta(days=5 * 365))
+            ended = await sign("DASH-3", [german], None)
+            terminated = await client.post(
+                f"/v1/partners/agreements/{ended}/terminate", json={"reason": "superseded"}, headers=signer
+            )
+            assert terminated.status_code == 200, terminated.text
+
+        reader = token("hq", "HQ", "reporting:read")
+        async with running_service(settings, reader) as service, async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = await browser.new_page(viewport={"width": 1600, "height": 1000})
+            console = watch_console(page)
+            await page.goto(service.base_url + "/dashboard/")
+            await page.get_by_test_id("token").fill(reader)
+            await page.get_by_test_id("signin").click()
+            await expect(page.get_by_test_id("status")).to_have_attribute("data-state", "live", timeout=15000)
+            # Four organizations count (the merged duplicate does not), in three countries (the
+            # international one has none); three agreements signed, two in force, one due for renewal.
+            await expect(page.get_by_test_id("total-partners.organizations")).to_have_text("4", timeout=30000)
+            await expect(page.get_by_test_id("total-partners.agreements_active")).to_have_text("2", timeout=30000)
+            row = f"cell-cn:{PARTNER_PROVINCE}-partners"
+            for figure, value in (
+                ("agreements_signed", "3"),
+                ("agreements_active", "2"),
+                ("agreements_expiring_90d", "1"),
+                ("countries", "3"),
+            ):
+                await expect(page.get_by_test_id(f"{row}.{figure}")).to_have_text(value, timeout=30000)
+            # The plan targets: partners are organizations party to an agreement in force (DE, FR, JP).
+            for key, value, target in (("partners", 3, 150), ("agreements", 3, 120), ("organizations", 4, 300)):
+                await expect(page.get_by_test_id(f"target-{key}")).to_have_text(
+                    re.compile(rf"^{value}\s*/ {target}$"), timeout=30000
+                )
+            await page.get_by_test_id("lang").click()
+            await expect(page.locator("#targets")).to_contain_text("Partner organizations")
+            await expect(page.get_by_test_id("target-partners")).to_have_text(re.compile(r"^3\s*/ 150$"))
+            OUTPUT.mkdir(exist_ok=True)
+            await page.screenshot(path=str(OUTPUT / "dashboard-partners.png"), full_page=True)
+            assert not [m for m in console if m.startswith("pageerror")], console
+            await browser.close()
+    finally:
+        await partners.stop()
 
 
 HOSTILE = '<img src=x onerror="window.__xss=1">'

@@ -3,13 +3,14 @@ the outbox in that transaction, records it in the audit history, and is the only
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from common.audit import AuditEntry, field_changes
 from common.auth import Principal
@@ -35,6 +36,9 @@ from partners.domain.organization import Organization
 SCHEDULER = Principal(sub="partners-scheduler", org_kind="hq", org_code="HQ", scopes=frozenset())
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 SCHEDULER_BATCH = 200
+# A unique key taken concurrently: try the whole write again this often before answering 409.
+DUPLICATE_KEY_ATTEMPTS = 3
+T = TypeVar("T")
 _NOT_AUDITED = ("version", "updated_at", "created_at")
 
 
@@ -105,6 +109,19 @@ def _page(items: list[dict[str, Any]], limit: int) -> Page:
     return Page(items, None)
 
 
+async def _again_on_duplicate_key(attempt: Callable[[], Awaitable[T]]) -> T:
+    """Run `attempt` (one whole transaction) again when a unique key it wrote was taken by a transaction
+    that committed after its check: the next attempt's own check sees that row and answers 409 naming it,
+    or finds the key free again (the winner was merged or renamed meanwhile) and goes through."""
+    for _ in range(DUPLICATE_KEY_ATTEMPTS - 1):
+        with contextlib.suppress(DuplicateKey):
+            return await attempt()
+    try:
+        return await attempt()
+    except DuplicateKey as exc:
+        raise Conflict("The same key was written concurrently several times over; send the request again.") from exc
+
+
 class PartnersService:
     def __init__(
         self,
@@ -130,7 +147,7 @@ class PartnersService:
 
     # -- organizations ----------------------------------------------------------------------------
     async def register_organization(self, principal: Principal, content: dict[str, Any]) -> dict[str, Any]:
-        try:
+        async def attempt() -> dict[str, Any]:
             async with self._transaction() as tx:
                 org = Organization.register(id=self.new_id(), by=actor_of(principal).body, **content)
                 await self._refuse_duplicate(tx, org)
@@ -139,10 +156,8 @@ class PartnersService:
                 await _announce(tx, principal, "register", v1.ORGANIZATION_REGISTERED, None, state)
                 await tx.commit()
                 return state
-        except DuplicateKey:  # registered concurrently: name the one that won
-            async with self._transaction() as tx:
-                await self._refuse_duplicate(tx, org)
-            raise
+
+        return await _again_on_duplicate_key(attempt)
 
     async def _refuse_duplicate(self, tx: Transaction, org: Organization) -> None:
         existing = await tx.duplicate_of(org)
@@ -164,7 +179,7 @@ class PartnersService:
     async def update_organization(
         self, principal: Principal, org_id: str, changes: dict[str, Any], if_match: frozenset[int] | None
     ) -> dict[str, Any]:
-        try:
+        async def attempt() -> dict[str, Any]:
             async with self._transaction() as tx:
                 org = await self._organization(tx, org_id, lock=True)
                 _check_version(org.version, if_match, "organization")
@@ -177,10 +192,8 @@ class PartnersService:
                 await _announce(tx, principal, "update", v1.ORGANIZATION_UPDATED, before, state)
                 await tx.commit()
                 return state
-        except DuplicateKey:
-            async with self._transaction() as tx:
-                await self._refuse_duplicate(tx, org)
-            raise
+
+        return await _again_on_duplicate_key(attempt)
 
     async def list_organizations(self, query: OrganizationQuery, *, limit: int, cursor: str | None) -> Page:
         async with self._transaction() as tx:
@@ -252,7 +265,8 @@ class PartnersService:
         if not actor.may_act_for(signer):
             raise Forbidden("Only an admin may sign for another body (`signed_by`).")
         today = self.today()
-        try:
+
+        async def attempt() -> tuple[dict[str, Any], bool]:
             async with self._transaction() as tx:
                 agreement = Agreement.sign(id=self.new_id(), signed_by=signer, **content)
                 if agreement.external_ref is not None:
@@ -266,12 +280,8 @@ class PartnersService:
                 await self._after_change(tx, agreement, today)
                 await tx.commit()
                 return v1.agreement_state(agreement), True
-        except DuplicateKey:  # the same external_ref posted concurrently
-            async with self._transaction() as tx:
-                existing = await tx.agreement_by_ref(signer, agreement.external_ref or "")
-            if existing is None:
-                raise
-            return self._same_or_conflict(existing, agreement)
+
+        return await _again_on_duplicate_key(attempt)
 
     @staticmethod
     def _same_or_conflict(existing: Agreement, sent: Agreement) -> tuple[dict[str, Any], bool]:
@@ -458,25 +468,30 @@ class PartnersService:
         body = member or actor.body
         if not actor.may_act_for(body):
             raise Forbidden("Only an admin may record a membership for another body (`member`).")
-        async with self._transaction() as tx:
-            found = await tx.existing_organizations([organization_id])
-            if found.get(organization_id) != "active":
-                reason = "was merged" if organization_id in found else "does not exist"
-                raise Unprocessable(
-                    f"organization_id: the organization {reason}.",
-                    errors=[{"loc": ["body", "organization_id"], "msg": f"the organization {reason}"}],
-                )
-            existing = await tx.active_membership(organization_id, body)
-            if existing is not None:
-                raise Conflict(
-                    f"{body.kind} {body.code} is already a member (membership {existing.id}).", existing_id=existing.id
-                )
-            membership = Membership(id=self.new_id(), organization_id=organization_id, member=body, since=since)
-            await tx.add_membership(membership)
-            state = v1.membership_state(membership)
-            await _announce(tx, principal, "record", v1.MEMBERSHIP_RECORDED, None, state)
-            await tx.commit()
-            return state
+
+        async def attempt() -> dict[str, Any]:
+            async with self._transaction() as tx:
+                found = await tx.existing_organizations([organization_id])
+                if found.get(organization_id) != "active":
+                    reason = "was merged" if organization_id in found else "does not exist"
+                    raise Unprocessable(
+                        f"organization_id: the organization {reason}.",
+                        errors=[{"loc": ["body", "organization_id"], "msg": f"the organization {reason}"}],
+                    )
+                existing = await tx.active_membership(organization_id, body)
+                if existing is not None:
+                    raise Conflict(
+                        f"{body.kind} {body.code} is already a member (membership {existing.id}).",
+                        existing_id=existing.id,
+                    )
+                membership = Membership(id=self.new_id(), organization_id=organization_id, member=body, since=since)
+                await tx.add_membership(membership)
+                state = v1.membership_state(membership)
+                await _announce(tx, principal, "record", v1.MEMBERSHIP_RECORDED, None, state)
+                await tx.commit()
+                return state
+
+        return await _again_on_duplicate_key(attempt)
 
     async def get_membership(self, membership_id: str) -> dict[str, Any]:
         async with self._transaction() as tx:

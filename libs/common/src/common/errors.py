@@ -17,25 +17,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from common.i18n import DEFAULT, Lang, localize_errors, negotiate, title, translate
+
 log = logging.getLogger(__name__)
 
 PROBLEM = "application/problem+json"
-_TITLES = {
-    400: "Bad request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not found",
-    405: "Method not allowed",
-    409: "Conflict",
-    412: "Precondition failed",
-    413: "Payload too large",
-    415: "Unsupported media type",
-    422: "Validation failed",
-    428: "Precondition required",
-    429: "Too many requests",
-    500: "Internal error",
-    503: "Service unavailable",
-}
 
 
 class Problem(Exception):
@@ -87,65 +73,107 @@ class Unavailable(Problem):
 _PROBLEM_HEADERS = {401: {"WWW-Authenticate": "Bearer"}, 503: {"Retry-After": "1"}}
 
 
-def problem_body(status: int, detail: str, type_: str | None = None, **extra: Any) -> dict[str, Any]:
+def problem_body(
+    status: int, detail: str, type_: str | None = None, *, lang: Lang = DEFAULT, **extra: Any
+) -> dict[str, Any]:
+    """The problem+json body in `lang` (common.i18n): title, detail and every `errors[].msg`."""
+    errors = extra.get("errors")
+    said = translate(detail, lang)
+    if isinstance(errors, list):
+        extra["errors"] = localize_errors(errors, lang)
+        if lang != DEFAULT and detail == detail_of(errors):  # a detail that lists the errors lists them so
+            said = detail_of(extra["errors"])
     return {
         "type": type_ or f"https://exchange-tracker.dev/problems/{status}",
-        "title": _TITLES.get(status, "Error"),
+        "title": title(status, lang),
         "status": status,
-        "detail": detail,
+        "detail": said,
         **extra,
     }
 
 
-def problem_response(status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
-    return JSONResponse(problem_body(status, detail, **extra), status_code=status, media_type=PROBLEM, headers=headers)
+def problem_response(
+    status: int, detail: str, headers: dict[str, str] | None = None, *, lang: Lang = DEFAULT, **extra: Any
+) -> JSONResponse:
+    body = problem_body(status, detail, lang=lang, **extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def language_of(request: Request) -> Lang:
+    """The caller's language from `Accept-Language` (read only when an error is answered)."""
+    return negotiate(request.headers.get("accept-language"))
 
 
 TOO_DEEP = "The body is nested too deeply."
 
 
-def too_deep_response() -> JSONResponse:
+def too_deep_response(lang: Lang = DEFAULT) -> JSONResponse:
     """A JSON body nested deeper than Python's `json` can follow (it raises RecursionError): bad input."""
-    return problem_response(422, TOO_DEEP, errors=[{"loc": ["body"], "msg": "nested too deeply"}])
+    return problem_response(422, TOO_DEEP, lang=lang, errors=[{"loc": ["body"], "msg": "nested too deeply"}])
 
 
-def validation_errors(errors: Any) -> list[dict[str, Any]]:
-    """Pydantic/FastAPI errors as the contract's `{loc, msg}` list (input values left out: may be personal)."""
+def language_of_scope(scope: Scope) -> Lang:
+    """`language_of` for ASGI middleware, which has the scope and no request."""
+    accept = next((v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"accept-language"), None)
+    return negotiate(accept)
+
+
+def validation_errors(errors: Any, *, typed: bool = False) -> list[dict[str, Any]]:
+    """Pydantic/FastAPI errors as the contract's `{loc, msg}` list (input values left out: may be personal).
+
+    `typed`: keep each error's `type` and `ctx` as well, for a problem's errors: the answer then says the
+    message in the caller's language by its type (`problem_body` uses and drops them)."""
+    if typed:
+        return [
+            {
+                "loc": [str(p) for p in e.get("loc", ())],
+                "msg": str(e.get("msg", "")),
+                "type": e.get("type"),
+                "ctx": e.get("ctx"),
+            }
+            for e in errors
+        ]
     return [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in errors]
+
+
+def detail_of(errors: list[dict[str, Any]]) -> str:
+    """The `detail` of a validation problem: its first errors, `loc: msg`."""
+    return "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5]) or "The request is not valid."
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
-    async def _problem(_request: Request, exc: Problem) -> JSONResponse:
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
         headers = _PROBLEM_HEADERS.get(exc.status)
-        return problem_response(exc.status, exc.detail, headers=headers, type_=exc.type, **exc.extra)
+        lang = language_of(request)
+        return problem_response(exc.status, exc.detail, headers=headers, type_=exc.type, lang=lang, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = validation_errors(exc.errors())
-        detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5])
-        return problem_response(422, detail or "The request is not valid.", errors=errors)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = validation_errors(exc.errors(), typed=True)
+        return problem_response(422, detail_of(errors), lang=language_of(request), errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if isinstance(exc.__cause__, RecursionError):  # FastAPI's body parser says 400 for any failure
-            return too_deep_response()
+            return too_deep_response(language_of(request))
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
-            headers["Allow"] = allowed_methods(_request)
-        return problem_response(exc.status_code, str(exc.detail), headers=headers)
+            headers["Allow"] = allowed_methods(request)
+        return problem_response(exc.status_code, str(exc.detail), headers=headers, lang=language_of(request))
 
     # SQLAlchemy wraps driver errors in DBAPIError; statements sent straight through asyncpg (the
     # services' hot paths) raise asyncpg's own.
     @app.exception_handler(DBAPIError)
     @app.exception_handler(asyncpg.PostgresError)
     @app.exception_handler(asyncpg.InterfaceError)
-    async def _database(_request: Request, exc: Exception) -> JSONResponse:
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
         driver = exc.orig if isinstance(exc, DBAPIError) else exc
         if _is_unstorable(driver):
             return problem_response(
                 422,
                 "The request contains characters that cannot be stored (NUL or unpaired surrogates).",
+                lang=language_of(request),
                 errors=[{"loc": ["body"], "msg": "unstorable characters"}],
             )
         if isinstance(driver, _DISCONNECTS) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
@@ -153,7 +181,10 @@ def install_error_handlers(app: FastAPI) -> None:
         else:
             log.exception("database error")
         return problem_response(
-            503, "The database could not complete the request; try again.", headers={"Retry-After": "1"}
+            503,
+            "The database could not complete the request; try again.",
+            headers={"Retry-After": "1"},
+            lang=language_of(request),
         )
 
     # The database (or another dependency) unreachable: a refused or reset connection reaches the code
@@ -165,21 +196,25 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unreachable(request: Request, exc: Exception) -> JSONResponse:
         log.warning("dependency unreachable: %s: %s", type(exc).__name__, exc)
         return problem_response(
-            503, "A service this one depends on is unreachable; try again.", headers={"Retry-After": "1"}
+            503,
+            "A service this one depends on is unreachable; try again.",
+            headers={"Retry-After": "1"},
+            lang=language_of(request),
         )
 
     @app.exception_handler(UnicodeEncodeError)
-    async def _unencodable(_request: Request, _exc: UnicodeEncodeError) -> JSONResponse:
+    async def _unencodable(request: Request, _exc: UnicodeEncodeError) -> JSONResponse:
         return problem_response(
             422,
             "The request contains characters that cannot be stored (unpaired surrogates).",
+            lang=language_of(request),
             errors=[{"loc": ["body"], "msg": "unstorable characters"}],
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
-        return problem_response(500, "An internal error occurred; it has been logged.")
+        return problem_response(500, "An internal error occurred; it has been logged.", lang=language_of(request))
 
 
 def allowed_methods(request: Request) -> str:
@@ -249,7 +284,7 @@ class BodyLimitMiddleware:
         length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if length is not None:
             if length.isdigit() and int(length) > limit:
-                await _send_413(send, limit)
+                await _send_413(scope, send, limit)
                 return
             await self.app(scope, receive, send)
             return
@@ -262,7 +297,7 @@ class BodyLimitMiddleware:
                 break
             received += len(message.get("body", b""))
             if received > limit:
-                await _send_413(send, limit)
+                await _send_413(scope, send, limit)
                 return
             if not message.get("more_body", False):
                 break
@@ -273,7 +308,8 @@ class BodyLimitMiddleware:
         await self.app(scope, replay, send)
 
 
-async def _send_413(send: Send, limit: int) -> None:
-    response = problem_response(413, f"The request body is larger than {limit} bytes.")
+async def _send_413(scope: Scope, send: Send, limit: int) -> None:
+    lang = language_of_scope(scope)
+    response = problem_response(413, f"The request body is larger than {limit} bytes.", lang=lang)
     await send({"type": "http.response.start", "status": 413, "headers": response.raw_headers})
     await send({"type": "http.response.body", "body": response.body})

@@ -26,7 +26,7 @@ from pythonjsonlogger.json import JsonFormatter
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from common.errors import problem_response
+from common.errors import language_of_scope, problem_response
 
 log = logging.getLogger(__name__)
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -257,7 +257,8 @@ class RequestContextMiddleware:
 
 
 async def _internal_error(scope: Scope, receive: Receive, send: Send) -> None:
-    await problem_response(500, "An internal error occurred; it has been logged.")(scope, receive, send)
+    lang = language_of_scope(scope)
+    await problem_response(500, "An internal error occurred; it has been logged.", lang=lang)(scope, receive, send)
 
 
 Check = Callable[[], Awaitable[None]]

@@ -28,6 +28,7 @@ from common.errors import (
     problem_body,
     problem_response,
 )
+from common.i18n import ACCEPT_LANGUAGE_DOC
 from common.kafka.admin import kafka_reachable
 from common.observability import (
     KAFKA_BROKER_REACHABLE,
@@ -263,6 +264,33 @@ class SecurityHeaders:
         return self.docs if path in _DOCS_PATHS else self.api
 
 
+ACCEPT_LANGUAGE_PARAMETER: dict[str, Any] = {
+    "name": "Accept-Language",
+    "in": "header",
+    "required": False,
+    "description": ACCEPT_LANGUAGE_DOC,
+    "schema": {"type": "string", "examples": ["zh-CN", "zh", "en"]},
+}
+
+
+def document_accept_language(app: FastAPI) -> None:
+    """Every operation of the OpenAPI document lists `Accept-Language` (read only to answer an error)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            for item in schema.get("paths", {}).values():
+                for operation in item.values():
+                    if isinstance(operation, dict) and "responses" in operation:
+                        parameters = operation.setdefault("parameters", [])
+                        if not any(p.get("name", "").lower() == "accept-language" for p in parameters):
+                            parameters.append(ACCEPT_LANGUAGE_PARAMETER)
+        return app.openapi_schema or generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_service_app(
     *,
     settings: ServiceSettings,
@@ -281,7 +309,9 @@ def create_service_app(
     # stays off, which also spares the look-up of its global providers on every request (~2 % of the
     # CPU of a single event POST, bench/events/README.md).
     telemetry_off: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+    description = f"{description}\n\n**Language** (`Accept-Language` header): {ACCEPT_LANGUAGE_DOC}"
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan, telemetry=telemetry_off)
+    document_accept_language(app)
     app.state.auth = AuthConfig(
         settings.jwt_secret,
         settings.jwks_url,

@@ -163,3 +163,91 @@ async def test_wrong_token_fails_clearly(live, tmp_path):
     ]
     done = await asyncio.to_thread(subprocess.run, command, capture_output=True, timeout=60)
     assert done.returncode == 2 and b"401" in done.stderr
+
+
+TYPED = [
+    # as people type it: labels and aliases, slashes and Chinese dates, names of countries and provinces
+    ["ZH-1", "中德氢能论坛", "国际会议", "2026/5/6", "2026/5/8", "中国", "广西", "南宁", 120, 30, 5, "德国、法国"],
+    [
+        "ZH-2",
+        "东盟青少年营",
+        "青少年营 youth_camp",
+        "2026.7.1",
+        "2026年7月9日",
+        "CN",
+        "广东省 440000",
+        "",
+        80,
+        20,
+        0,
+        "泰国,Viet Nam",
+    ],
+    ["ZH-3", "赴德交流", "出访团组", "2026年9月1日", "2026/9/5", "德国", "", "Berlin", 6, 0, 0, "DE"],
+]
+TYPED_FIELDS = [*FIELDS[:12], "flagship"]
+
+
+def typed_workbook(path: Path, rows: list[list[object]], flags: list[object]) -> None:
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append([HEADERS[FIELDS.index(f)] for f in TYPED_FIELDS])
+    for values, flag in zip(rows, flags, strict=True):
+        sheet.append([*values, flag])
+    workbook.save(path)
+
+
+async def test_a_workbook_typed_the_way_people_type_it_uploads_without_rejection(live, tmp_path):
+    sheet = tmp_path / "typed.xlsx"
+    typed_workbook(sheet, TYPED, ["是", "否", "false"])
+    done = uploader(sheet, live, "--no-progress", "--lang", "zh")
+    out, err = done.communicate(timeout=60)
+    assert done.returncode == 0, (out.decode(), err.decode(), (tmp_path / "typed.xlsx.rejected.csv").read_text())
+    assert "3 rows: 3 recorded" in out.decode()
+    engine = create_async_engine(live.settings.database_url)
+    try:
+        async with engine.connect() as connection:
+            rows = (await connection.execute(select(events).where(events.c.external_ref.like("ZH-%")))).mappings()
+            recorded = {r["external_ref"]: r for r in rows}
+    finally:
+        await engine.dispose()
+    assert recorded["ZH-1"]["type"] == "conference" and recorded["ZH-1"]["host_province"] == "450000"
+    assert str(recorded["ZH-2"]["end_date"]) == "2026-07-09" and recorded["ZH-3"]["host_country"] == "DE"
+
+
+async def test_rejected_rows_in_chinese(live, tmp_path):
+    sheet = tmp_path / "bad.xlsx"
+    bad = [
+        ["ZH-B1", "类型不明", "聚会", "2026/5/6", "2026/5/8", "CN", "广东", "", 1, 0, 0, ""],  # unknown type
+        ["ZH-B2", "日期有歧义", "论坛", "5/6/2026", "2026/5/8", "CN", "广东", "", 1, 0, 0, ""],  # ambiguous date
+        ["ZH-B3", "国家不明", "论坛", "2026/5/6", "2026/5/8", "CN", "火星", "", 1, 0, 0, "刚果"],  # province, country
+        ["ZH-B4", "太长" * 300, "论坛", "2026/5/6", "2026/5/1", "CN", "广东", "", 1, 2, 0, ""],  # model's rules
+    ]
+    typed_workbook(sheet, bad, ["也许", "否", "否", "否"])
+    done = uploader(sheet, live, "--no-progress", "--lang", "zh")
+    _out, err = done.communicate(timeout=60)
+    assert done.returncode == 1, err.decode()
+    raw = (tmp_path / "bad.xlsx.rejected.csv").read_bytes()
+    assert raw.startswith("\ufeff".encode())  # opens cleanly in Excel
+    rows = list(csv.reader(raw.decode("utf-8-sig").splitlines()))
+    assert rows[0] == ["行号", "外部编号", "阶段", "结果", "问题"]
+    reasons = {r[1]: r[4] for r in rows[1:]}
+    assert set(reasons) == {"ZH-B1", "ZH-B2", "ZH-B3", "ZH-B4"}
+    assert "不是可选的活动类型之一" in reasons["ZH-B1"] and "无法识别 '也许'" in reasons["ZH-B1"]
+    assert "有歧义" in reasons["ZH-B2"] and "2026-05-06" in reasons["ZH-B2"] and "2026-06-05" in reasons["ZH-B2"]
+    assert "无法识别省份 '火星'" in reasons["ZH-B3"] and "刚果（金） (CD)" in reasons["ZH-B3"]
+    assert "最多 500 个字符" in reasons["ZH-B4"] and "不得早于开始日期" in reasons["ZH-B4"]
+    assert "不得超过参加人数" in reasons["ZH-B4"] and all(r[2] == "本地校验" for r in rows[1:])
+
+
+async def test_rejected_by_the_service_in_chinese(live, tmp_path):
+    sheet = tmp_path / "conflict.xlsx"
+    first = tmp_path / "first.xlsx"
+    typed_workbook(first, [["ZH-C1", *TYPED[0][1:]]], ["是"])
+    assert uploader(first, live, "--no-progress").wait(timeout=60) == 0
+    typed_workbook(sheet, [["ZH-C1", "另一个标题", *TYPED[0][2:]]], ["是"])
+    done = uploader(sheet, live, "--no-progress", "--lang", "zh")
+    done.communicate(timeout=60)
+    rows = list(csv.reader((tmp_path / "conflict.xlsx.rejected.csv").read_text(encoding="utf-8-sig").splitlines()))
+    assert (
+        rows[1][2:4] == ["服务校验", "冲突"] and "已对应另一个内容不同的活动" in rows[1][4] and "已有活动" in rows[1][4]
+    )

@@ -10,7 +10,8 @@ from datetime import date
 from typing import Annotated, Any
 
 from common.auth import Principal
-from common.errors import TOO_DEEP, PayloadTooLarge, Unprocessable, validation_errors
+from common.errors import TOO_DEEP, PayloadTooLarge, Unprocessable, detail_of, language_of, validation_errors
+from common.i18n import DEFAULT, localize_errors
 from common.regions import is_country_code
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -145,9 +146,9 @@ async def record_event(request: Request) -> Response:
 
 
 def _invalid_body(exc: ValidationError) -> Unprocessable:
-    errors = [{**e, "loc": ["body", *e["loc"]]} for e in validation_errors(explain(exc.errors()))]
-    detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5])
-    return Unprocessable(detail or "The request is not valid.", errors=errors)
+    # typed: the answer says each message in the caller's language by pydantic's error type
+    errors = [{**e, "loc": ["body", *e["loc"]]} for e in validation_errors(explain(exc.errors()), typed=True)]
+    return Unprocessable(detail_of(errors), errors=errors)
 
 
 @router.post(
@@ -184,6 +185,10 @@ async def record_batch(principal: Writer, request: Request) -> JSONResponse:
     body: dict[str, Any] = {"items": [r.as_dict() for r in results]}
     for status in ("created", "unchanged", "conflict", "rejected"):
         body[status] = counts[status]
+    if (counts["rejected"] or counts["conflict"]) and (lang := language_of(request)) != DEFAULT:
+        for item in body["items"]:
+            if item.get("errors"):
+                item["errors"] = localize_errors(item["errors"], lang)
     return FastJSONResponse(body)
 
 

@@ -72,9 +72,8 @@ def upload(args: argparse.Namespace) -> int:
             httpx.Client(base_url=args.url, headers=headers, timeout=120) as client,
             report_path.open("w", encoding="utf-8-sig", newline="") as report,
         ):
-            summary = upload_module.Uploader(client, batch_size=args.batch_size, report=report).run(
-                args.file, progress=not args.no_progress
-            )
+            uploader = upload_module.Uploader(client, batch_size=args.batch_size, report=report, lang=args.lang)
+            summary = uploader.run(args.file, progress=not args.no_progress)
     except (upload_module.SheetError, upload_module.UploadFailed, OSError) as exc:
         print(f"upload failed: {exc}", file=sys.stderr)
         print("nothing is lost: run the same command again; rows already recorded are skipped", file=sys.stderr)

@@ -10,21 +10,55 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
+import locale
 import os
 import re
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
+from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 
 import httpx
+from common.i18n import Lang, say, translate_error
+from common.sheets import (
+    CellError,
+    Vocabulary,
+    country_choices,
+    province_choices,
+    read_bool,
+    read_country,
+    read_date,
+    read_province,
+)
 from pydantic import ValidationError
 from tqdm import tqdm
 
 from events.domain.model import EventCreate, explain
+
+# The event types with their labels, from this service's own published vocabulary; what people also
+# type for a type, beside its code and labels.
+EVENT_TYPES = Vocabulary(
+    "event_types",
+    json.loads(resources.files("events.contracts").joinpath("vocabulary.json").read_text("utf-8"))["event_types"],
+    aliases={
+        "国际会议": "conference",
+        "学术会议": "conference",
+        "研讨会": "conference",
+        "峰会": "conference",
+        "展会": "exhibition",
+        "夏令营": "youth_camp",
+        "冬令营": "youth_camp",
+        "培训班": "training",
+        "来访": "delegation_in",
+        "出访": "delegation_out",
+        "线上会议": "online",
+    },
+)
 
 # (Chinese label, field): the template's headers are "<Chinese> <field>"; either half is enough.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -55,23 +89,34 @@ HELP: dict[str, tuple[str, str]] = {
     ),
     "title": ("必填，1–500 字。", "Required, 1–500 characters."),
     "type": (
-        "必填：conference, forum, dialogue, delegation_in, delegation_out, youth_camp, exhibition, training, "
-        "online, other",
-        "Required, one of the listed types.",
+        "必填，从下拉列表选择，或填写类型名称或代码：" + "、".join(EVENT_TYPES.choices()),
+        "Required: pick from the list, or type the label or the code.",
     ),
-    "start_date": ("必填，格式 2025-05-10。", "Required, ISO date."),
-    "end_date": ("必填，不早于开始日期。", "Required, on or after start_date."),
-    "host_country": ("ISO 3166 两位国家代码，默认 CN。", "ISO 3166-1 alpha-2; CN when empty."),
-    "host_province": ("境内举办（非线上）时必填：GB/T 2260 省级代码，如 440000。", "Required in China unless online."),
+    "start_date": (
+        "必填，日期单元格，或写成 2025-05-10、2025/5/10、2025.5.10、2025年5月10日。",
+        "Required: a date cell, or 2025-05-10, 2025/5/10, 2025.5.10, 2025年5月10日.",
+    ),
+    "end_date": ("必填，不早于开始日期，格式同上。", "Required, on or after start_date; same forms."),
+    "host_country": (
+        "从下拉列表选择，或填写 ISO 两位代码、中文或英文国名；默认 CN。",
+        "Pick from the list, or type the ISO code or the name in Chinese or English; CN when empty.",
+    ),
+    "host_province": (
+        "境内举办（非线上）时必填：从下拉列表选择，或填写省份名称（广西）或 GB/T 2260 代码（450000）。",
+        "Required in China unless online: pick from the list, or type the name or the code.",
+    ),
     "city": ("可选。", "Optional."),
     "participants": ("参加人数，≥ 0。", "≥ 0."),
     "foreign_participants": ("境外参加人数，0 至参加人数。", "0 … participants."),
     "papers": ("交流论文数，≥ 0。", "≥ 0."),
-    "countries": ("参与的外方国家代码，用逗号分隔，不含 CN，如 DE,FR。", "Partner countries, comma-separated, no CN."),
+    "countries": (
+        "参与的外方国家，代码或国名，用逗号或顿号分隔，不含中国，如 德国、法国 或 DE,FR。",
+        "Partner countries by code or name, comma-separated, no CN.",
+    ),
     "partner_org_ids": ("可选，合作机构编号（UUID），逗号分隔。", "Optional partner organization ids."),
     "fields": ("可选，领域，逗号分隔。", "Optional, comma-separated."),
     "target_groups": ("可选，目标群体，逗号分隔。", "Optional, comma-separated."),
-    "flagship": ("是/否。", "yes/no."),
+    "flagship": ("是/否（true/false）。", "是/否 or true/false."),
     "organizer_kind": ("仅总部管理员代其他单位上传时填写：province / society / hq。", "Only for hq admins."),
     "organizer_code": ("同上：组织单位代码，如 440000。", "Only for hq admins."),
 }
@@ -79,8 +124,8 @@ _BY_LABEL = {zh: en for zh, en in COLUMNS} | {en: en for _zh, en in COLUMNS}
 LIST_FIELDS = {"countries", "partner_org_ids", "fields", "target_groups"}
 INT_FIELDS = {"participants", "foreign_participants", "papers"}
 _SPLIT = re.compile(r"[,;，；、\s]+")
-_TRUE = {"1", "true", "yes", "y", "是", "√", "x"}
-_FALSE = {"0", "false", "no", "n", "否", ""}
+_LIST_SEPARATORS = re.compile(r"[,;，；、\n]+")
+DATE_FIELDS = {"start_date", "end_date"}
 MAX_ATTEMPTS = 6
 
 
@@ -139,29 +184,61 @@ def _blank(value: object) -> bool:
 
 def to_item(values: dict[str, Any]) -> dict[str, Any]:
     """A batch item from a row's cells (spreadsheet types and conventions turned into JSON)."""
+    return parse_row(values)[0]
+
+
+def parse_row(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, CellError]]:
+    """A batch item from a row's cells, and the cells that could not be read (left as typed in the item,
+    where the models refuse them too: the report names the reading's problem instead)."""
     item: dict[str, Any] = {}
+    problems: dict[str, CellError] = {}
     for name, value in values.items():
-        if isinstance(value, datetime):
-            value = value.date().isoformat()
-        elif isinstance(value, date):
-            value = value.isoformat()
-        if name in LIST_FIELDS:
-            item[name] = [part for part in _SPLIT.split(str(value).strip()) if part]
-        elif name in INT_FIELDS:
-            item[name] = _integer(value)
-        elif name == "flagship":
-            text = str(value).strip().lower()
-            item[name] = True if text in _TRUE else False if text in _FALSE else value
-        elif name in ("organizer_kind", "organizer_code"):
+        if name in ("organizer_kind", "organizer_code"):
             continue
-        else:
+        try:
+            item[name] = _cell(name, value)
+        except CellError as exc:
+            problems[name] = exc
             item[name] = _text(value)
     if "organizer_kind" in values or "organizer_code" in values:
         item["organizer"] = {
             "kind": _text(values.get("organizer_kind", "")),
             "code": _text(values.get("organizer_code", "")),
         }
-    return item
+    return item, problems
+
+
+def _cell(name: str, value: Any) -> Any:
+    if name in DATE_FIELDS:
+        return read_date(value).isoformat()
+    if name == "type":
+        return EVENT_TYPES.read(value)
+    if name == "flagship":
+        return read_bool(value)
+    if name == "host_country":
+        return read_country(value)
+    if name == "host_province":
+        return read_province(value)
+    if name == "countries":
+        return [code for part in _LIST_SEPARATORS.split(_text(value)) if part.strip() for code in _countries(part)]
+    if name in LIST_FIELDS:
+        return [part for part in _SPLIT.split(_text(value)) if part]
+    if name in INT_FIELDS:
+        return _integer(value)
+    if isinstance(value, datetime):
+        value = value.date().isoformat()
+    return _text(value)
+
+
+def _countries(part: str) -> list[str]:
+    """One country (`Viet Nam`, `德国 DE`) or several separated by spaces (`DE FR`)."""
+    try:
+        return [read_country(part)]
+    except CellError:
+        words = part.split()
+        if len(words) < 2:
+            raise
+        return [read_country(word) for word in words]
 
 
 def _integer(value: Any) -> Any:
@@ -195,29 +272,46 @@ class Summary:
     rejected: list[Rejection] = field(default_factory=list)
 
 
-def _describe(errors: Sequence[dict[str, Any]]) -> str:
+def _describe(errors: Sequence[dict[str, Any]], lang: Lang = "en") -> str:
+    """`field: message; …`, each message in `lang` (the server's are already, it was asked in `lang`)."""
     parts = []
+    labels = {en: zh for zh, en in COLUMNS} if lang == "zh" else {}
     for error in errors:
         loc = [str(p) for p in error.get("loc", [])]
         if len(loc) >= 2 and loc[0] == "events":
             loc = loc[2:]  # the server's item index; the report has the row number instead
-        parts.append(f"{'.'.join(loc) or 'row'}: {error.get('msg', '')}")
+        where = ".".join(labels.get(p, p) for p in loc) or say("sheet.whole_row", lang)
+        parts.append(f"{where}: {translate_error(error, lang)}")
     return "; ".join(parts)
 
 
+def system_language() -> Lang:
+    """Chinese when the system's locale is (LC_ALL, LC_MESSAGES, LANG, as gettext reads them)."""
+    for variable in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        if value := os.environ.get(variable):
+            return "zh" if value.lower().startswith("zh") else "en"
+    found = locale.getlocale()[0] or ""
+    return "zh" if found.lower().startswith("zh") else "en"
+
+
+REPORT_COLUMNS = ("row", "external_ref", "stage", "status", "errors")
+
+
 class Uploader:
-    def __init__(self, client: httpx.Client, *, batch_size: int, report: IO[str]) -> None:
+    def __init__(self, client: httpx.Client, *, batch_size: int, report: IO[str], lang: Lang = "en") -> None:
         self.client = client
         self.batch_size = batch_size
+        self.lang = lang
         self.writer = csv.writer(report)
         self.report = report
-        self.writer.writerow(["row", "external_ref", "stage", "status", "errors"])
+        self.writer.writerow([say(f"sheet.column.{c}", lang) for c in REPORT_COLUMNS])
 
     def reject(self, summary: Summary, rejection: Rejection) -> None:
         summary.rejected.append(rejection)
-        self.writer.writerow(
-            [rejection.row, rejection.external_ref or "", rejection.stage, rejection.status, rejection.errors]
-        )
+        stage, status = say(f"sheet.stage.{rejection.stage}", self.lang), rejection.status
+        if status in ("rejected", "conflict"):
+            status = say(f"sheet.status.{status}", self.lang)
+        self.writer.writerow([rejection.row, rejection.external_ref or "", stage, status, rejection.errors])
         self.report.flush()
 
     def run(self, path: Path, progress: bool = True) -> Summary:
@@ -225,15 +319,19 @@ class Uploader:
         valid: list[tuple[int, dict[str, Any]]] = []
         for number, values in read_rows(path):
             summary.rows += 1
-            item = to_item(values)
+            item, problems = parse_row(values)
+            errors: list[dict[str, Any]] = [
+                {"loc": [name], "msg": problem.say(self.lang)} for name, problem in problems.items()
+            ]
             try:
                 EventCreate.model_validate(item)
-            except ValidationError as exc:
+            except ValidationError as exc:  # a cell already reported is not reported twice
+                errors += [e for e in explain(exc.errors()) if not e["loc"] or e["loc"][0] not in problems]
+            if errors:
                 ref = item.get("external_ref")
-                errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in explain(exc.errors())]
+                reason = _describe(errors, self.lang)
                 self.reject(
-                    summary,
-                    Rejection(number, ref if isinstance(ref, str) else None, "local", "rejected", _describe(errors)),
+                    summary, Rejection(number, ref if isinstance(ref, str) else None, "local", "rejected", reason)
                 )
                 continue
             valid.append((number, item))
@@ -249,9 +347,9 @@ class Uploader:
                     elif status == "unchanged":
                         summary.unchanged += 1
                     else:
-                        reason = _describe(result.get("errors") or [])
+                        reason = _describe(result.get("errors") or [], self.lang)
                         if status == "conflict":
-                            reason = f"{reason} (existing event {result.get('id')})"
+                            reason = say("sheet.existing_event", self.lang, reason=reason, id=result.get("id"))
                         self.reject(summary, Rejection(number, item.get("external_ref"), "server", status, reason))
                 bar.update(len(chunk))
         return summary
@@ -260,7 +358,9 @@ class Uploader:
         delay = 0.5
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                response = self.client.post("/v1/events/batch", json={"events": items})
+                response = self.client.post(
+                    "/v1/events/batch", json={"events": items}, headers={"Accept-Language": self.lang}
+                )
             except httpx.TransportError as exc:
                 if attempt == MAX_ATTEMPTS:
                     raise UploadFailed(f"the service is unreachable: {exc}") from exc
@@ -296,6 +396,63 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=500, help="events per request (1–1000, default 500)")
     parser.add_argument("--report", type=Path, help="rejected-rows CSV (default: FILE.rejected.csv)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--lang",
+        choices=("zh", "en"),
+        default=system_language(),
+        help="language of the rejected-rows report (default: the system's locale, zh_CN… → zh, else en)",
+    )
+
+
+EXAMPLE: dict[str, str] = {
+    "external_ref": "GD-2025-0042",
+    "title": "中德氢能论坛 China–Germany Forum on Hydrogen Energy",
+    "type": "论坛",
+    "start_date": "2025/5/10",
+    "end_date": "2025年5月12日",
+    "host_country": "中国",
+    "host_province": "广东",
+    "city": "广州 Guangzhou",
+    "participants": "320",
+    "foreign_participants": "85",
+    "papers": "64",
+    "countries": "德国、法国",
+    "fields": "energy",
+    "target_groups": "young_scientist",
+    "flagship": "否",
+}
+DROPDOWN_ROWS = 5000  # rows of the data sheet the dropdowns cover
+
+
+def _add_dropdowns(workbook: Any, sheet: Any) -> None:
+    """Excel lists for the type, country, province and flagship columns, from a hidden sheet of choices
+    (a list typed inline is limited to 255 characters); typing something else is allowed, and read."""
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    lists = workbook.create_sheet("lists")
+    lists.sheet_state = "hidden"
+    choices = {
+        "type": EVENT_TYPES.choices(),
+        "host_country": country_choices(),
+        "countries": country_choices(),
+        "host_province": province_choices(),
+        "flagship": ["是", "否"],
+    }
+    fields = [en for _zh, en in COLUMNS]
+    for index, (name, values) in enumerate(choices.items(), start=1):
+        letter = get_column_letter(index)
+        for row, value in enumerate(values, start=1):
+            lists.cell(row=row, column=index, value=value)
+        validation = DataValidation(
+            type="list", formula1=f"=lists!${letter}$1:${letter}${len(values)}", allow_blank=True
+        )
+        validation.showErrorMessage = False  # a list of countries, or a name typed by hand, is fine too
+        validation.promptTitle, validation.prompt = name, HELP[name][0][:250]
+        validation.showInputMessage = True
+        column = get_column_letter(fields.index(name) + 1)
+        validation.add(f"{column}2:{column}{DROPDOWN_ROWS + 1}")
+        sheet.add_data_validation(validation)
 
 
 def write_templates(directory: Path) -> None:
@@ -315,30 +472,15 @@ def write_templates(directory: Path) -> None:
     for index, header in enumerate(HEADERS, start=1):
         sheet.column_dimensions[get_column_letter(index)].width = max(14, len(header) + 4)
     sheet.freeze_panes = "A2"
+    _add_dropdowns(workbook, sheet)
     notes = workbook.create_sheet("说明 help")
     notes.append(["列 column", "说明", "notes", "示例 example"])
-    example = {
-        "external_ref": "GD-2025-0042",
-        "title": "中德氢能论坛 China–Germany Forum on Hydrogen Energy",
-        "type": "forum",
-        "start_date": "2025-05-10",
-        "end_date": "2025-05-12",
-        "host_country": "CN",
-        "host_province": "440000",
-        "city": "广州 Guangzhou",
-        "participants": "320",
-        "foreign_participants": "85",
-        "papers": "64",
-        "countries": "DE,FR",
-        "partner_org_ids": "",
-        "fields": "energy",
-        "target_groups": "young_scientist",
-        "flagship": "否",
-        "organizer_kind": "",
-        "organizer_code": "",
-    }
     for header, (_zh, en) in zip(HEADERS, COLUMNS, strict=True):
-        notes.append([header, HELP[en][0], HELP[en][1], example[en]])
+        notes.append([header, HELP[en][0], HELP[en][1], EXAMPLE.get(en, "")])
+    # The example as people type it (labels, names, slashes): the uploader reads only the first sheet.
+    example = workbook.create_sheet("示例 example")
+    example.append(list(HEADERS))
+    example.append([EXAMPLE.get(en, "") for _zh, en in COLUMNS])
     workbook.properties.creator = "exchange-tracker"
     # A fixed timestamp keeps the checked-in file byte-stable when regenerated.
     workbook.properties.created = workbook.properties.modified = datetime(2026, 1, 1)

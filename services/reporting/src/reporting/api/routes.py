@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from common.auth import Principal, mint_stream_token, require_scope, verify_token
-from common.errors import Forbidden, NotFound, Unauthorized, problem_response
+from common.errors import Forbidden, NotFound, Unauthorized, language_of, problem_response
 from common.regions import all_regions, is_region_code
 from common.settings import association_today
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -235,7 +235,9 @@ async def metrics_stream(
     try:
         subscription = await broadcaster.subscribe(year or 0, last_event_id or last_event_id_query)
     except TooManySubscribers as exc:
-        return problem_response(503, f"{exc} Try again later.", headers={"Retry-After": STREAM_RETRY_AFTER})
+        return problem_response(
+            503, f"{exc} Try again later.", headers={"Retry-After": STREAM_RETRY_AFTER}, lang=language_of(request)
+        )
 
     async def messages() -> AsyncIterator[ServerSentEvent | bytes]:
         try:

@@ -18,11 +18,12 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reporting.adapters.tables import inbox
+from reporting.adapters.writers import projection_writer
 from reporting.api.routes import router
 from reporting.config import ReportingSettings
 from reporting.projections.handler import ProjectionHandler
 from reporting.stream.broadcaster import MetricsBroadcaster
-from reporting.stream.changes_channel import ChangeListener
+from reporting.stream.changes_channel import ChangeListener, NotifyAnnouncer
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
 
@@ -52,7 +53,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         # PostgreSQL: consumers announce changed regions in their transactions and every process
         # listens, so each stream is complete however many processes consume (changes_channel.py).
         shared = not is_sqlite(settings.database_url)
-        handler = ProjectionHandler(announce=shared)
+        handler = ProjectionHandler(projection_writer, announcer=NotifyAnnouncer() if shared else None)
         listener = ChangeListener(runtime.engine, broadcaster.notify, broadcaster.notify_all) if shared else None
         default_catalogue().regions_of_country("DE")  # load the catalogue before the GC freezes the heap
         tune_gc_for_batches()

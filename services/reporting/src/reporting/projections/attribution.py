@@ -169,39 +169,6 @@ def event_home_region(state: EventState) -> str:
     return province_region_of(state.host_province) or home_region_of_body(state.organizer.kind, state.organizer.code)
 
 
-def event_contribution(state: EventState) -> Contribution:
-    if state.status == "cancelled":
-        return EMPTY
-    home = event_home_region(state)
-    world: set[str] = set()
-    for country in state.countries:
-        world |= regions_of_country(country)
-    years = [state.start_date.year, 0]
-    values = _nonzero(
-        {
-            "events.count": 1,
-            "events.participants": state.participants,
-            "events.foreign_participants": state.foreign_participants,
-            "events.papers": state.papers,
-            f"events.by_type.{state.type}": 1,
-            "events.flagship": int(state.flagship),
-        }
-    )
-    # `all` and the home region apart from the world regions: blocks with the same regions and years
-    # are summed across a batch before expansion, and the home part repeats a lot.
-    contribution = Contribution(
-        blocks=[
-            ([ALL, home], years, values),
-            ([body_region(state.organizer.kind, state.organizer.code)], years, {"events.count": 1}),
-        ]
-    )
-    if world:
-        contribution.blocks.insert(1, (sorted(world), years, values))
-    if state.countries:
-        contribution.refs.append(("events", years, _countries_by_region(state.countries, [home])))
-    return contribution
-
-
 def organization_facts(state: OrganizationState | None) -> Json | None:
     if state is None or state.deleted or state.status in ("deleted", "removed"):
         return None

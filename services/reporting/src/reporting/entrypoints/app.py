@@ -13,13 +13,14 @@ from common.regions import default_catalogue
 from common.runtime import ServiceRuntime, tune_gc_for_batches
 from common.web import create_service_app, database_check, kafka_check
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reporting.adapters.tables import inbox
 from reporting.adapters.writers import projection_writer
 from reporting.api.routes import router
+from reporting.catalogue import labels
 from reporting.config import ReportingSettings
 from reporting.projections.handler import ProjectionHandler
 from reporting.stream.broadcaster import MetricsBroadcaster
@@ -119,6 +120,10 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     async def dashboard_redirect() -> RedirectResponse:
         return RedirectResponse("/dashboard/")
 
+    async def dashboard_labels() -> JSONResponse:
+        return JSONResponse(labels())  # public, as the page itself: names and units, no figures
+
     app.add_api_route("/dashboard", dashboard_redirect, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/dashboard/labels.json", dashboard_labels, methods=["GET"], include_in_schema=False)
     app.mount("/dashboard", StaticFiles(directory=STATIC / "dashboard", html=True), name="dashboard")
     return app

@@ -28,12 +28,12 @@ from datetime import date
 from typing import Any
 
 from common.regions import ALL, NATIONAL, is_province_code, regions_of_country
+from reporting.catalogue import POOL_COUNTERS
 from reporting.contracts.inbound import AgreementState, EventState, OrganizationState, PersonState
 
 XPCC = "660000"  # Xinjiang Production and Construction Corps: reports like a province, no GB/T 2260 code
 MAX_POST_YEARS = 80
 BODY_PREFIX = "body:"
-POOL_METRICS = ("talent.persons", "talent.by_group.", "talent.reserve", "partners.organizations")
 OPEN_POSTS = "talent.posts_open"
 
 Json = dict[str, Any]
@@ -42,7 +42,7 @@ RefKey = tuple[str, str, int, str]
 
 
 def is_pool_metric(metric: str) -> bool:
-    return metric.startswith(POOL_METRICS)
+    return metric.startswith(POOL_COUNTERS)
 
 
 def province_region_of(code: str | None) -> str | None:

@@ -17,17 +17,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from common.regions import ALL, regions_of_country
+from reporting.catalogue import BY_KEY
 from reporting.contracts.inbound import EventState
 from reporting.projections.attribution import BODY_PREFIX, MetricKey, RefKey, event_home_region
 
-EVENT_VALUE_METRICS = (
-    "events.count",
-    "events.participants",
-    "events.foreign_participants",
-    "events.papers",
-    "events.flagship",
+# The counters of an event's vector, in its order (`EventDeltas.add`), and the prefix of its type's.
+EVENT_VALUE_METRICS = tuple(
+    BY_KEY[key].counter
+    for key in (
+        "events.count",
+        "events.participants",
+        "events.foreign_participants",
+        "events.papers",
+        "events.flagship",
+    )
 )
-TYPE_METRIC = "events.by_type."
+TYPE_METRIC = BY_KEY["events.by_type"].counter
 
 # A partner country and the world regions it counted in: (("DE", ("group:eu", "m49:150", ...)), ...)
 CountryRegions = tuple[tuple[str, tuple[str, ...]], ...]

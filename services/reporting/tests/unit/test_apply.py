@@ -88,3 +88,26 @@ async def test_generations_are_apart() -> None:
     result = await apply_changes(store, 2, [change(event_message(data))])
     assert result.applied == 1  # generation 2 has not seen it
     assert store.figures(2) == store.figures(1)
+
+
+async def test_every_partners_type_of_the_contract_is_projected() -> None:
+    """agreement.updated changes an agreement; organization.merged takes the organization out of every
+    figure; agreement.expiring is a notice at the unchanged version (the gate ignores it)."""
+    store = InMemoryProjectionWriter()
+    await apply_changes(store, 1, [change(organization_message("o1", "DE")), change(organization_message("o2", "TH"))])
+    signed = agreement_message("a1", ["o1"], signed_on="2025-03-01")
+    await apply_changes(store, 1, [change(signed)])
+    updated = agreement_message("a1", ["o2"], signed_on="2025-03-01", version=2, type_="exchange.agreement.updated")
+    await apply_changes(store, 1, [change(updated)])
+    figures = store.figures()
+    assert figures[("group:asean", 2025, "partners.agreements_signed")] == 1
+    assert ("m49:150", 2025, "partners.agreements_signed") not in figures
+    notice = agreement_message("a1", ["o2"], signed_on="2025-03-01", version=2, type_="exchange.agreement.expiring")
+    result = await apply_changes(store, 1, [change(notice)])
+    assert result.ignored == 1 and store.figures() == figures
+    merged = organization_message("o1", "DE", version=2)
+    merged.type = "exchange.organization.merged"
+    merged.data = {**merged.data, "status": "merged", "merged_into": "o2"}  # type: ignore[dict-item]
+    await apply_changes(store, 1, [change(merged)])
+    assert store.figures()[("all", 0, "partners.organizations")] == 1  # o2 only
+    assert ("m49:150", 0, "partners.organizations") not in store.figures()

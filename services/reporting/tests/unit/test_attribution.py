@@ -172,3 +172,14 @@ def test_a_valid_envelope_of_an_unknown_type_is_skipped_with_its_id() -> None:
     raw = new_event(source="/partners", type="exchange.membership.recorded", subject="m", data={}).to_bytes()
     decoded = decode_message(raw)
     assert decoded.value is None and decoded.message_id
+
+
+@pytest.mark.parametrize(
+    "type_", ["exchange.event.rescheduled", "exchange.agreement.suspended", "exchange.person.merged"]
+)
+def test_an_unknown_type_of_a_projected_aggregate_is_dead_lettered_not_skipped(type_: str) -> None:
+    """Skipped, it would be recorded as processed and its figures lost until a rebuild; dead-lettered, it
+    waits visibly (`reporting dlq list`) for a reporting that projects it (`reporting dlq replay`)."""
+    raw = new_event(source="/events", type=type_, subject="e1", data={"id": "e1", "version": 2}).to_bytes()
+    with pytest.raises(InvalidMessage, match="does not project"):
+        decode_message(raw)

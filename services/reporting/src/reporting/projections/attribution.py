@@ -170,7 +170,7 @@ def event_home_region(state: EventState) -> str:
 
 
 def organization_facts(state: OrganizationState | None) -> Json | None:
-    if state is None or state.deleted or state.status in ("deleted", "removed"):
+    if state is None or state.deleted or state.status in ("deleted", "removed", "merged"):
         return None
     return {"country": state.country}
 

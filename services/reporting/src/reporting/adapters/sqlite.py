@@ -43,21 +43,12 @@ def stored_aggregate(version: int, facts: str | None, contribution: str) -> Stor
 
 
 def stored_event(row: Sequence[Any]) -> tuple[int, EventFacts]:
-    """(version, facts) of an rm_event_facts row selected as `EVENT_COLUMNS`."""
+    """(version, facts) of an rm_event_facts row selected as `EVENT_COLUMNS` (typed by the driver:
+    the hot path of an update, so no conversion here)."""
     version, active, year, home, countries, body, type_, participants, foreign, papers, flagship = row
-    facts = EventFacts(
-        active=bool(active),
-        year=int(year),
-        home=home,
-        countries=decode_countries(countries),
-        body=body,
-        type=type_,
-        participants=int(participants),
-        foreign_participants=int(foreign),
-        papers=int(papers),
-        flagship=bool(flagship),
+    return version, EventFacts(
+        active, year, home, decode_countries(countries), body, type_, participants, foreign, papers, flagship
     )
-    return int(version), facts
 
 
 EVENT_COLUMNS = (

@@ -38,9 +38,11 @@ from harness import (
     summary,
 )
 from reporting.adapters.tables import inbox
+from reporting.adapters.writers import projection_writer
 from reporting.projections.handler import ProjectionHandler
-from reporting.projections.rebuild import assign_every_partition, prepare_process, rebuild
 from reporting.read.queries import region_objects
+from reporting.rebuild.replay import assign_every_partition, prepare_process, rebuild
+from reporting.stream.changes_channel import NotifyAnnouncer
 
 HERE = Path(__file__).resolve().parent
 SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
@@ -72,7 +74,7 @@ async def projection_consume(url: str, topics: list[str], n: int, max_batch: int
     """(seconds, messages) from the end of the first applied batch to the last message: group join and
     the first fetch are not apply time, and the first batch's messages are not counted either."""
     engine = create_engine(url)
-    handler = ProjectionHandler(announce=True)  # as the service on PostgreSQL
+    handler = ProjectionHandler(projection_writer, announcer=NotifyAnnouncer())  # as the service on PostgreSQL
     runner = ConsumerRunner(
         service="bench-reporting", topics=topics, group_id=f"bench-{run_id()}", sessions=session_factory(engine),
         inbox=inbox, handler=handler, bootstrap_servers=BOOTSTRAP, max_batch=max_batch,
@@ -97,7 +99,8 @@ async def consume_forever(url: str, topics: list[str], group: str, max_batch: in
     engine = create_engine(url)
     runner = ConsumerRunner(
         service="bench-reporting", topics=topics, group_id=group, sessions=session_factory(engine),
-        inbox=inbox, handler=ProjectionHandler(announce=True), bootstrap_servers=BOOTSTRAP, max_batch=max_batch,
+        inbox=inbox, handler=ProjectionHandler(projection_writer, announcer=NotifyAnnouncer()),
+        bootstrap_servers=BOOTSTRAP, max_batch=max_batch,
     )  # fmt: skip
     runner.start()
     await asyncio.Event().wait()

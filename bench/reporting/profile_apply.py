@@ -20,7 +20,9 @@ from common.kafka.consumer import Delivery
 from common.runtime import run_async, tune_gc_for_batches
 from harness import event_stream, run_id, scratch_database
 from reporting.adapters.tables import inbox
+from reporting.adapters.writers import projection_writer
 from reporting.projections.handler import ProjectionHandler
+from reporting.stream.changes_channel import NotifyAnnouncer
 
 
 async def main() -> None:
@@ -33,10 +35,10 @@ async def main() -> None:
     values = [v for _k, v in messages]
     n = len(values)
 
-    handler0 = ProjectionHandler()
+    handler0 = ProjectionHandler(projection_writer)
     handler0.decode("t", values[0])  # loads the region catalogue
     tune_gc_for_batches()  # as the service does
-    handler = ProjectionHandler(announce=True)
+    handler = ProjectionHandler(projection_writer, announcer=NotifyAnnouncer())
     profiler = cProfile.Profile() if args.cprofile else None
     spent = {"decode": 0.0, "delivery": 0.0, "inbox": 0.0, "apply": 0.0, "commit": 0.0}
     cpu = dict.fromkeys(spent, 0.0)  # this process's CPU only (PostgreSQL's is in the wall time)

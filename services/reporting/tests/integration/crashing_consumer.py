@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from common.db import create_engine, session_factory
 from common.kafka.consumer import ConsumerRunner, Delivery
 from reporting.adapters.tables import inbox
+from reporting.adapters.writers import projection_writer
 from reporting.config import ReportingSettings
 from reporting.projections.handler import ProjectionHandler
 
@@ -41,7 +42,9 @@ async def main(point: str) -> None:
         group_id=settings.consumer_group,
         sessions=session_factory(engine),
         inbox=inbox,
-        handler=DyingHandler() if point == "before-db-commit" else ProjectionHandler(),
+        handler=DyingHandler(projection_writer)
+        if point == "before-db-commit"
+        else ProjectionHandler(projection_writer),
         bootstrap_servers=settings.kafka_bootstrap_servers,
         max_batch=settings.max_batch,
         after_db_commit=after_db_commit if point == "after-db-commit" else None,

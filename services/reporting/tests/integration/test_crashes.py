@@ -13,6 +13,7 @@ from common.db import create_engine, session_factory
 from common.kafka.consumer import ConsumerRunner
 from common.testing.plugin import wait_until
 from reporting.adapters.tables import inbox
+from reporting.adapters.writers import projection_writer
 from reporting.projections.handler import ProjectionHandler
 from reporting.read.queries import region_objects
 from sqlalchemy import func, select
@@ -98,7 +99,7 @@ async def test_sigkill_before_and_after_the_database_commit(make_database, kafka
             group_id=settings.consumer_group,
             sessions=sessions,
             inbox=inbox,
-            handler=ProjectionHandler(),
+            handler=ProjectionHandler(projection_writer),
             bootstrap_servers=kafka_bootstrap,
             max_batch=40,
         )

@@ -262,7 +262,7 @@ async def test_targets_and_annual_report(service):
         text = csv_response.content.decode("utf-8-sig")
         header, *lines = text.splitlines()
         assert "地区代码 Region code" in header and "活动 Events" in header
-        # Breakdown columns carry the dashboard's labels (labels.json), never a raw key.
+        # Breakdown columns carry the producers' vocabulary labels (the catalogue), never a raw key.
         assert "活动：来访团组 Events: Incoming delegation" in header
         assert "任职：秘书长 Posts: Secretary-general" in header and "人才：女科学家 People: Women scientists" in header
         assert not re.search(r"delegation_in|secretary_general|woman_scientist", header)
@@ -310,3 +310,12 @@ async def test_agreement_status_follows_the_calendar_without_messages(service):
             assert await nordic_on(expires + timedelta(days=1)) == (0, 0)  # expired, no message needed
     finally:
         await engine.dispose()
+
+
+async def test_the_dashboard_reads_its_labels_from_the_catalogue(service):
+    async with service.client() as client:
+        response = await client.get("/dashboard/labels.json", headers={"Authorization": ""})
+    assert response.status_code == 200
+    served = response.json()
+    assert served["metrics"]["events.count"] == {"zh": "活动", "en": "Events", "unit": "events"}
+    assert served["event_types"]["delegation_in"]["en"] == "Incoming delegation"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from common.db import create_engine
 from reporting.adapters.tables import generation
-from reporting.projections.rebuild import PROJECTION_TABLES
+from reporting.rebuild.replay import PROJECTION_TABLES
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from support import (

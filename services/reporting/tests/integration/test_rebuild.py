@@ -18,9 +18,9 @@ import pytest
 from common.db import create_engine, session_factory
 from common.testing.plugin import wait_until
 from reporting.adapters.tables import event_facts, generation, metadata
-from reporting.projections import rebuild as rebuild_module
-from reporting.projections.rebuild import RebuildWorkerFailed, Skipped, rebuild
 from reporting.read.queries import catalogue_codes
+from reporting.rebuild import replay as rebuild_module
+from reporting.rebuild.replay import RebuildWorkerFailed, Skipped, rebuild
 from reporting.stream.changes_channel import ChangeListener
 from sqlalchemy import func, select, text
 from support import (
@@ -297,10 +297,10 @@ async def test_a_message_whose_apply_fails_on_its_own_is_skipped_and_named(servi
     tibet_2012 = await service.region("cn:540000", 2012)
     real_apply = rebuild_module.apply_changes
 
-    async def apply_failing_on_poison(session, gen, changes):
+    async def apply_failing_on_poison(store, gen, changes):
         if any(change.id == poison.subject for change in changes):
-            await session.execute(text("SELECT 1 / 0"))
-        return await real_apply(session, gen, changes)
+            await store.session.execute(text("SELECT 1 / 0"))
+        return await real_apply(store, gen, changes)
 
     monkeypatch.setattr(rebuild_module, "apply_changes", apply_failing_on_poison)
     engine = create_engine(service.settings.database_url)
@@ -343,10 +343,10 @@ async def test_a_transient_failure_fails_the_rebuild_and_keeps_the_live_figures(
     before = await snapshot(service)
     real_apply = rebuild_module.apply_changes
 
-    async def apply_losing_the_connection(session, gen, changes):
+    async def apply_losing_the_connection(store, gen, changes):
         if any(change.id == victim.subject for change in changes):
-            await session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
-        return await real_apply(session, gen, changes)
+            await store.session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+        return await real_apply(store, gen, changes)
 
     monkeypatch.setattr(rebuild_module, "apply_changes", apply_losing_the_connection)
     engine = create_engine(service.settings.database_url)
@@ -417,7 +417,7 @@ async def test_a_failed_replaying_process_fails_the_rebuild_and_keeps_the_live_f
 
 async def test_a_rebuild_worker_exits_when_its_parent_goes(service):
     """A worker whose stdin closes (its parent was killed) stops at once instead of replaying on."""
-    from reporting.projections.rebuild_worker import EXIT_PARENT_GONE
+    from reporting.rebuild.worker import EXIT_PARENT_GONE
 
     job = {
         "database_url": service.settings.database_url,
@@ -427,7 +427,7 @@ async def test_a_rebuild_worker_exits_when_its_parent_goes(service):
         "partitions": [[service.settings.source_topics()[1], 0, 10**12]],  # an end never reached
     }
     worker = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "reporting.projections.rebuild_worker", stdin=asyncio.subprocess.PIPE
+        sys.executable, "-m", "reporting.rebuild.worker", stdin=asyncio.subprocess.PIPE
     )
     try:
         assert worker.stdin is not None
@@ -444,7 +444,7 @@ async def test_a_rebuild_worker_exits_when_its_parent_goes(service):
 
 
 async def test_only_one_rebuild_runs_at_a_time(service):
-    from reporting.projections.rebuild import REBUILD_LOCK, RebuildRunning
+    from reporting.rebuild.replay import REBUILD_LOCK, RebuildRunning
     from sqlalchemy import text
 
     engine = create_engine(service.settings.database_url)
@@ -471,7 +471,7 @@ def _rebuild_workers_running() -> list[str]:
         except OSError:  # not a process, or ended meanwhile
             continue
         parent = int(stat[stat.rindex(")") + 2 :].split()[1])
-        if parent == os.getpid() and b"reporting.projections.rebuild_worker" in command:
+        if parent == os.getpid() and b"reporting.rebuild.worker" in command:
             found.append(entry.name)
     return found
 

@@ -14,7 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
 from common.db import create_engine, session_factory
 from common.migrations import upgrade_async
 from reporting.adapters.tables import generation, metadata
-from reporting.projections.rebuild import RebuildRefused, rebuild
+from reporting.rebuild.replay import RebuildRefused, rebuild
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from support import (

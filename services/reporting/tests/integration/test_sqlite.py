@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime
 from common.db import create_engine, session_factory
 from common.envelope import CloudEvent
 from common.migrations import upgrade_async
+from reporting.adapters.writers import projection_writer
+from reporting.projections.apply import apply_changes
 from reporting.projections.changes import decode_change
-from reporting.projections.handler import live_generation
-from reporting.projections.store import apply_changes
 from reporting.read.queries import body_rows, region_objects
 from support import SERVICE_DIR, agreement_message, event_data, event_message, organization_message
 
@@ -31,10 +31,10 @@ async def test_projections_on_sqlite(tmp_path):
     try:
         for message in messages:  # one batch per message, as a slow trickle would arrive
             async with sessions() as session, session.begin():
-                gen = await live_generation(session)
+                gen = await projection_writer(session).live_generation()
                 change = decode_change(message)
                 assert change is not None
-                await apply_changes(session, gen, [change])
+                await apply_changes(projection_writer(session), gen, [change])
         async with sessions() as session:
             jiangsu, guangdong, europe = await region_objects(
                 session, ["cn:320000", "cn:440000", "m49:150"], 2025, today=date(2026, 1, 1)

@@ -10,8 +10,9 @@ import uuid
 import pytest
 from common.db import create_engine, session_factory
 from common.migrations import upgrade_async
+from reporting.adapters.writers import projection_writer
+from reporting.projections.apply import apply_changes
 from reporting.projections.changes import decode_change
-from reporting.projections.store import apply_changes
 from sqlalchemy import text
 from support import SERVICE_DIR, agreement_message, event_data, event_message, organization_message
 
@@ -26,7 +27,9 @@ async def test_a_failed_batch_writes_nothing_and_a_retry_counts_once(make_databa
     try:
         with pytest.raises(RuntimeError):
             async with sessions() as session, session.begin():
-                result = await apply_changes(session, 1, [change])  # its first statement: straight to asyncpg
+                result = await apply_changes(
+                    projection_writer(session), 1, [change]
+                )  # its first statement: straight to asyncpg
                 assert result.applied == 1
                 raise RuntimeError("the batch fails after the writes")
         async with engine.connect() as connection:
@@ -34,7 +37,7 @@ async def test_a_failed_batch_writes_nothing_and_a_retry_counts_once(make_databa
                 assert await connection.scalar(text(f"SELECT count(*) FROM {table}")) == 0, table
 
         async with sessions() as session, session.begin():
-            assert (await apply_changes(session, 1, [change])).applied == 1
+            assert (await apply_changes(projection_writer(session), 1, [change])).applied == 1
         async with engine.connect() as connection:
             participants = await connection.scalar(
                 text(
@@ -72,13 +75,13 @@ async def test_two_consumers_applying_one_event_at_once_never_count_it_twice(mak
     try:
         if first_stored:
             async with sessions() as session, session.begin():
-                await apply_changes(session, 1, [c1])  # type: ignore[list-item]
+                await apply_changes(projection_writer(session), 1, [c1])  # type: ignore[list-item]
         async with sessions() as first, first.begin():
-            await apply_changes(first, 1, [c2])  # type: ignore[list-item]
+            await apply_changes(projection_writer(first), 1, [c2])  # type: ignore[list-item]
 
             async def second() -> None:
                 async with sessions() as session, session.begin():
-                    await apply_changes(session, 1, [c3])  # type: ignore[list-item]
+                    await apply_changes(projection_writer(session), 1, [c3])  # type: ignore[list-item]
 
             racing = asyncio.create_task(second())
             await asyncio.sleep(0.3)
@@ -88,7 +91,7 @@ async def test_two_consumers_applying_one_event_at_once_never_count_it_twice(mak
         assert await _participants(engine) == 20  # v2 alone, counted once
 
         async with sessions() as session, session.begin():  # the retry re-reads v2 and replaces it
-            assert (await apply_changes(session, 1, [c3])).applied == 1  # type: ignore[list-item]
+            assert (await apply_changes(projection_writer(session), 1, [c3])).applied == 1  # type: ignore[list-item]
         assert await _participants(engine) == 30
     finally:
         await engine.dispose()
@@ -115,14 +118,14 @@ async def test_an_organization_and_an_agreement_applied_at_once_still_link(make_
     try:
         for change in (agreement, registered):  # one after the other, in generation 2: the expected rows
             async with sessions() as session, session.begin():
-                await apply_changes(session, 2, [change])
+                await apply_changes(projection_writer(session), 2, [change])
 
         async def apply_organization() -> None:
             async with sessions() as session, session.begin():
-                await apply_changes(session, 1, [registered])
+                await apply_changes(projection_writer(session), 1, [registered])
 
         async with sessions() as session, session.begin():
-            await apply_changes(session, 1, [agreement])
+            await apply_changes(projection_writer(session), 1, [agreement])
             overlapping = asyncio.create_task(apply_organization())
             await asyncio.sleep(0.5)
             assert not overlapping.done()  # it waits for this batch to commit

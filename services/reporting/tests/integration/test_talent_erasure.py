@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 from common.db import create_engine, session_factory
-from reporting.projections.rebuild import rebuild
+from reporting.rebuild.replay import rebuild
 from support import TALENT, envelope, person_message, prepare, running_service
 
 

@@ -6,7 +6,7 @@ import pytest
 from common.envelope import new_event
 from common.kafka.failures import classify, describe
 from reporting.projections.changes import decode_message
-from reporting.projections.store import ConcurrentApply
+from reporting.projections.ports import ConcurrentApply
 
 NAME = "Wilhelmina Quorndon-Pryce"
 

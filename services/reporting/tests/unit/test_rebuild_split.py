@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aiokafka import TopicPartition
-from reporting.projections.rebuild import split_partitions
+from reporting.rebuild.replay import split_partitions
 
 
 def tp(topic: str, n: int) -> TopicPartition:

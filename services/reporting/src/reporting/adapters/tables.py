@@ -8,7 +8,7 @@ transaction. Readers always select `gen = (SELECT current FROM rm_generation)`.
 from common.db import new_metadata
 from common.inbox import inbox_table
 from common.outbox import outbox_table
-from sqlalchemy import BigInteger, Column, Date, DateTime, Index, Integer, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Index, Integer, String, Table, Text
 
 metadata = new_metadata()
 outbox = outbox_table(metadata)  # unused (reporting publishes nothing) but created by the first migration
@@ -61,16 +61,25 @@ aggregates = Table(
     Column("changed_at", DateTime(timezone=True), nullable=True),
 )
 
-# Events, the high-volume kind, keep their contribution as one packed text (`EventFacts.pack` in
-# projections/event_facts.py: active|year|home|countries|body|type|participants|foreign|papers|flagship),
-# each partner country with the world regions it counted in.
+# Events, the high-volume kind, keep their contribution as typed columns (`EventFacts` in
+# projections/event_facts.py) instead of expanded blocks; `countries` is JSON text mapping each partner
+# country to the world regions it counted in (`{"DE":["group:eu","m49:150"]}`, "" for none).
 event_facts = Table(
     "rm_event_facts",
     metadata,
     Column("gen", Integer, primary_key=True),
     Column("id", String(64), primary_key=True),
     Column("version", BigInteger, nullable=False),
-    Column("facts", Text, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("home", String(64), nullable=False),
+    Column("countries", Text, nullable=False),
+    Column("body", String(64), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("participants", BigInteger, nullable=False),
+    Column("foreign_participants", BigInteger, nullable=False),
+    Column("papers", BigInteger, nullable=False),
+    Column("flagship", Boolean, nullable=False),
 )
 
 # Agreements per region, so active / expiring figures are computed against today's date when read.

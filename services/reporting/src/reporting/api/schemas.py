@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
+
+from reporting.catalogue import METRICS, keys_of
 
 
 class RegionRead(BaseModel):
@@ -20,40 +22,35 @@ class RegionList(BaseModel):
     next_cursor: str | None = None
 
 
-class PartnerFigures(BaseModel):
-    organizations: int
-    agreements_active: int
-    agreements_signed: int
-    agreements_expiring_90d: int
-    countries: int
-    flagship_agreements: int
+def _figures(model_name: str, section: str) -> type[BaseModel]:
+    """A section's figures, one field per catalogue metric (reporting/catalogue.py)."""
+    fields: dict[str, Any] = {}
+    for m in METRICS:
+        if m.section == section:
+            described = f"{m.en} ({m.zh}), in {m.unit}"
+            if m.vocabulary:
+                keys = ", ".join(keys_of(m.vocabulary))
+                fields[m.name] = (
+                    dict[str, int],
+                    Field(description=f"{described}, per key of `{m.vocabulary}`: {keys}"),
+                )
+            else:
+                fields[m.name] = (int, Field(description=described))
+    return create_model(model_name, **fields)
 
 
-class EventFigures(BaseModel):
-    count: int
-    participants: int
-    foreign_participants: int
-    papers: int
-    countries: int
-    flagship: int
-    by_type: dict[str, int]
-
-
-class TalentFigures(BaseModel):
-    persons: int
-    by_group: dict[str, int]
-    reserve: int
-    posts: int
-    posts_by_role: dict[str, int]
+PartnerFigures = _figures("PartnerFigures", "partners")
+EventFigures = _figures("EventFigures", "events")
+TalentFigures = _figures("TalentFigures", "talent")
 
 
 class RegionMetrics(BaseModel):
     region: str
     year: int | None = Field(description="null: all years")
     as_of: datetime
-    partners: PartnerFigures
-    events: EventFigures
-    talent: TalentFigures
+    partners: PartnerFigures  # type: ignore[valid-type]
+    events: EventFigures  # type: ignore[valid-type]
+    talent: TalentFigures  # type: ignore[valid-type]
 
 
 class MetricsList(BaseModel):

@@ -14,16 +14,18 @@ from common.runtime import ServiceRuntime, tune_gc_for_batches
 from common.service import attach_runtime
 from common.web import create_service_app
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reporting.adapters.tables import inbox
+from reporting.adapters.writers import projection_writer
 from reporting.api.routes import router
+from reporting.catalogue import labels
 from reporting.config import ReportingSettings
 from reporting.projections.handler import ProjectionHandler
 from reporting.stream.broadcaster import MetricsBroadcaster
-from reporting.stream.changes_channel import ChangeListener
+from reporting.stream.changes_channel import ChangeListener, NotifyAnnouncer
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
 # The dashboard loads only its own files and talks only to this service. Scripts and style sheets come
@@ -61,7 +63,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         # PostgreSQL: consumers announce changed regions in their transactions and every process
         # listens, so each stream is complete however many processes consume (changes_channel.py).
         shared = not is_sqlite(settings.database_url)
-        handler = ProjectionHandler(announce=shared)
+        handler = ProjectionHandler(projection_writer, announcer=NotifyAnnouncer() if shared else None)
         listener = ChangeListener(runtime.engine, broadcaster.notify, broadcaster.notify_all) if shared else None
         default_catalogue().regions_of_country("DE")  # load the catalogue before the GC freezes the heap
         tune_gc_for_batches()
@@ -123,6 +125,10 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     async def dashboard_redirect() -> RedirectResponse:
         return RedirectResponse("/dashboard/")
 
+    async def dashboard_labels() -> JSONResponse:
+        return JSONResponse(labels())  # public, as the page itself: names and units, no figures
+
     app.add_api_route("/dashboard", dashboard_redirect, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/dashboard/labels.json", dashboard_labels, methods=["GET"], include_in_schema=False)
     app.mount("/dashboard", StaticFiles(directory=STATIC / "dashboard", html=True), name="dashboard")
     return app

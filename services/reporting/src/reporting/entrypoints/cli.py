@@ -24,7 +24,7 @@ COMMANDS = ServiceCommands(
 
 
 async def _rebuild(settings: ReportingSettings, keep_previous: bool, workers: int) -> None:
-    from reporting.projections.rebuild import prepare_process, rebuild
+    from reporting.rebuild.replay import prepare_process, rebuild
 
     prepare_process()
     engine = create_engine(settings.database_url)
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
         if workers > 1 and sqlite:
             parser.error("--workers above 1 needs PostgreSQL (REPORTING_DATABASE_URL): SQLite is one process")
         configure_logging(settings.service_name, settings.log_level)
-        from reporting.projections.rebuild import RebuildRefused, RebuildRunning
+        from reporting.rebuild.replay import RebuildRefused, RebuildRunning
 
         try:
             run_async(_rebuild(settings, args.keep_previous, workers))

@@ -29,12 +29,12 @@ from typing import Any
 
 from common.regions import ALL, NATIONAL, is_province_code, regions_of_country
 
+from reporting.catalogue import POOL_COUNTERS
 from reporting.contracts.inbound import AgreementState, EventState, OrganizationState, PersonState
 
 XPCC = "660000"  # Xinjiang Production and Construction Corps: reports like a province, no GB/T 2260 code
 MAX_POST_YEARS = 80
 BODY_PREFIX = "body:"
-POOL_METRICS = ("talent.persons", "talent.by_group.", "talent.reserve", "partners.organizations")
 OPEN_POSTS = "talent.posts_open"
 
 Json = dict[str, Any]
@@ -43,7 +43,7 @@ RefKey = tuple[str, str, int, str]
 
 
 def is_pool_metric(metric: str) -> bool:
-    return metric.startswith(POOL_METRICS)
+    return metric.startswith(POOL_COUNTERS)
 
 
 def province_region_of(code: str | None) -> str | None:
@@ -168,39 +168,6 @@ def _nonzero(values: Mapping[str, int]) -> dict[str, int]:
 
 def event_home_region(state: EventState) -> str:
     return province_region_of(state.host_province) or home_region_of_body(state.organizer.kind, state.organizer.code)
-
-
-def event_contribution(state: EventState) -> Contribution:
-    if state.status == "cancelled":
-        return EMPTY
-    home = event_home_region(state)
-    world: set[str] = set()
-    for country in state.countries:
-        world |= regions_of_country(country)
-    years = [state.start_date.year, 0]
-    values = _nonzero(
-        {
-            "events.count": 1,
-            "events.participants": state.participants,
-            "events.foreign_participants": state.foreign_participants,
-            "events.papers": state.papers,
-            f"events.by_type.{state.type}": 1,
-            "events.flagship": int(state.flagship),
-        }
-    )
-    # `all` and the home region apart from the world regions: blocks with the same regions and years
-    # are summed across a batch before expansion, and the home part repeats a lot.
-    contribution = Contribution(
-        blocks=[
-            ([ALL, home], years, values),
-            ([body_region(state.organizer.kind, state.organizer.code)], years, {"events.count": 1}),
-        ]
-    )
-    if world:
-        contribution.blocks.insert(1, (sorted(world), years, values))
-    if state.countries:
-        contribution.refs.append(("events", years, _countries_by_region(state.countries, [home])))
-    return contribution
 
 
 def organization_facts(state: OrganizationState | None) -> Json | None:

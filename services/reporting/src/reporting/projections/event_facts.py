@@ -2,31 +2,38 @@
 (`EventFacts`) instead of an expanded `Contribution`, and a batch's deltas are summed per home region and
 per set of world regions before they are expanded into counters.
 
-It computes exactly what `attribution.event_contribution` specifies (a unit test holds the two equal). Each
-partner country is stored with the world regions it had when the event was attributed, so subtracting an
-old version removes exactly what was added even if the region catalogue changed in between.
+This is the one statement of the events' attribution rules (the contract's): `event_figures` applies it
+to a single event for tests and tools. Each partner country is stored with the world regions it had when
+the event was attributed, so subtracting an old version removes exactly what was added even if the
+region catalogue changed in between.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from common.regions import ALL, regions_of_country
 
+from reporting.catalogue import BY_KEY
 from reporting.contracts.inbound import EventState
 from reporting.projections.attribution import BODY_PREFIX, MetricKey, RefKey, event_home_region
 
-EVENT_VALUE_METRICS = (
-    "events.count",
-    "events.participants",
-    "events.foreign_participants",
-    "events.papers",
-    "events.flagship",
+# The counters of an event's vector, in its order (`EventDeltas.add`), and the prefix of its type's.
+EVENT_VALUE_METRICS = tuple(
+    BY_KEY[key].counter
+    for key in (
+        "events.count",
+        "events.participants",
+        "events.foreign_participants",
+        "events.papers",
+        "events.flagship",
+    )
 )
-TYPE_METRIC = "events.by_type."
+TYPE_METRIC = BY_KEY["events.by_type"].counter
 
 # A partner country and the world regions it counted in: (("DE", ("group:eu", "m49:150", ...)), ...)
 CountryRegions = tuple[tuple[str, tuple[str, ...]], ...]
@@ -49,7 +56,7 @@ class PartnerCountries:
     hashing the nested tuples each time was a tenth of a batch's CPU."""
 
     pairs: CountryRegions
-    text: str  # the stored form: `DE=group:eu,m49:150;TH=group:asean`
+    text: str  # the stored form, JSON: `{"DE":["group:eu","m49:150"],"TH":["group:asean"]}`
     entries: tuple[str, ...]  # each pair's text (`DE=group:eu,m49:150`): keys of the per-country refs
     world: WorldRegions  # every world region one of them is in (interned too: many sets share one)
 
@@ -63,7 +70,7 @@ _ENTRY_PAIRS: dict[str, tuple[str, tuple[str, ...]]] = {}  # bounded: countries 
 
 def _intern(pairs: CountryRegions) -> PartnerCountries:
     entries = tuple(f"{country}={','.join(regions)}" for country, regions in pairs)
-    text = ";".join(entries)
+    text = json.dumps({country: list(regions) for country, regions in pairs}, separators=(",", ":")) if pairs else ""
     found = _INTERNED.get(text)
     if found is None:
         _ENTRY_PAIRS.update(zip(entries, pairs, strict=True))
@@ -80,11 +87,9 @@ def country_regions(countries: tuple[str, ...]) -> PartnerCountries:
 
 @functools.lru_cache(maxsize=65536)
 def decode_countries(text: str) -> PartnerCountries:
-    pairs = []
-    for part in text.split(";") if text else ():
-        country, _, regions = part.partition("=")
-        pairs.append((country, tuple(regions.split(",")) if regions else ()))
-    return _intern(tuple(pairs))
+    """The stored JSON text back to its interned object (cached: the stream repeats a few sets)."""
+    stored: dict[str, list[str]] = json.loads(text) if text else {}
+    return _intern(tuple((country, tuple(regions)) for country, regions in stored.items()))
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs a setattr call per field
@@ -101,30 +106,6 @@ class EventFacts:
     foreign_participants: int
     papers: int
     flagship: bool
-
-    def pack(self) -> str:
-        """One text column: `1|2024|cn:440000|DE=group:eu,m49:150|body:province:440000|forum|120|3|7|0`
-        (body codes and types never contain `|`: the inbound models restrict them)."""
-        return (
-            f"{int(self.active)}|{self.year}|{self.home}|{self.countries.text}|{self.body}|{self.type}|"
-            f"{self.participants}|{self.foreign_participants}|{self.papers}|{int(self.flagship)}"
-        )
-
-    @classmethod
-    def unpack(cls, text: str) -> EventFacts:
-        active, year, home, countries, body, type_, participants, foreign, papers, flagship = text.split("|")
-        return cls(
-            active=active == "1",
-            year=int(year),
-            home=home,
-            countries=decode_countries(countries),
-            body=body,
-            type=type_,
-            participants=int(participants),
-            foreign_participants=int(foreign),
-            papers=int(papers),
-            flagship=flagship == "1",
-        )
 
 
 def event_facts(state: EventState) -> EventFacts:
@@ -242,3 +223,13 @@ def _bump_years(metrics: dict[MetricKey, int], regions: Iterable[str], year: int
         for y in (year, 0):
             key = (region, y, metric)
             metrics[key] = metrics.get(key, 0) + n
+
+
+def event_figures(state: EventState) -> tuple[dict[MetricKey, int], dict[RefKey, int]]:
+    """The counters and country involvements one event adds (its non-zero deltas)."""
+    deltas = EventDeltas()
+    deltas.add(event_facts(state), +1)
+    metrics: dict[MetricKey, int] = {}
+    refs: dict[RefKey, int] = {}
+    deltas.expand(metrics, refs)
+    return {k: v for k, v in metrics.items() if v}, {k: v for k, v in refs.items() if v}

@@ -18,22 +18,9 @@ from common.settings import association_today
 from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from reporting.catalogue import METRICS, SECTIONS, Metric, keys_of
 from reporting.projections.attribution import BODY_PREFIX, OPEN_POSTS, is_pool_metric
 
-EVENT_TYPES = (
-    "conference",
-    "forum",
-    "dialogue",
-    "delegation_in",
-    "delegation_out",
-    "youth_camp",
-    "exhibition",
-    "training",
-    "online",
-    "other",
-)
-GROUPS = ("leading_scientist", "engineer", "young_scientist", "woman_scientist", "youth", "overseas_expert")
-ROLES = ("president", "vice_president", "executive_board", "secretary_general", "committee_chair", "member", "other")
 EXPIRING_DAYS = 90
 CURRENT_GEN = "(SELECT current FROM rm_generation WHERE id = 1)"
 
@@ -117,6 +104,7 @@ async def read_figures(
 
 
 def _breakdown(values: dict[str, int], prefix: str, keys: Sequence[str]) -> dict[str, int]:
+    """Every vocabulary key (0 when nothing counted), then any other key counted (a newer producer's)."""
     found = {k: 0 for k in keys}
     for metric, value in values.items():
         if metric.startswith(prefix):
@@ -124,39 +112,27 @@ def _breakdown(values: dict[str, int], prefix: str, keys: Sequence[str]) -> dict
     return found
 
 
+def _figure(m: Metric, f: RegionFigures) -> int | dict[str, int]:
+    if m.computed == "counter":
+        if m.vocabulary:
+            return _breakdown(f.values, m.counter, keys_of(m.vocabulary))
+        return f.values.get(m.counter, 0)
+    if m.computed == "countries":
+        return f.countries.get(m.counter, 0)
+    if m.computed == "active":
+        return f.agreements_active
+    return f.agreements_expiring
+
+
 def metrics_object(region: str, year: int, as_of: datetime, figures: RegionFigures | None) -> dict[str, Any]:
-    """The contract's per-region object (`year` null when all years)."""
+    """The contract's per-region object (`year` null when all years), one entry per catalogue metric."""
     f = figures or RegionFigures()
-    v = f.values
-    return {
-        "region": region,
-        "year": year or None,
-        "as_of": as_of.isoformat(),
-        "partners": {
-            "organizations": v.get("partners.organizations", 0),
-            "agreements_active": f.agreements_active,
-            "agreements_signed": v.get("partners.agreements_signed", 0),
-            "agreements_expiring_90d": f.agreements_expiring,
-            "countries": f.countries.get("partners", 0),
-            "flagship_agreements": v.get("partners.flagship_agreements", 0),
-        },
-        "events": {
-            "count": v.get("events.count", 0),
-            "participants": v.get("events.participants", 0),
-            "foreign_participants": v.get("events.foreign_participants", 0),
-            "papers": v.get("events.papers", 0),
-            "countries": f.countries.get("events", 0),
-            "flagship": v.get("events.flagship", 0),
-            "by_type": _breakdown(v, "events.by_type.", EVENT_TYPES),
-        },
-        "talent": {
-            "persons": v.get("talent.persons", 0),
-            "by_group": _breakdown(v, "talent.by_group.", GROUPS),
-            "reserve": v.get("talent.reserve", 0),
-            "posts": v.get("talent.posts", 0),
-            "posts_by_role": _breakdown(v, "talent.posts_by_role.", ROLES),
-        },
-    }
+    obj: dict[str, Any] = {"region": region, "year": year or None, "as_of": as_of.isoformat()}
+    for section in SECTIONS:
+        obj[section] = {}
+    for m in METRICS:
+        obj[m.section][m.name] = _figure(m, f)
+    return obj
 
 
 def catalogue_codes(kind: str | None = None) -> list[str]:

@@ -47,6 +47,13 @@ async def announce(session: AsyncSession, regions: Iterable[str]) -> None:
         await driver.execute("SELECT pg_notify($1, c) FROM unnest($2::text[]) AS c", CHANNEL, chunks)
 
 
+class NotifyAnnouncer:
+    """The projections' `ChangeAnnouncer` port, implemented with `announce`."""
+
+    async def regions_changed(self, session: AsyncSession, regions: set[str]) -> None:
+        await announce(session, regions)
+
+
 class ChangeListener:
     """Holds one connection that LISTENs, and hands every announced region to `on_change`. A lost
     connection is reopened (checked every `check_interval` seconds); since announcements sent meanwhile

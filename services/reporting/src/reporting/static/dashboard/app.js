@@ -13,13 +13,7 @@
       chartByRegion: "各地区活动与参加人数", chartTrend: "逐年趋势", chartRoles: "国际组织任职（按职务）",
       footer: "数据实时更新；离线可用（ECharts 由本服务提供）。",
       kinds: { "": "全部", world: "世界地区", group: "国家集团", province: "省份", national: "全国性组织", all: "总计" },
-      cols: {
-        code: "代码", name: "地区", "events.count": "活动", "events.participants": "参加人数",
-        "events.foreign_participants": "外方人数", "events.papers": "论文", "events.countries": "涉及国家",
-        "partners.organizations": "合作组织", "partners.agreements_signed": "签署协议", "partners.agreements_active": "有效协议",
-        "partners.agreements_expiring_90d": "90天内到期", "partners.countries": "合作国家", "talent.persons": "人才",
-        "talent.reserve": "后备人才", "talent.posts": "国际任职",
-      },
+      cols: { code: "代码", name: "地区" },
       targets: { partners: "合作伙伴组织", agreements: "合作协议", people: "人才库人数", organizations: "组织库数量", flagship_projects: "品牌项目" },
       byType: "活动（按类型）", byGroup: "人才（按群体）", byRole: "国际任职（按职务）", noData: "暂无数据", updated: "更新于",
       participants: "参加人数", events: "活动", agreements: "协议", detail: "地区详情",
@@ -32,14 +26,7 @@
       chartTrend: "Year-over-year trend", chartRoles: "Posts in international organizations by role",
       footer: "Figures update live; works offline (ECharts is served by this service).",
       kinds: { "": "All", world: "World regions", group: "Groups", province: "Provinces", national: "National bodies", all: "Total" },
-      cols: {
-        code: "Code", name: "Region", "events.count": "Events", "events.participants": "Participants",
-        "events.foreign_participants": "Foreign", "events.papers": "Papers", "events.countries": "Countries reached",
-        "partners.organizations": "Organizations", "partners.agreements_signed": "Agreements signed",
-        "partners.agreements_active": "Active", "partners.agreements_expiring_90d": "Expiring 90d",
-        "partners.countries": "Partner countries", "talent.persons": "People", "talent.reserve": "Reserve",
-        "talent.posts": "Posts",
-      },
+      cols: { code: "Code", name: "Region" },
       targets: { partners: "Partner organizations", agreements: "Agreements", people: "People in the pools", organizations: "Organizations", flagship_projects: "Flagship projects" },
       byType: "Events by type", byGroup: "People by group", byRole: "Posts by role", noData: "No data yet", updated: "Updated",
       participants: "Participants", events: "Events", agreements: "Agreements", detail: "Region detail",
@@ -51,7 +38,7 @@
     "partners.agreements_expiring_90d", "partners.countries", "talent.persons", "talent.reserve", "talent.posts",
   ];
   // The region detail's breakdowns: [heading, path in the region object, label dictionary].
-  const BREAKDOWNS = [["byType", "events.by_type", "eventTypes"], ["byGroup", "talent.by_group", "groups"],
+  const BREAKDOWNS = [["byType", "events.by_type", "event_types"], ["byGroup", "talent.by_group", "groups"],
     ["byRole", "talent.posts_by_role", "roles"]];
   const TOTALS = ["events.count", "events.participants", "events.foreign_participants", "events.countries",
     "partners.agreements_active", "partners.organizations", "talent.persons", "talent.posts"];
@@ -413,14 +400,19 @@
   });
   window.addEventListener("resize", () => Object.values(state.charts).forEach((c) => c.resize()));
 
-  // Event types, talent groups and post roles in both languages: one file, read by the annual report too.
+  // The metrics' labels (as column headings) and the event types, talent groups and post roles, in both
+  // languages: served from the service's metrics catalogue, which the API and the annual report read too.
   async function loadLabels() {
-    for (const lang of Object.keys(I18N)) Object.assign(I18N[lang], { eventTypes: {}, groups: {}, roles: {} });
+    for (const lang of Object.keys(I18N)) Object.assign(I18N[lang], { event_types: {}, groups: {}, roles: {} });
     try {
       const labels = await (await fetch("labels.json")).json();
       for (const [dict, entries] of Object.entries(labels)) {
         for (const [key, names] of Object.entries(entries)) {
-          for (const lang of Object.keys(I18N)) I18N[lang][dict][key] = names[lang];
+          for (const lang of Object.keys(I18N)) {
+            const target = dict === "metrics" ? "cols" : dict;
+            I18N[lang][target] = I18N[lang][target] || {};
+            I18N[lang][target][key] = names[lang];
+          }
         }
       }
     } catch (err) {

@@ -1,7 +1,7 @@
 """One process of a parallel `reporting rebuild`: replays its share of the partitions into the new
 generation and answers with its counts.
 
-    python -m reporting.projections.rebuild_worker   < {"database_url": …, "partitions": [[topic, n, end], …], …}
+    python -m reporting.rebuild.worker   < {"database_url": …, "partitions": [[topic, n, end], …], …}
 
 The job comes as the first line on stdin (so the database URL and its password never show in `ps`);
 the counts, the poison messages it skipped (named) and the partitions' final positions go to stdout as
@@ -22,7 +22,7 @@ from aiokafka import TopicPartition
 from common.db import create_engine, session_factory
 from common.runtime import run_async
 
-from reporting.projections.rebuild import Replayer, open_reader, prepare_process, progress_reporter, skipped_as_json
+from reporting.rebuild.replay import Replayer, open_reader, prepare_process, progress_reporter, skipped_as_json
 
 EXIT_PARENT_GONE = 75  # stdin closed before the work was done
 

@@ -8,12 +8,12 @@ new generation holds it; later live batches write the new generation. The inbox 
 rebuild applies by version, which makes repeated deliveries harmless on their own.
 
 With `workers` above 1 the replay up to the end offsets read at the start is split between that many
-processes (`rebuild_worker`), each taking whole partitions — every aggregate's messages share a key, so
+processes (`rebuild/worker.py`), each taking whole partitions — every aggregate's messages share a key, so
 one partition, so one process, which keeps the newest-version-per-chunk step valid. The consumer process
 is CPU-bound (bench/reporting/README.md), so on two cores two processes replay ~1.4× faster. The tail
 and the swap stay in this process.
 
-Poison messages (failures.py: undecodable, out of the contract's bounds, or failing to apply on their
+Poison messages (rebuild/failures.py: undecodable, out of the contract's bounds, or failing to apply on their
 own) are skipped and named at the end — as the live consumer dead-letters them — in one process or
 several; a transient failure (the database or the broker gone) fails the rebuild, leaving the live
 figures. A rebuild refuses to start, or to swap, when a partition's log starts above offset 0: the
@@ -49,10 +49,11 @@ from reporting.adapters.tables import (
     generation,
     metrics,
 )
+from reporting.adapters.writers import projection_writer
+from reporting.projections.apply import apply_changes
 from reporting.projections.changes import Change, decode_message
-from reporting.projections.failures import apply_failure_is_poison
-from reporting.projections.store import apply_changes
 from reporting.read.queries import catalogue_codes
+from reporting.rebuild.failures import apply_failure_is_poison
 from reporting.stream.changes_channel import announce
 
 log = logging.getLogger(__name__)
@@ -216,7 +217,7 @@ class Replayer:
 
     async def _write(self, changes: list[Change]) -> None:
         async with self.sessions() as session, session.begin():
-            result = await apply_changes(session, self.gen, changes)
+            result = await apply_changes(projection_writer(session), self.gen, changes)
         self.applied += result.applied
 
     def _skip(self, record: Record, reason: str, exc: Exception) -> None:
@@ -313,7 +314,7 @@ async def _replay_in_processes(
     max_records: int,
     progress: bool,
 ) -> list[dict[str, Any]]:
-    """Run one `rebuild_worker` per share and gather their counts; if one fails, the others are killed."""
+    """Run one `rebuild/worker.py` process per share and gather their counts; if one fails, the others are killed."""
     processes = []
     try:
         for _ in shares:
@@ -321,7 +322,7 @@ async def _replay_in_processes(
                 await asyncio.create_subprocess_exec(
                     sys.executable,
                     "-m",
-                    "reporting.projections.rebuild_worker",
+                    "reporting.rebuild.worker",
                     stdin=asyncio.subprocess.PIPE,
                     stdout=asyncio.subprocess.PIPE,
                 )
@@ -449,7 +450,7 @@ async def _rebuild(
         report = progress_reporter(progress, "rebuild", total) if progress is not None else None
         replayer = Replayer(sessions, new_gen, consumer, report)
         # Organizations and agreements refer to each other: one process replays the partners topic,
-        # so its batches need not wait on one another for the lock that orders them (store.py).
+        # so its batches need not wait on one another for the lock that orders them (adapters/postgresql.py).
         linked = {topic for topic in topics if topic.endswith(LINKED_TOPIC)}
         shares = split_partitions({tp: end[tp] - int(beginnings[tp]) for tp in partitions}, workers, linked)
         if len(shares) > 1:

@@ -1,0 +1,58 @@
+"""The metrics catalogue is the one list: the per-region object, the response schema, the annual report and
+the dashboard's labels all follow it, and a key counted outside the vocabulary is shown, never dropped."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from reporting.api.reports import columns, to_csv
+from reporting.api.schemas import RegionMetrics
+from reporting.catalogue import METRICS, keys_of, labels
+from reporting.read.queries import RegionFigures, metrics_object
+
+
+def test_the_figures_object_and_the_schema_have_exactly_the_catalogue_metrics() -> None:
+    obj = metrics_object("all", 2025, datetime.now(UTC), None)
+    for section in ("partners", "events", "talent"):
+        declared = [m.name for m in METRICS if m.section == section]
+        assert list(obj[section]) == declared
+        schema_fields = RegionMetrics.model_fields[section].annotation.model_fields  # type: ignore[union-attr]
+        assert list(schema_fields) == declared
+    RegionMetrics.model_validate(obj)  # the object the API answers is valid against the schema it documents
+
+
+def test_every_metric_reads_its_counter() -> None:
+    figures = RegionFigures(agreements_active=4, agreements_expiring=1, countries={"events": 3, "partners": 2})
+    for index, m in enumerate(METRICS):
+        if m.computed == "counter" and not m.vocabulary:
+            figures.values[m.counter] = index + 100
+    figures.values["events.by_type.forum"] = 7
+    obj = metrics_object("all", 2025, datetime.now(UTC), figures)
+    for index, m in enumerate(METRICS):
+        if m.computed == "counter" and not m.vocabulary:
+            assert obj[m.section][m.name] == index + 100, m.key
+    assert obj["events"]["by_type"]["forum"] == 7 and obj["events"]["by_type"]["conference"] == 0
+    assert obj["events"]["countries"] == 3 and obj["partners"]["countries"] == 2
+    assert obj["partners"]["agreements_active"] == 4 and obj["partners"]["agreements_expiring_90d"] == 1
+
+
+def test_a_type_counted_before_its_label_arrives_still_has_its_column() -> None:
+    figures = RegionFigures()
+    figures.values["events.by_type.study_tour"] = 2
+    obj = metrics_object("all", 2025, datetime.now(UTC), figures)
+    assert obj["events"]["by_type"]["study_tour"] == 2
+    keys = [key for key, _zh, _en in columns([obj])]
+    assert "events.by_type.study_tour" in keys
+    assert keys.index("events.by_type.study_tour") == keys.index(f"events.by_type.{keys_of('event_types')[-1]}") + 1
+    header, row = to_csv([obj]).decode("utf-8-sig").splitlines()[:2]
+    assert "活动：study_tour Events: study_tour" in header
+    assert row.split(",")[keys.index("events.by_type.study_tour")] == "2"
+
+
+def test_the_dashboard_labels_come_from_the_catalogue_and_the_vocabularies() -> None:
+    served = labels()
+    assert set(served["metrics"]) == {m.key for m in METRICS}
+    assert served["metrics"]["events.countries"] == {"zh": "涉及国家", "en": "Countries reached", "unit": "countries"}
+    assert list(served["event_types"]) == list(keys_of("event_types"))
+    assert served["roles"]["secretary_general"]["zh"] == "秘书长"
+    assert set(served) == {"metrics", "event_types", "groups", "roles"}

@@ -6,8 +6,10 @@ as `GET /v1/events/{id}` returns it.
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import date, datetime
+from importlib import resources
 from typing import Any, Literal
 
 from common.asyncapi import PublishedEvent, asyncapi_document
@@ -125,5 +127,16 @@ PUBLISHED_EVENTS = [
 
 
 def asyncapi(topic: str = TOPIC) -> dict[str, Any]:
-    """The AsyncAPI document of what this service publishes."""
-    return asyncapi_document(title="exchange-tracker events", source=SOURCE, topic=topic, events=PUBLISHED_EVENTS)
+    """The AsyncAPI document of what this service publishes, with its vocabulary (`x-vocabulary`: the event
+    types and their labels) for consumers to check their copies against."""
+    document = asyncapi_document(title="exchange-tracker events", source=SOURCE, topic=topic, events=PUBLISHED_EVENTS)
+    document["info"]["x-vocabulary"] = vocabulary()
+    return document
+
+
+def vocabulary() -> dict[str, Any]:
+    """This service's published vocabulary (`contracts/vocabulary.json`)."""
+    loaded: dict[str, Any] = json.loads(
+        resources.files("events.contracts").joinpath("vocabulary.json").read_text("utf-8")
+    )
+    return loaded

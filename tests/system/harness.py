@@ -16,14 +16,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from common.auth import mint_token
 from common.settings import association_today
@@ -120,6 +120,8 @@ class System:
         self.bootstrap = bootstrap
         self.prefix = prefix
         self.acknowledged: list[Write] = []
+        self.unreadable = 0  # records on the topics that are not JSON (counted at each read)
+        self.raw: dict[tuple[str, int], tuple[bytes, bytes]] = {}  # (key, version) → a record's key and value
         self.answers: list[int] = []  # every status code a write got
         common = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("EXCHANGE_", *(s.upper() for s in SERVICES)))},
@@ -207,6 +209,7 @@ class System:
     async def messages(self) -> dict[str, list[Message]]:
         """Every message on the services' topics, read from offset 0 up to the end offsets of now."""
         out: dict[str, list[Message]] = {"event": [], "organization": [], "agreement": []}
+        self.unreadable = 0
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None)
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
         await admin.start()
@@ -231,16 +234,31 @@ class System:
                         for record in records:
                             if record.offset >= ends[tp]:
                                 continue
-                            value = json.loads(record.value)
+                            try:
+                                value = json.loads(record.value)
+                            except ValueError:  # not a CloudEvent: the consumers dead-letter it
+                                self.unreadable += 1
+                                continue
                             kind = value["type"].split(".")[1]
                             if kind in KIND_OF_TYPE:
                                 data = value["data"]
                                 key, version = str(data["id"]), int(data["version"])
                                 message = Message(key, version, value["type"], tp.partition, record.offset, data)
+                                self.raw[(key, version)] = (record.key, record.value)
                                 out[KIND_OF_TYPE[kind]].append(message)
         finally:
             await consumer.stop()
         return out
+
+    async def produce(self, topic: str, *records: tuple[bytes, bytes]) -> None:
+        """Put records (key, value) straight onto one of the system's topics, as a faulty producer would."""
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+        await producer.start()
+        try:
+            for key, value in records:
+                await producer.send_and_wait(self.prefix + topic, value, key=key)
+        finally:
+            await producer.stop()
 
     async def figures(self) -> tuple[list[str], dict[str, dict[str, Any]]]:
         async with self.client("reporting", *HQ) as client:
@@ -261,12 +279,12 @@ class System:
             today=today or association_today(),
         )
 
-    async def converged(self, timeout: float) -> Report:
+    async def converged(self, timeout: float, done: Callable[[Report], bool] = lambda r: r.ok) -> Report:
         """The checker's report once reporting has caught up (or the last one at the timeout)."""
         deadline = time.monotonic() + timeout
         while True:
             report = await self.check()
-            if report.ok or time.monotonic() > deadline:
+            if done(report) or time.monotonic() > deadline:
                 return report
             await asyncio.sleep(1)
 

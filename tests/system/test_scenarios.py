@@ -18,28 +18,6 @@ from harness import HQ, System, event_body
 CONVERGE = 60  # seconds for reporting to catch up after a step
 
 
-@pytest.fixture
-async def make_system(make_database, kafka_bootstrap, topic_prefix, tmp_path):
-    started: list[System] = []
-
-    async def make(name: str, *, workers: int = 1, bootstrap: str | None = None) -> System:
-        databases = {s: await make_database(f"{name}_{s}") for s in ("events", "partners", "talent", "reporting")}
-        system = System(
-            databases=databases,
-            bootstrap=bootstrap or kafka_bootstrap,
-            prefix=f"{topic_prefix}{name}.",
-            logs=tmp_path,
-            workers=workers,
-        )
-        started.append(system)
-        system.start()
-        return system
-
-    yield make
-    for system in started:
-        system.stop()
-
-
 async def assert_exact(system: System, step: str) -> None:
     report = await system.converged(CONVERGE)
     assert report.ok, f"after {step}:\n{report}\n" + "\n".join(s.tail(10) for s in system.services.values())

@@ -27,7 +27,12 @@ async def make_system(make_database, kafka_bootstrap, topic_prefix, tmp_path):
     started: list[System] = []
 
     async def make(
-        name: str, *, workers: int = 1, bootstrap: str | None = None, databases: dict[str, str] | None = None
+        name: str,
+        *,
+        workers: int = 1,
+        bootstrap: str | None = None,
+        databases: dict[str, str] | None = None,
+        env: dict[str, str] | None = None,
     ) -> System:
         """The four services as processes, each on a database of its own (`databases` names some)."""
         databases = dict(databases or {})
@@ -39,6 +44,7 @@ async def make_system(make_database, kafka_bootstrap, topic_prefix, tmp_path):
             prefix=f"{topic_prefix}{name}.",
             logs=tmp_path,
             workers=workers,
+            env=env,
         )
         started.append(system)
         system.start()

@@ -113,10 +113,20 @@ class Service:
 
 
 class System:
-    """`await System.create(...)`, then `start()`; the writes go through `post`/`patch`/`delete`, which
-    record every acknowledged one; `await check()` (or `converged()`) says what the checker found."""
+    """`System(...)`, then `start()`; writes go through `write`/`post_batch`, which record every
+    acknowledged one; `await check()` (or `converged()`) says what the checker found. `env` adds to the
+    services' environment (shared variables, or prefixed ones such as `REPORTING_…`)."""
 
-    def __init__(self, *, databases: dict[str, str], bootstrap: str, prefix: str, logs: Path, workers: int = 1) -> None:
+    def __init__(
+        self,
+        *,
+        databases: dict[str, str],
+        bootstrap: str,
+        prefix: str,
+        logs: Path,
+        workers: int = 1,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.bootstrap = bootstrap
         self.prefix = prefix
         self.acknowledged: list[Write] = []
@@ -132,6 +142,7 @@ class System:
             "REPORTING_CONSUMER_GROUP": f"{prefix}reporting",
             "PARTNERS_SCHEDULER_INTERVAL_SECONDS": "1",
             "PYTHONUNBUFFERED": "1",
+            **(env or {}),
         }
         self.services = {
             name: Service(

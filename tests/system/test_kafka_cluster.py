@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, ConfigResource, ConfigResourceType
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from common.testing.live import free_port
 from harness import event_body
 
@@ -68,7 +69,8 @@ async def replication(bootstrap: str, topic: str) -> tuple[set[int], str]:
     finally:
         await admin.close()
     replicas = {len(p["replicas"]) for p in described[0]["partitions"]}
-    entries = {c[0]: c[1] for c in configs[0].resources[0][4]}
+    resource = configs[0].to_object()["resources"][0]
+    entries = {e["config_names"]: e["config_value"] for e in resource["config_entries"]}
     return replicas, entries["min.insync.replicas"]
 
 

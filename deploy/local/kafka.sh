@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start/stop a single-node Apache Kafka broker (KRaft mode) on 127.0.0.1 from jars fetched
 # from Maven Central. Idempotent: `start` when it already runs only says so.
-#   deploy/local/kafka.sh start|stop|status
+#   deploy/local/kafka.sh start|stop|status|fetch
 # Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), KAFKA_HOME (.local/kafka).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -88,7 +88,8 @@ stop() {
 
 case "${1:-start}" in
   start) start ;;
+  fetch) need ;;  # the jars only (kafka-cluster.sh uses them)
   stop) stop ;;
   status) if running; then say "running (pid $(cat "$pidfile")) on 127.0.0.1:$port"; else say "stopped"; exit 1; fi ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|fetch" >&2; exit 2 ;;
 esac

@@ -3,9 +3,7 @@ PostgreSQL, SQLite and Kafka. Services test their own migrations; here the lib's
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -13,8 +11,7 @@ from common.db import create_engine, new_metadata
 from common.inbox import inbox_table
 from common.kafka import ensure_topics
 from common.outbox import outbox_table
-from common.testing.infra import local_kafka, repo_root
-from common.testing.live import free_port
+from common.testing.infra import RestartableBroker
 from sqlalchemy import Column, Integer, String, Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -51,38 +48,9 @@ async def topic(kafka_bootstrap: str, topic_prefix: str, request: pytest.Fixture
     return name
 
 
-@dataclass(frozen=True)
-class RestartableBroker:
-    """A broker of this session's own, on ports free when it started: stopping it cannot disturb other
-    tests, nor another checkout's suite running on the same machine."""
-
-    port: int
-    controller_port: int
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        local_kafka("start", port=self.port, controller_port=self.controller_port)
-
-    def stop(self) -> None:
-        local_kafka("stop", port=self.port, controller_port=self.controller_port)
-
-    def remove_files(self) -> None:
-        home = repo_root() / ".local" / "kafka"
-        shutil.rmtree(home / f"data-{self.port}", ignore_errors=True)
-        for name in (f"server-{self.port}.properties", f"kafka-{self.port}.log", f"kafka-{self.port}.pid"):
-            (home / name).unlink(missing_ok=True)
-
-
 @pytest.fixture(scope="session")
 def restartable_broker() -> Iterator[RestartableBroker]:
-    port = free_port()
-    controller_port = free_port()
-    while controller_port == port:
-        controller_port = free_port()
-    broker = RestartableBroker(port, controller_port)
+    broker = RestartableBroker.on_free_ports()
     broker.start()
     try:
         yield broker

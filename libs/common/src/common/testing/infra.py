@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import text
@@ -42,6 +43,41 @@ def docker_engine_answers() -> bool:
 def local_kafka(command: str, *, port: int = 9092, controller_port: int = 9093) -> None:
     env = {**os.environ, "KAFKA_PORT": str(port), "KAFKA_CONTROLLER_PORT": str(controller_port)}
     subprocess.run([str(repo_root() / "deploy/local/kafka.sh"), command], check=True, env=env)
+
+
+@dataclass(frozen=True)
+class RestartableBroker:
+    """A broker of this session's own, on ports free when it started: stopping it cannot disturb other
+    tests, nor another checkout's suite running on the same machine."""
+
+    port: int
+    controller_port: int
+
+    @classmethod
+    def on_free_ports(cls) -> RestartableBroker:
+        from common.testing.live import free_port
+
+        port = free_port()
+        controller_port = free_port()
+        while controller_port == port:
+            controller_port = free_port()
+        return cls(port, controller_port)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        local_kafka("start", port=self.port, controller_port=self.controller_port)
+
+    def stop(self) -> None:
+        local_kafka("stop", port=self.port, controller_port=self.controller_port)
+
+    def remove_files(self) -> None:
+        home = repo_root() / ".local" / "kafka"
+        shutil.rmtree(home / f"data-{self.port}", ignore_errors=True)
+        for name in (f"server-{self.port}.properties", f"kafka-{self.port}.log", f"kafka-{self.port}.pid"):
+            (home / name).unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

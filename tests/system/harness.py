@@ -1,0 +1,317 @@
+"""The whole system as real processes for the system tests: each service started through its own CLI
+(`<svc> migrate`, `<svc> serve --port --workers`), on its own PostgreSQL database, with the real broker;
+clients that remember every write a service acknowledged; and `System.check()`, which hands those writes,
+the topics read from offset 0, the services' list APIs and reporting's figures for every region to the
+checker (common.testing.checker).
+
+Talent joins by being started here like the others and by recording its syncs as `Write("person", …)`
+(with an attribution for persons in the checker)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from common.auth import mint_token
+from common.settings import association_today
+from common.testing.checker import Message, Report, Write, check
+from common.testing.live import free_port
+from common.testing.plugin import TEST_SECRET
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ("events", "partners", "talent", "reporting")
+TOPICS = {"events": "exchange.events.v1", "partners": "exchange.partners.v1"}
+KIND_OF_TYPE = {"event": "event", "organization": "organization", "agreement": "agreement"}
+
+
+def bearer(kind: str, code: str, *scopes: str) -> dict[str, str]:
+    token = mint_token(secret=TEST_SECRET, org_kind=kind, org_code=code, scopes=list(scopes), ttl=3600)
+    return {"Authorization": f"Bearer {token}"}
+
+
+HQ = ("hq", "HQ", "admin", "events:write", "partners:write", "reporting:read")
+
+
+def cli(service: str) -> str:
+    return str(Path(sys.executable).parent / service)
+
+
+@dataclass
+class Service:
+    name: str
+    env: dict[str, str]
+    log: Path
+    workers: int = 1
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def migrate(self) -> None:
+        subprocess.run([cli(self.name), "migrate"], env=self.env, cwd=ROOT, check=True, capture_output=True)
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [cli(self.name), "serve", "--port", str(self.port), "--workers", str(self.workers)],
+                env=self.env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,  # its own process group: a signal reaches the uvicorn workers too
+            )
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None and self.process.poll() is None, self.tail()
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise AssertionError(f"{self.name} not up within {timeout}s\n{self.tail()}")
+
+    def signal(self, signum: int) -> None:
+        assert self.process is not None
+        os.killpg(self.process.pid, signum)
+
+    def kill(self) -> None:
+        """SIGKILL to the whole process group: no shutdown hook runs."""
+        self.signal(signal.SIGKILL)
+        assert self.process is not None
+        self.process.wait(30)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.signal(signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def tail(self, lines: int = 30) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return f"--- {self.name} log ---\n" + "\n".join(text.splitlines()[-lines:])
+
+
+class System:
+    """`System(...)`, then `start()`; writes go through `write`/`post_batch`, which record every
+    acknowledged one; `await check()` (or `converged()`) says what the checker found. `env` adds to the
+    services' environment (shared variables, or prefixed ones such as `REPORTING_…`)."""
+
+    def __init__(
+        self,
+        *,
+        databases: dict[str, str],
+        bootstrap: str,
+        prefix: str,
+        logs: Path,
+        workers: int = 1,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.prefix = prefix
+        self.acknowledged: list[Write] = []
+        self.unreadable = 0  # records on the topics that are not JSON (counted at each read)
+        self.raw: dict[tuple[str, int], tuple[bytes, bytes]] = {}  # (key, version) → a record's key and value
+        self.answers: list[int] = []  # every status code a write got
+        common = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("EXCHANGE_", *(s.upper() for s in SERVICES)))},
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "EXCHANGE_TOPIC_PREFIX": prefix,
+            "EXCHANGE_JWT_SECRET": TEST_SECRET,
+            "EXCHANGE_ENVIRONMENT": "test",
+            "REPORTING_CONSUMER_GROUP": f"{prefix}reporting",
+            "PARTNERS_SCHEDULER_INTERVAL_SECONDS": "1",
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
+        self.services = {
+            name: Service(
+                name,
+                {**common, f"{name.upper()}_DATABASE_URL": databases[name]},
+                logs / f"{name}.log",
+                workers=workers,
+            )
+            for name in SERVICES
+        }
+
+    def start(self, names: Iterable[str] = SERVICES) -> None:
+        names = list(names)
+        for name in names:
+            self.services[name].migrate()
+        for name in names:
+            self.services[name].start()
+        for name in names:
+            self.services[name].wait_ready()
+
+    def stop(self) -> None:
+        for service in self.services.values():
+            service.stop()
+
+    def url(self, service: str) -> str:
+        return self.services[service].url
+
+    def client(self, service: str, *token: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url(service), headers=bearer(*token), timeout=30)
+
+    # -- writes, recorded when acknowledged ----------------------------------------------------------
+
+    def record(self, kind: str, response: httpx.Response) -> httpx.Response:
+        self.answers.append(response.status_code)
+        if response.is_success:
+            body = response.json()
+            self.acknowledged.append(Write(kind, str(body["id"]), int(body["version"])))
+        return response
+
+    async def write(self, client: httpx.AsyncClient, kind: str, method: str, path: str, **kw: Any) -> httpx.Response:
+        return self.record(kind, await client.request(method, path, **kw))
+
+    async def post_batch(self, client: httpx.AsyncClient, events: list[dict[str, Any]]) -> httpx.Response:
+        """A batch answers per item; each created item is an acknowledged version 1."""
+        response = await client.post("/v1/events/batch", json={"events": events})
+        self.answers.append(response.status_code)
+        if response.is_success:
+            for item in response.json()["items"]:
+                if item["status"] in ("created", "unchanged"):
+                    self.acknowledged.append(Write("event", str(item["id"]), 1))
+        return response
+
+    # -- the three views, and the checker ------------------------------------------------------------
+
+    async def states(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """kind → id → final state, from each owning service's own list API."""
+        pages = {
+            "event": (self.url("events"), "/v1/events", {}),
+            "organization": (self.url("partners"), "/v1/partners/organizations", {"status": "active"}),
+            "agreement": (self.url("partners"), "/v1/partners/agreements", {}),
+        }
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        async with httpx.AsyncClient(headers=bearer(*HQ), timeout=30) as client:
+            for kind, (base, path, params) in pages.items():
+                out[kind] = {}
+                cursor = None
+                while True:
+                    query = {**params, "limit": 500, **({"cursor": cursor} if cursor else {})}
+                    page = (await client.get(base + path, params=query)).raise_for_status().json()
+                    out[kind].update({item["id"]: item for item in page["items"]})
+                    if not (cursor := page["next_cursor"]):
+                        break
+        return out
+
+    async def messages(self) -> dict[str, list[Message]]:
+        """Every message on the services' topics, read from offset 0 up to the end offsets of now."""
+        out: dict[str, list[Message]] = {"event": [], "organization": [], "agreement": []}
+        self.unreadable = 0
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            described = await admin.describe_topics([self.prefix + t for t in TOPICS.values()])
+        finally:
+            await admin.close()
+        counts = {d["topic"]: len(d["partitions"]) for d in described}
+        await consumer.start()
+        try:
+            for topic in TOPICS.values():
+                name = self.prefix + topic
+                partitions = [TopicPartition(name, p) for p in range(counts.get(name, 0))]
+                assert partitions, f"no topic {name}"
+                consumer.assign(partitions)
+                await consumer.seek_to_beginning(*partitions)
+                ends = await consumer.end_offsets(partitions)
+                deadline = time.monotonic() + 60
+                while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+                    assert time.monotonic() < deadline, "topics not read within 60 s"
+                    for tp, records in (await consumer.getmany(timeout_ms=500)).items():
+                        for record in records:
+                            if record.offset >= ends[tp]:
+                                continue
+                            try:
+                                value = json.loads(record.value)
+                            except ValueError:  # not a CloudEvent: the consumers dead-letter it
+                                self.unreadable += 1
+                                continue
+                            kind = value["type"].split(".")[1]
+                            if kind in KIND_OF_TYPE:
+                                data = value["data"]
+                                key, version = str(data["id"]), int(data["version"])
+                                message = Message(key, version, value["type"], tp.partition, record.offset, data)
+                                self.raw[(key, version)] = (record.key, record.value)
+                                out[KIND_OF_TYPE[kind]].append(message)
+        finally:
+            await consumer.stop()
+        return out
+
+    async def produce(self, topic: str, *records: tuple[bytes, bytes]) -> None:
+        """Put records (key, value) straight onto one of the system's topics, as a faulty producer would."""
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+        await producer.start()
+        try:
+            for key, value in records:
+                await producer.send_and_wait(self.prefix + topic, value, key=key)
+        finally:
+            await producer.stop()
+
+    async def figures(self) -> tuple[list[str], dict[str, dict[str, Any]]]:
+        async with self.client("reporting", *HQ) as client:
+            regions = [r["code"] for r in (await client.get("/v1/regions")).raise_for_status().json()["items"]]
+            metrics = (await client.get("/v1/metrics")).raise_for_status().json()["regions"]
+        return regions, {obj["region"]: obj for obj in metrics}
+
+    async def check(self, today: date | None = None) -> Report:
+        states = await self.states()
+        messages = await self.messages()
+        regions, figures = await self.figures()
+        return check(
+            acknowledged=self.acknowledged,
+            messages=messages,
+            states=states,
+            figures=figures,
+            regions=regions,
+            today=today or association_today(),
+        )
+
+    async def converged(self, timeout: float, done: Callable[[Report], bool] = lambda r: r.ok) -> Report:
+        """The checker's report once reporting has caught up (or the last one at the timeout)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            report = await self.check()
+            if done(report) or time.monotonic() > deadline:
+                return report
+            await asyncio.sleep(1)
+
+
+def event_body(ref: str, province: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "external_ref": ref,
+        "title": f"Exchange {ref}",
+        "type": "conference",
+        "start_date": "2026-05-10",
+        "end_date": "2026-05-12",
+        "host_province": province,
+        "city": "City",
+        "participants": 120,
+        "foreign_participants": 30,
+        "papers": 12,
+        "countries": ["DE", "JP"],
+        **fields,
+    }

@@ -1,0 +1,187 @@
+"""Faults on the single-node setup, the whole system running as processes. Each test injects one fault
+during a load of a few hundred events, then asserts with the checker (common.testing.checker) that
+nothing acknowledged was lost, nothing counted twice and no key's versions went backwards, region by
+region for every region, within its own time budget (docs/reliability.md, *Faults*). The broker and the
+database that a test stops are its own (`restartable_broker`, `restartable_postgres`), never the shared
+ones."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import pytest
+from common.testing.plugin import read_topic
+from harness import System, event_body
+
+PROVINCES = ("440000", "310000", "510000", "110000")
+COUNTRIES = ("DE", "JP", "BR", "KE", "TH", "US")
+
+
+@dataclass
+class Load:
+    """Posts events one by one until stopped (and at least `minimum`), remembering each answer."""
+
+    system: System
+    name: str
+    minimum: int = 0
+    pause: float = 0.05
+    answers: list[tuple[float, int, dict[str, str], str]] = field(default_factory=list)  # time, status, headers, body
+    failed: list[dict[str, object]] = field(default_factory=list)  # bodies to post again
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self) -> None:
+        async with self.system.client("events", "province", "440000", "events:write") as client:
+            i = 0
+            while not self.stop.is_set() or i < self.minimum:
+                body = event_body(
+                    f"{self.name}-{i}",
+                    PROVINCES[i % len(PROVINCES)],
+                    participants=10 + i,
+                    foreign_participants=i % 7,
+                    countries=[COUNTRIES[i % len(COUNTRIES)]],
+                    type=("conference", "forum", "training")[i % 3],
+                )
+                answer = await self.system.write(client, "event", "POST", "/v1/events", json=body)
+                self.answers.append((time.monotonic(), answer.status_code, dict(answer.headers), answer.text))
+                if not answer.is_success:
+                    self.failed.append(body)
+                i += 1
+                await asyncio.sleep(self.pause)
+
+    def acknowledged_between(self, start: float, end: float) -> int:
+        return sum(1 for t, status, _, _ in self.answers if start <= t <= end and status in (200, 201))
+
+
+def assert_exact(report, budget_left: float) -> None:
+    assert report.ok, str(report)
+    assert report.regions_checked >= 70
+    assert budget_left > 0, "the test went over its time budget"
+
+
+@pytest.mark.timeout(300)
+async def test_broker_stopped_30s_during_load(make_system, restartable_broker):
+    """Budget 240 s. The services keep acknowledging writes while the broker is away (the outbox holds
+    them) and reporting converges to the exact figures once it is back."""
+    started = time.monotonic()
+    system = await make_system("brk", bootstrap=restartable_broker.bootstrap)
+    load = Load(system, "brk", minimum=300, pause=0.05)
+    task = asyncio.create_task(load.run())
+    await asyncio.sleep(3)
+    await asyncio.to_thread(restartable_broker.stop)
+    down = time.monotonic()
+    await asyncio.sleep(30)
+    up = time.monotonic()
+    await asyncio.to_thread(restartable_broker.start)
+    load.stop.set()
+    await task
+    assert {status for _, status, _, _ in load.answers} == {201}
+    assert load.acknowledged_between(down, up) >= 50  # writes went on during the outage
+    report = await system.converged(120)
+    assert_exact(report, 240 - (time.monotonic() - started))
+
+
+@pytest.mark.timeout(300)
+async def test_reporting_sigkilled_mid_stream_and_restarted(make_system):
+    """Budget 200 s. Reporting is killed (SIGKILL, every process) while it applies a stream of 400
+    events and started again: exact figures, nothing twice."""
+    started = time.monotonic()
+    system = await make_system("kill")
+    reporting = system.services["reporting"]
+    async with system.client("events", "province", "440000", "events:write") as client:
+        for batch in range(8):
+            events = [
+                event_body(
+                    f"kill-{batch}-{i}", PROVINCES[i % 4], participants=50 + i + batch, countries=[COUNTRIES[i % 6]]
+                )
+                for i in range(50)
+            ]
+            answer = await system.post_batch(client, events)
+            assert answer.status_code == 200, answer.text
+            assert {item["status"] for item in answer.json()["items"]} == {"created"}
+            if batch == 3:
+                await asyncio.sleep(0.3)  # reporting is applying what came so far
+                await asyncio.to_thread(reporting.kill)
+    assert len(system.acknowledged) == 400
+    await asyncio.to_thread(reporting.start)
+    await asyncio.to_thread(reporting.wait_ready)
+    report = await system.converged(120)
+    assert_exact(report, 200 - (time.monotonic() - started))
+
+
+@pytest.mark.timeout(300)
+async def test_events_database_restarted_during_load(make_system, restartable_postgres, topic_prefix):
+    """Budget 200 s. While the events database is down, writes get 503 problem+json with Retry-After
+    (never a 500); once it is back the failed ones are posted again, and nothing is half-written: every
+    acknowledged write is on the topic and in the list, and the figures are exact."""
+    started = time.monotonic()
+    url = await restartable_postgres.create_database(f"{topic_prefix.strip('.')}_faults_events")
+    system = await make_system("pgr", databases={"events": url})
+    load = Load(system, "pgr", minimum=150, pause=0.05)
+    task = asyncio.create_task(load.run())
+    await asyncio.sleep(3)
+    await asyncio.to_thread(restartable_postgres.stop, "fast")
+    try:
+        await asyncio.sleep(6)
+    finally:
+        await asyncio.to_thread(restartable_postgres.start)
+    load.stop.set()
+    await task
+    statuses = {status for _, status, _, _ in load.answers}
+    assert statuses == {201, 503}, statuses
+    for _, status, headers, body in load.answers:
+        if status == 503:
+            assert headers["content-type"].startswith("application/problem+json"), body
+            assert int(headers["retry-after"]) >= 1
+            assert json.loads(body)["status"] == 503
+    async with system.client("events", "province", "440000", "events:write") as client:
+        for body in load.failed:  # the client retries, as Retry-After says
+            answer = await system.write(client, "event", "POST", "/v1/events", json=body)
+            assert answer.status_code in (200, 201), answer.text  # 200: it had been committed after all
+    states = await system.states()
+    assert len(states["event"]) == len(load.answers)  # every reference once, none twice, none half-written
+    report = await system.converged(120)
+    assert_exact(report, 200 - (time.monotonic() - started))
+
+
+@pytest.mark.timeout(300)
+async def test_duplicate_old_version_and_poison_messages(make_system):
+    """Budget 150 s. A copy of a message already applied (same CloudEvent id), an older version under a
+    new id, and a message that is not JSON are put on the events topic: the first two change nothing
+    (the checker sees the old version as the one order violation on the topic and exact figures), the
+    third goes to the dead-letter topic and the stream goes on."""
+    started = time.monotonic()
+    system = await make_system("dup")
+    async with system.client("events", "province", "440000", "events:write") as client:
+        ids = []
+        for i in range(30):
+            answer = await system.write(client, "event", "POST", "/v1/events", json=event_body(f"dup-{i}", "440000"))
+            ids.append(answer.json()["id"])
+        target = ids[0]
+        answer = await system.write(client, "event", "PATCH", f"/v1/events/{target}", json={"participants": 500})
+        assert answer.status_code == 200, answer.text
+        assert (await system.converged(60)).ok
+        key, v2 = system.raw[(target, 2)]
+        old = json.loads(system.raw[(target, 1)][1])
+        old["id"] = str(uuid.uuid4())  # not a redelivery the inbox would know: only the version gate stops it
+        poison = b"{not json"
+        await system.produce("exchange.events.v1", (key, v2), (key, json.dumps(old).encode()), (key, poison))
+        # A change after them on the same partition: once it is counted, they were all consumed.
+        answer = await system.write(client, "event", "PATCH", f"/v1/events/{target}", json={"participants": 700})
+        assert answer.status_code == 200, answer.text
+
+    def settled(r) -> bool:
+        return not (r.lost or r.counted_twice or r.not_counted)
+
+    report = await system.converged(90, settled)
+    assert settled(report), str(report)
+    assert len(report.order_violations) == 1 and f"{target} version 1 after 2" in report.order_violations[0]
+    assert report.topic_copies >= 1
+    dead = await read_topic(system.bootstrap, f"{system.prefix}exchange.events.v1.dlq", expected=1, timeout=30)
+    assert [(r.key, r.value) for r in dead] == [(key, poison)]
+    assert system.unreadable == 1
+    assert dict(dead[0].headers)["dlq.reason"] == b"invalid-envelope"
+    assert time.monotonic() - started < 150

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
 def run_import(args: argparse.Namespace) -> int:
     """Exit status: 0 every row synced, 1 some rows rejected (see the report), 2 the import failed."""
     import httpx
-    from common.spreadsheet import SheetError
+    from common.spreadsheets import SheetError
 
     from talent.entrypoints import importer
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
-from common.spreadsheet import Columns, boolean, integer, items, problem_text, read_sheet, text
+from common.spreadsheets import CellError, Columns, integer, items, problem_text, read_bool, read_sheet, text
 from pydantic import ValidationError
 from tqdm import tqdm
 
@@ -68,7 +68,10 @@ def person_of(values: dict[str, Any]) -> dict[str, Any]:
         elif name == "birth_year":
             record[name] = integer(value)
         elif name in ("reserve", "deleted"):
-            record[name] = boolean(value)
+            try:
+                record[name] = read_bool(value)
+            except CellError:
+                record[name] = text(value)  # refused by the model
         elif name == "gender":
             record[name] = _GENDER.get(text(value).lower(), text(value))
         else:

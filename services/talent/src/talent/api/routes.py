@@ -9,7 +9,16 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from common.auth import CurrentPrincipal
-from common.errors import TOO_DEEP, PayloadTooLarge, PreconditionFailed, Problem, Unprocessable, validation_errors
+from common.errors import (
+    TOO_DEEP,
+    PayloadTooLarge,
+    PreconditionFailed,
+    Problem,
+    Unprocessable,
+    language_of,
+    validation_errors,
+)
+from common.i18n import DEFAULT, localize_errors
 from common.regions import is_country_code
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
@@ -133,7 +142,11 @@ async def sync(principal: CurrentPrincipal, request: Request) -> JSONResponse:
         )
     else:
         raise Problem("Send the records as application/json or application/x-ndjson.", status=415)
-    return JSONResponse(result.as_dict())
+    answer = result.as_dict()
+    if answer["rejected"] and (lang := language_of(request)) != DEFAULT:  # in the caller's language
+        for rejection in answer["rejected"]:
+            rejection["errors"] = localize_errors(rejection["errors"], lang)
+    return JSONResponse(answer)
 
 
 def _sync_body(raw: bytes) -> SyncRequest:

@@ -133,3 +133,16 @@ def test_the_service_answers_in_chinese_when_asked(live: TalentLiveServer, tmp_p
                 _typed_workbook(tmp_path / "refused.xlsx"), progress=False
             )
         assert not str(refused.value).split(" ", 1)[1].isascii()  # the title and detail in Chinese
+
+
+def test_a_typo_in_a_full_sync_does_not_remove_the_person(live: TalentLiveServer, tmp_path: Path) -> None:
+    path = _typed_workbook(tmp_path / "full.xlsx")
+    with httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {_token('FULL')}"}) as client:
+        Importer(client, mode="full", report=io.StringIO()).run(path, progress=False)
+        workbook = load_workbook(path)
+        workbook["people 人员"]["F3"] = "工程湿"  # TY-1's groups, mistyped
+        workbook.save(path)
+        again = Importer(client, mode="full", report=io.StringIO()).run(path, progress=False)
+        assert (again.rejected, again.answer["removed"]) == (1, 0)
+        persons = client.get("/v1/talent/persons", params={"society": "FULL", "limit": 50}).json()["items"]
+        assert "TY-1" in {p["external_id"] for p in persons}

@@ -11,9 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import locale
 import os
-import re
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -24,17 +22,29 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
-from common.i18n import Lang, say, translate_error
-from common.sheets import (
+from common.i18n import Lang
+from common.spreadsheets import (
     CellError,
+    Columns,
+    RejectedRows,
     Vocabulary,
+    add_dropdowns,
     country_choices,
+    describe,
+    integer,
+    items,
+    problem_text,
     province_choices,
     read_bool,
+    read_countries,
     read_country,
     read_date,
     read_province,
+    read_sheet,
+    system_language,
+    text,
 )
+from common.spreadsheets import SheetError as SheetError  # what the command line catches
 from pydantic import ValidationError
 from tqdm import tqdm
 
@@ -81,7 +91,8 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("组织单位类型", "organizer_kind"),
     ("组织单位代码", "organizer_code"),
 )
-HEADERS: tuple[str, ...] = tuple(f"{zh} {en}" for zh, en in COLUMNS)
+SHEET = Columns(COLUMNS)
+HEADERS: tuple[str, ...] = SHEET.headers
 HELP: dict[str, tuple[str, str]] = {
     "external_ref": (
         "必填。本单位对该活动的唯一编号，重复上传不会重复登记。",
@@ -120,66 +131,20 @@ HELP: dict[str, tuple[str, str]] = {
     "organizer_kind": ("仅总部管理员代其他单位上传时填写：province / society / hq。", "Only for hq admins."),
     "organizer_code": ("同上：组织单位代码，如 440000。", "Only for hq admins."),
 }
-_BY_LABEL = {zh: en for zh, en in COLUMNS} | {en: en for _zh, en in COLUMNS}
 LIST_FIELDS = {"countries", "partner_org_ids", "fields", "target_groups"}
 INT_FIELDS = {"participants", "foreign_participants", "papers"}
-_SPLIT = re.compile(r"[,;，；、\s]+")
-_LIST_SEPARATORS = re.compile(r"[,;，；、\n]+")
 DATE_FIELDS = {"start_date", "end_date"}
 MAX_ATTEMPTS = 6
 
 
-class SheetError(ValueError):
-    """The file cannot be read as an events sheet (wrong headers, unknown format)."""
-
-
 def field_of(header: object) -> str | None:
     """The event field of a header cell: "外部编号 external_ref", "external_ref" and "外部编号" all work."""
-    text = str(header or "").strip()
-    if not text:
-        return None
-    if text in _BY_LABEL:
-        return _BY_LABEL[text]
-    for part in reversed(text.split()):
-        if part in _BY_LABEL:
-            return _BY_LABEL[part]
-    raise SheetError(f"unknown column {text!r}; use the template's headers")
+    return SHEET.field_of(header)
 
 
 def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(row number as the user sees it, {field: raw cell value}) for every non-empty row."""
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            yield from _rows(csv.reader(handle))
-    elif suffix in (".xlsx", ".xlsm"):
-        from openpyxl import load_workbook
-
-        workbook = load_workbook(path, read_only=True, data_only=True)
-        try:
-            sheet = workbook.worksheets[0]
-            yield from _rows(sheet.iter_rows(values_only=True))
-        finally:
-            workbook.close()
-    else:
-        raise SheetError(f"{path.name}: expected a .xlsx or .csv file")
-
-
-def _rows(rows: Any) -> Iterator[tuple[int, dict[str, Any]]]:
-    iterator = iter(rows)
-    try:
-        header = next(iterator)
-    except StopIteration:
-        return
-    fields = [field_of(h) for h in header]
-    for number, row in enumerate(iterator, start=2):
-        values = {f: v for f, v in zip(fields, row, strict=False) if f is not None and not _blank(v)}
-        if values:
-            yield number, values
-
-
-def _blank(value: object) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
+    """(row number as the user sees it, {field: raw cell value}) for every non-empty row of the first sheet."""
+    return read_sheet(path, SHEET)
 
 
 def to_item(values: dict[str, Any]) -> dict[str, Any]:
@@ -199,11 +164,11 @@ def parse_row(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, CellErr
             item[name] = _cell(name, value)
         except CellError as exc:
             problems[name] = exc
-            item[name] = _text(value)
+            item[name] = text(value)
     if "organizer_kind" in values or "organizer_code" in values:
         item["organizer"] = {
-            "kind": _text(values.get("organizer_kind", "")),
-            "code": _text(values.get("organizer_code", "")),
+            "kind": text(values.get("organizer_kind", "")),
+            "code": text(values.get("organizer_code", "")),
         }
     return item, problems
 
@@ -220,39 +185,12 @@ def _cell(name: str, value: Any) -> Any:
     if name == "host_province":
         return read_province(value)
     if name == "countries":
-        return [code for part in _LIST_SEPARATORS.split(_text(value)) if part.strip() for code in _countries(part)]
+        return read_countries(value)
     if name in LIST_FIELDS:
-        return [part for part in _SPLIT.split(_text(value)) if part]
+        return items(value)
     if name in INT_FIELDS:
-        return _integer(value)
-    if isinstance(value, datetime):
-        value = value.date().isoformat()
-    return _text(value)
-
-
-def _countries(part: str) -> list[str]:
-    """One country (`Viet Nam`, `德国 DE`) or several separated by spaces (`DE FR`)."""
-    try:
-        return [read_country(part)]
-    except CellError:
-        words = part.split()
-        if len(words) < 2:
-            raise
-        return [read_country(word) for word in words]
-
-
-def _integer(value: Any) -> Any:
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    return value
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))  # a province code typed as a number: 440000.0
-    return str(value).strip()
+        return integer(value)
+    return text(value)
 
 
 @dataclass
@@ -273,25 +211,7 @@ class Summary:
 
 
 def _describe(errors: Sequence[dict[str, Any]], lang: Lang = "en") -> str:
-    """`field: message; …`, each message in `lang` (the server's are already, it was asked in `lang`)."""
-    parts = []
-    labels = {en: zh for zh, en in COLUMNS} if lang == "zh" else {}
-    for error in errors:
-        loc = [str(p) for p in error.get("loc", [])]
-        if len(loc) >= 2 and loc[0] == "events":
-            loc = loc[2:]  # the server's item index; the report has the row number instead
-        where = ".".join(labels.get(p, p) for p in loc) or say("sheet.whole_row", lang)
-        parts.append(f"{where}: {translate_error(error, lang)}")
-    return "; ".join(parts)
-
-
-def system_language() -> Lang:
-    """Chinese when the system's locale is (LC_ALL, LC_MESSAGES, LANG, as gettext reads them)."""
-    for variable in ("LC_ALL", "LC_MESSAGES", "LANG"):
-        if value := os.environ.get(variable):
-            return "zh" if value.lower().startswith("zh") else "en"
-    found = locale.getlocale()[0] or ""
-    return "zh" if found.lower().startswith("zh") else "en"
+    return describe(errors, lang, labels=SHEET.labels, batch="events")
 
 
 REPORT_COLUMNS = ("row", "external_ref", "stage", "status", "errors")
@@ -302,17 +222,14 @@ class Uploader:
         self.client = client
         self.batch_size = batch_size
         self.lang = lang
-        self.writer = csv.writer(report)
-        self.report = report
-        self.writer.writerow([say(f"sheet.column.{c}", lang) for c in REPORT_COLUMNS])
+        self.report = RejectedRows(report, REPORT_COLUMNS, lang)
 
     def reject(self, summary: Summary, rejection: Rejection) -> None:
         summary.rejected.append(rejection)
-        stage, status = say(f"sheet.stage.{rejection.stage}", self.lang), rejection.status
+        stage, status = self.report.say(f"sheet.stage.{rejection.stage}"), rejection.status
         if status in ("rejected", "conflict"):
-            status = say(f"sheet.status.{status}", self.lang)
-        self.writer.writerow([rejection.row, rejection.external_ref or "", stage, status, rejection.errors])
-        self.report.flush()
+            status = self.report.say(f"sheet.status.{status}")
+        self.report.write([rejection.row, rejection.external_ref or "", stage, status, rejection.errors])
 
     def run(self, path: Path, progress: bool = True) -> Summary:
         summary = Summary()
@@ -349,7 +266,7 @@ class Uploader:
                     else:
                         reason = _describe(result.get("errors") or [], self.lang)
                         if status == "conflict":
-                            reason = say("sheet.existing_event", self.lang, reason=reason, id=result.get("id"))
+                            reason = self.report.say("sheet.existing_event", reason=reason, id=result.get("id"))
                         self.reject(summary, Rejection(number, item.get("external_ref"), "server", status, reason))
                 bar.update(len(chunk))
         return summary
@@ -369,9 +286,9 @@ class Uploader:
                     answer: dict[str, Any] = response.json()
                     return answer
                 if response.status_code < 500 and response.status_code != 429:
-                    raise UploadFailed(_problem_text(response))
+                    raise UploadFailed(problem_text(response))
                 if attempt == MAX_ATTEMPTS:
-                    raise UploadFailed(_problem_text(response))
+                    raise UploadFailed(problem_text(response))
             time.sleep(delay)  # a transient failure: the batch is safe to resend (idempotent)
             delay = min(delay * 2, 8)
         raise UploadFailed("unreachable")  # pragma: no cover
@@ -379,14 +296,6 @@ class Uploader:
 
 class UploadFailed(RuntimeError):
     pass
-
-
-def _problem_text(response: httpx.Response) -> str:
-    try:
-        problem = response.json()
-        return f"{response.status_code} {problem.get('title', '')}: {problem.get('detail', '')}"
-    except ValueError:
-        return f"{response.status_code}: {response.text[:200]}"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -421,17 +330,10 @@ EXAMPLE: dict[str, str] = {
     "target_groups": "young_scientist",
     "flagship": "否",
 }
-DROPDOWN_ROWS = 5000  # rows of the data sheet the dropdowns cover
 
 
 def _add_dropdowns(workbook: Any, sheet: Any) -> None:
-    """Excel lists for the type, country, province and flagship columns, from a hidden sheet of choices
-    (a list typed inline is limited to 255 characters); typing something else is allowed, and read."""
-    from openpyxl.utils import get_column_letter
-    from openpyxl.worksheet.datavalidation import DataValidation
-
-    lists = workbook.create_sheet("lists")
-    lists.sheet_state = "hidden"
+    """Lists for the type, country, province and flagship columns; typing something else is allowed, and read."""
     choices = {
         "type": EVENT_TYPES.choices(),
         "host_country": country_choices(),
@@ -439,20 +341,7 @@ def _add_dropdowns(workbook: Any, sheet: Any) -> None:
         "host_province": province_choices(),
         "flagship": ["是", "否"],
     }
-    fields = [en for _zh, en in COLUMNS]
-    for index, (name, values) in enumerate(choices.items(), start=1):
-        letter = get_column_letter(index)
-        for row, value in enumerate(values, start=1):
-            lists.cell(row=row, column=index, value=value)
-        validation = DataValidation(
-            type="list", formula1=f"=lists!${letter}$1:${letter}${len(values)}", allow_blank=True
-        )
-        validation.showErrorMessage = False  # a list of countries, or a name typed by hand, is fine too
-        validation.promptTitle, validation.prompt = name, HELP[name][0][:250]
-        validation.showInputMessage = True
-        column = get_column_letter(fields.index(name) + 1)
-        validation.add(f"{column}2:{column}{DROPDOWN_ROWS + 1}")
-        sheet.add_data_validation(validation)
+    add_dropdowns(workbook, sheet, SHEET, choices, {name: HELP[name][0] for name in choices})
 
 
 def write_templates(directory: Path) -> None:

@@ -9,7 +9,16 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from common.auth import CurrentPrincipal
-from common.errors import TOO_DEEP, PayloadTooLarge, PreconditionFailed, Problem, Unprocessable, validation_errors
+from common.errors import (
+    TOO_DEEP,
+    PayloadTooLarge,
+    PreconditionFailed,
+    Problem,
+    Unprocessable,
+    language_of,
+    validation_errors,
+)
+from common.i18n import DEFAULT, localize_errors
 from common.regions import is_country_code
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
@@ -57,11 +66,12 @@ def _service(request: Request) -> TalentService:
 _SYNC_DESCRIPTION = """Create, update, leave unchanged or remove the token's society's people (`talent:sync`;
 hq with `admin` names `society`).
 
-Each record is validated on its own: the invalid ones are answered in `rejected` with their errors and the
-rest are synced. A record is compared with the stored person by a hash of its content: `unchanged` ones are
-not written and publish nothing, so the same sync sent twice changes nothing the second time. `deleted: true`
-erases a person. In `full` mode the society's people the request does not name are removed (erased) as well —
-a rejected record that names its `external_id` still counts as named. `dry_run: true` answers exactly what
+Each record is validated on its own: the invalid ones are answered in `rejected` with their errors (in
+Chinese with `Accept-Language: zh`) and the rest are synced. A record is compared with the stored person by
+a hash of its content: `unchanged` ones are not written and publish nothing, so the same sync sent twice
+changes nothing the second time. `deleted: true` erases a person. In `full` mode the society's people the
+request does not name are removed (erased) as well — a rejected record that names its `external_id` still
+counts as named. `dry_run: true` answers exactly what
 the sync would do and changes nothing.
 
 **Two bodies.** `application/json`: `{"mode", "records", "dry_run", "society"}` with at most 10,000 records
@@ -133,7 +143,11 @@ async def sync(principal: CurrentPrincipal, request: Request) -> JSONResponse:
         )
     else:
         raise Problem("Send the records as application/json or application/x-ndjson.", status=415)
-    return JSONResponse(result.as_dict())
+    answer = result.as_dict()
+    if answer["rejected"] and (lang := language_of(request)) != DEFAULT:  # in the caller's language
+        for rejection in answer["rejected"]:
+            rejection["errors"] = localize_errors(rejection["errors"], lang)
+    return JSONResponse(answer)
 
 
 def _sync_body(raw: bytes) -> SyncRequest:

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
 def run_import(args: argparse.Namespace) -> int:
     """Exit status: 0 every row synced, 1 some rows rejected (see the report), 2 the import failed."""
     import httpx
-    from common.spreadsheet import SheetError
+    from common.spreadsheets import REPORT_ENCODING, SheetError
 
     from talent.entrypoints import importer
 
@@ -54,12 +54,12 @@ def run_import(args: argparse.Namespace) -> int:
     headers = {"Authorization": f"Bearer {args.token}"}
     try:
         with (
-            report_path.open("w", encoding="utf-8-sig", newline="") as report,
+            report_path.open("w", encoding=REPORT_ENCODING, newline="") as report,
             httpx.Client(base_url=args.url, headers=headers, timeout=600) as client,
         ):
-            summary = importer.Importer(client, mode=args.mode, report=report, dry_run=args.dry_run).run(
-                args.file, progress=not args.no_progress
-            )
+            summary = importer.Importer(
+                client, mode=args.mode, report=report, dry_run=args.dry_run, lang=args.lang
+            ).run(args.file, progress=not args.no_progress)
     except (SheetError, importer.ImportFailed, OSError) as exc:
         print(f"import failed: {exc}", file=sys.stderr)
         return 2

@@ -1,21 +1,12 @@
-"""Reading the services' spreadsheet templates: bilingual headers ("外部编号 external_id", either half
-is enough), cells turned into JSON values, and a service's problem answer told in one line. Shared by the
-command-line importers (`talent import`)."""
+"""Reading the services' spreadsheets: a .csv file or a workbook's sheet, by its bilingual headers
+("外部编号 external_id": either half is enough), row by row as the user numbers them."""
 
 from __future__ import annotations
 
 import csv
-import re
 from collections.abc import Iterator, Sequence
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-
-import httpx
-
-SPLIT = re.compile(r"[,;，；、\s]+")
-TRUE = frozenset({"1", "true", "yes", "y", "是", "√", "x"})
-FALSE = frozenset({"0", "false", "no", "n", "否", ""})
 
 
 class SheetError(ValueError):
@@ -28,6 +19,8 @@ class Columns:
     def __init__(self, columns: Sequence[tuple[str, str]]) -> None:
         self.columns = tuple(columns)
         self.headers = tuple(f"{zh} {en}" for zh, en in columns)
+        self.fields = tuple(en for _zh, en in columns)
+        self.labels = {en: zh for zh, en in columns}
         self._by_label = {zh: en for zh, en in columns} | {en: en for _zh, en in columns}
 
     def field_of(self, header: object) -> str | None:
@@ -82,38 +75,3 @@ def read_sheet(path: Path, columns: Columns, sheet: str | None = None) -> Iterat
 
 def blank(value: object) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
-
-
-def text(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))  # a code typed as a number: 440000.0
-    if isinstance(value, datetime):
-        return value.date().isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value).strip()
-
-
-def integer(value: Any) -> Any:
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    return value
-
-
-def boolean(value: Any) -> Any:
-    lowered = str(value).strip().lower()
-    return True if lowered in TRUE else False if lowered in FALSE else value
-
-
-def items(value: Any) -> list[str]:
-    return [part for part in SPLIT.split(text(value)) if part]
-
-
-def problem_text(response: httpx.Response) -> str:
-    try:
-        problem = response.json()
-        return f"{response.status_code} {problem.get('title', '')}: {problem.get('detail', '')}"
-    except ValueError:
-        return f"{response.status_code}: {response.text[:200]}"

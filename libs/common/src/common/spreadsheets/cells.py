@@ -1,5 +1,8 @@
 """Spreadsheet cells as people type them, for every service's uploader or importer.
 
+Plain cells: `text` (a code typed as a number, 440000.0, reads `440000`), `integer`, `items` (a list
+separated by commas, 、 or spaces).
+
 Dates as `2026-05-06`, `2026/5/6`, `2026.5.6`, `2026年5月6日` or an Excel date cell; `是`/`否`, `true`/`false`;
 countries by ISO code or by Chinese or English name; provinces by GB/T 2260 code or name (`广西` → `450000`);
 a producer's vocabulary (event types, talent groups and roles) by code or label. A cell that cannot be read,
@@ -15,7 +18,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -32,7 +35,9 @@ _YEAR_FIRST = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2}
 _YEAR_LAST = re.compile(r"^(\d{1,2})\s*[-/.]\s*(\d{1,2})\s*[-/.]\s*(\d{4})$")
 _TIME = re.compile(r"[ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$")
 _TRUE = frozenset({"是", "true", "yes", "y", "1", "√", "✓", "x", "对"})
-_FALSE = frozenset({"否", "false", "no", "n", "0", "×", "✗", "不是", "非"})
+_FALSE = frozenset({"否", "false", "no", "n", "0", "×", "✗", "不是", "非", ""})
+_ITEMS = re.compile(r"[,;，；、\s]+")
+_LIST_SEPARATORS = re.compile(r"[,;，；、\n]+")  # not spaces: `Viet Nam`, `Young scientists` are one item
 _PROVINCE_SUFFIXES = ("壮族自治区", "回族自治区", "维吾尔自治区", "自治区", "特别行政区", "省", "市")
 
 
@@ -55,10 +60,54 @@ class CellError(ValueError):
         return self.say("en")
 
 
-def _text(value: object) -> str:
+def text(value: object) -> str:
+    """A cell as text, as typed: a whole number Excel keeps as 440000.0 reads `440000`, a date cell its
+    ISO date."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return unicodedata.normalize("NFKC", str(value)).strip()  # full-width digits and letters as ASCII
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def integer(value: object) -> object:
+    """A whole number from a number or digits cell; anything else as it is, for the model to refuse."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return value
+
+
+def items(value: object) -> list[str]:
+    """A free list: `energy, materials`, `能源、材料`, `energy materials`."""
+    return [part for part in _ITEMS.split(text(value)) if part]
+
+
+def read_list(value: object, read: Callable[[str], str]) -> list[str]:
+    """A list of codes read one by one (`德国、France，vn`, `工程师, 女科学家`); an item that cannot be read
+    whole is read word by word (`DE FR`, `engineer youth`), a dropdown choice (`德国 DE`) is one item."""
+    found: list[str] = []
+    for part in _LIST_SEPARATORS.split(text(value)):
+        if not part.strip():
+            continue
+        try:
+            found.append(read(part))
+        except CellError:
+            words = part.split()
+            if len(words) < 2:
+                raise
+            found += [read(word) for word in words]
+    return found
+
+
+def _text(value: object) -> str:
+    """The text a reader matches: full-width digits and letters as ASCII."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return unicodedata.normalize("NFKC", str(value)).strip()
 
 
 def _key(text: str) -> str:
@@ -98,7 +147,8 @@ def _date(value: object, year: int, month: int, day: int) -> date:
 
 
 def read_bool(value: object) -> bool:
-    """`是`/`否`, `true`/`false`, `yes`/`no`, 1/0 (an Excel TRUE cell is already a bool)."""
+    """`是`/`否`, `true`/`false`, `yes`/`no`, 1/0, √/×, an empty cell for no (an Excel TRUE cell is
+    already a bool)."""
     if isinstance(value, bool):
         return value
     text = _key(_text(value))
@@ -160,6 +210,11 @@ def read_country(value: object) -> str:
     name (`德国`, `Germany`, `Federal Republic of Germany`)."""
     index, names = _countries()
     return _resolve(value, index, "sheet.unknown_country", "sheet.ambiguous_country", lambda c: names[c][0])
+
+
+def read_countries(value: object) -> list[str]:
+    """Several countries by code or name (`德国、France，vn`, `DE FR`)."""
+    return read_list(value, read_country)
 
 
 def country_choices() -> list[str]:

@@ -24,7 +24,12 @@ PERSON_REMOVED = "exchange.person.removed"
 VOCABULARY_FILE = Path(__file__).with_name("vocabulary.json")
 # The groups and post roles with their zh/en labels: the data file this service publishes beside its
 # AsyncAPI document, from which consumers (reporting) label their figures.
-VOCABULARY: dict[str, dict[str, dict[str, str]]] = json.loads(VOCABULARY_FILE.read_text(encoding="utf-8"))
+# Only its sections: the file also says what it is (`$comment`, `service`, `topic`).
+VOCABULARY: dict[str, dict[str, dict[str, str]]] = {
+    name: section
+    for name, section in json.loads(VOCABULARY_FILE.read_text(encoding="utf-8")).items()
+    if isinstance(section, dict)
+}
 
 GroupName = Literal["leading_scientist", "engineer", "young_scientist", "woman_scientist", "youth", "overseas_expert"]
 RoleName = Literal[

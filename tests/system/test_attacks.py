@@ -145,7 +145,8 @@ def _write_routes(app: Any) -> list[tuple[str, str, int]]:
         concrete = re.sub(r"\{[^}]+\}", "0193a5b2-7c1e-7d4a-9b3f-2a1c5e6f7a8b", path)
         for method in operations:
             if method in ("post", "put", "patch"):
-                limit = limiter._limit({"method": method.upper(), "path": concrete})
+                scope = {"method": method.upper(), "path": concrete, "headers": []}
+                limit = limiter.limit_for(scope, limiter.max_bytes) if limiter.limit_for else limiter.max_bytes
                 routes.append((method.upper(), concrete, limit))
     return routes
 

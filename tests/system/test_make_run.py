@@ -1,9 +1,12 @@
 """`make run`'s script (deploy/local/run.py) on SQLite with the real broker: it migrates and starts the
-four services, loads the demo dataset, which reaches the reporting service's figures through Kafka;
-a second copy is refused while the ports are taken; SIGTERM stops every service it started."""
+four services, loads the demo dataset (at a tenth of its size), which reaches the reporting service's
+figures through Kafka; a second copy is refused while the ports are taken; SIGTERM stops every service it
+started; started again on the same files it loads the dataset again and adds nothing."""
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import queue
 import signal
@@ -65,6 +68,25 @@ class Lines:
         return line
 
 
+def _figures(reporting: str, token: str) -> dict[str, int]:
+    answer = httpx.get(f"{reporting}/v1/metrics/regions/all", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    return {
+        "events": body["events"]["count"],
+        "organizations": body["partners"]["organizations"],
+        "agreements": body["partners"]["agreements_signed"],
+    }
+
+
+def _counts(line: str) -> dict[str, int]:
+    """`demo events: events created: 230, events unchanged: 0` → {"events created": 230, …}."""
+    return {k.strip(): int(v) for k, v in (part.rsplit(":", 1) for part in line.split(": ", 1)[1].split(", "))}
+
+
+SCALE = 0.1  # 230 events, 15 organizations, 12 agreements (tests/deploy/test_demo_data.py checks the counts)
+
+
 @pytest.mark.timeout(600)  # the waits below add up to more than the suite's default of 300 s
 def test_make_run_starts_everything_refuses_a_second_copy_and_stops_on_sigterm(tmp_path, kafka_bootstrap, topic_prefix):
     offset = _free_offset()
@@ -80,26 +102,35 @@ def test_make_run_starts_everything_refuses_a_second_copy_and_stops_on_sigterm(t
         "EXCHANGE_TOPIC_PREFIX": f"{topic_prefix}run.",
         # Its own consumer group: a developer's `make run` on the same broker is not rebalanced.
         "REPORTING_CONSUMER_GROUP": f"{topic_prefix}run.reporting",
+        "EXCHANGE_DEMO_SCALE": str(SCALE),
     }
+    expected = {"events": 230, "organizations": 15, "agreements": 12}
     first = subprocess.Popen(RUN, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         output = Lines(first)
-        demo = output.until("demo dataset:", timeout=180)
-        created = int(demo.split("created: ")[1].split(")")[0].split(",")[0])
-        assert created == 120, demo
+        partners = _counts(output.until("demo partners:", timeout=180))
+        assert partners == {"organizations created": 15, "agreements created": 12}, partners
+        events = _counts(output.until("demo events:", timeout=120))
+        assert events == {"events created": 230}, events
+        talent = output.until("demo talent:", timeout=120)
+        assert "skipped" in talent or "people created: 1000" in talent, talent
+        output.until("The dashboard, signed in", timeout=30)
+        link = output.next().strip()
         output.until("A read token for the dashboard", timeout=30)
         token = output.next().strip()
+        assert link.endswith(f"/dashboard/#token={token}")
         assert {p.name for p in tmp_path.iterdir()} >= {"events.db", "reporting.db", "logs", "run.pids"}
 
-        # The demo events reach the reporting service's figures through Kafka.
+        # The demo dataset reaches the reporting service's figures through Kafka.
         reporting = f"http://127.0.0.1:{8004 + offset}"
-        deadline, counted = time.monotonic() + 60, None
-        while time.monotonic() < deadline and counted != created:
-            answer = httpx.get(f"{reporting}/v1/metrics/regions/all", headers={"Authorization": f"Bearer {token}"})
-            assert answer.status_code == 200, answer.text
-            counted = answer.json()["events"]["count"]
+        deadline, figures = time.monotonic() + 90, None
+        while time.monotonic() < deadline and figures != expected:
+            figures = _figures(reporting, token)
             time.sleep(0.5)
-        assert counted == created
+        assert figures == expected
+        # The printed token reads, and nothing more (no admin).
+        claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+        assert claims["scope"] == "reporting:read", claims
 
         second = subprocess.run(RUN, env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert second.returncode != 0
@@ -113,6 +144,22 @@ def test_make_run_starts_everything_refuses_a_second_copy_and_stops_on_sigterm(t
             time.sleep(0.3)
         assert all(_free(p + offset) for p in BASE_PORTS), "a service still answers after SIGTERM"
         assert not (tmp_path / "run.pids").exists()
+
+        # Started again on the same files: the demo load finds everything there and adds nothing.
+        again = subprocess.Popen(RUN, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            output = Lines(again)
+            partners = _counts(output.until("demo partners:", timeout=180))
+            assert partners == {"organizations existing": 15, "agreements existing": 12}, partners
+            events = _counts(output.until("demo events:", timeout=120))
+            assert events == {"events unchanged": 230}, events
+            output.until("A read token for the dashboard", timeout=60)
+            token = output.next().strip()
+            time.sleep(3)  # anything the second load had published would have reached reporting by now
+            assert _figures(reporting, token) == expected
+        finally:
+            again.send_signal(signal.SIGTERM)
+            again.wait(timeout=60)
     finally:
         if first.poll() is None:
             first.kill()

@@ -5,7 +5,9 @@ started; started again on the same files it loads the dataset again and adds not
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import importlib.util
 import json
 import os
 import queue
@@ -15,7 +17,10 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
+from datetime import date
 from pathlib import Path
+from types import ModuleType
 
 import httpx
 import pytest
@@ -68,6 +73,19 @@ class Lines:
         return line
 
 
+def _token(env: dict[str, str], kind: str, code: str, scopes: str) -> str:
+    """A token as `make run` mints them (run in its environment, so with the same signing key)."""
+    script = "import sys; sys.path.insert(0, 'deploy/local'); from run import token; print(token(*sys.argv[1:]))"
+    return subprocess.run(
+        [sys.executable, "-c", script, kind, code, scopes],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
 def _figures(reporting: str, token: str) -> dict[str, int]:
     answer = httpx.get(f"{reporting}/v1/metrics/regions/all", headers={"Authorization": f"Bearer {token}"})
     assert answer.status_code == 200, answer.text
@@ -84,7 +102,69 @@ def _counts(line: str) -> dict[str, int]:
     return {k.strip(): int(v) for k, v in (part.rsplit(":", 1) for part in line.split(": ", 1)[1].split(", "))}
 
 
-SCALE = 0.1  # 230 events, 15 organizations, 12 agreements (tests/deploy/test_demo_data.py checks the counts)
+# 230 events, 15 organizations, 12 agreements (tests/deploy/test_demo_data.py checks the counts); the
+# screenshots in docs/screenshots/ were taken with DEMO_SCALE=1.
+SCALE = float(os.environ.get("DEMO_SCALE") or 0.1)
+SCREENSHOTS = ROOT / "test-output" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+PROVINCE = "630000"  # Qinghai
+
+
+def _demo() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("demo", ROOT / "deploy" / "local" / "demo.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["demo"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+async def _look_at_the_dashboard(reporting: str, events: str, link: str, province_token: str) -> None:
+    """The dashboard as people see it, through the signed-in link: after the demo load, after a live change
+    (a province posts an event), in Chinese and in English; the screenshots go to test-output/screenshots/."""
+    from playwright.async_api import async_playwright, expect
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(
+            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
+        page = await browser.new_page(viewport={"width": 1440, "height": 900})
+        await page.goto(link)
+        await expect(page.get_by_test_id("status")).to_have_attribute("data-state", "live", timeout=20000)
+        assert "#token" not in page.url
+        await expect(page.get_by_test_id("empty-chart-regions")).to_be_hidden()
+        await page.wait_for_timeout(1500)  # the charts' entry animation
+        await page.screenshot(path=str(SCREENSHOTS / "dashboard-zh.png"))
+
+        cell = page.get_by_test_id(f"cell-cn:{PROVINCE}-events.count")
+        before = int((await cell.inner_text()).replace(",", ""))
+        body = {
+            "external_ref": f"live-{uuid.uuid4().hex[:8]}",
+            "title": "青海国际科技论坛",
+            "type": "forum",
+            "start_date": f"{date.today().year}-06-01",
+            "end_date": f"{date.today().year}-06-02",
+            "host_province": PROVINCE,
+            "participants": 2500,
+            "foreign_participants": 400,
+            "papers": 120,
+            "countries": ["DE", "KZ"],
+        }
+        async with httpx.AsyncClient() as client:
+            answer = await client.post(
+                f"{events}/v1/events", json=body, headers={"Authorization": f"Bearer {province_token}"}
+            )
+        assert answer.status_code == 201, answer.text
+        await expect(cell).to_have_text(f"{before + 1:,}", timeout=20000)  # live, no reload
+        await page.locator(f'tr[data-region="cn:{PROVINCE}"]').click()
+        await page.wait_for_timeout(1500)
+        await page.screenshot(path=str(SCREENSHOTS / "dashboard-zh-live.png"))
+        await page.get_by_test_id("lang").click()
+        await expect(page.locator("h1")).to_have_text("International S&T exchange · live overview")
+        await page.wait_for_timeout(1500)
+        await page.screenshot(path=str(SCREENSHOTS / "dashboard-en-live.png"))
+        await browser.close()
 
 
 @pytest.mark.timeout(600)  # the waits below add up to more than the suite's default of 300 s
@@ -104,16 +184,24 @@ def test_make_run_starts_everything_refuses_a_second_copy_and_stops_on_sigterm(t
         "REPORTING_CONSUMER_GROUP": f"{topic_prefix}run.reporting",
         "EXCHANGE_DEMO_SCALE": str(SCALE),
     }
-    expected = {"events": 230, "organizations": 15, "agreements": 12}
+    data = _demo().generate(scale=SCALE)
+    expected = {
+        "events": data.event_count,
+        "organizations": len(data.organizations),
+        "agreements": len(data.agreements),
+    }
     first = subprocess.Popen(RUN, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         output = Lines(first)
         partners = _counts(output.until("demo partners:", timeout=180))
-        assert partners == {"organizations created": 15, "agreements created": 12}, partners
+        assert partners == {
+            "organizations created": expected["organizations"],
+            "agreements created": expected["agreements"],
+        }
         events = _counts(output.until("demo events:", timeout=120))
-        assert events == {"events created": 230}, events
+        assert events == {"events created": expected["events"]}, events
         talent = output.until("demo talent:", timeout=120)
-        assert "skipped" in talent or "people created: 1000" in talent, talent
+        assert "skipped" in talent or f"people created: {data.people_count}" in talent, talent
         output.until("The dashboard, signed in", timeout=30)
         link = output.next().strip()
         output.until("A read token for the dashboard", timeout=30)
@@ -131,6 +219,10 @@ def test_make_run_starts_everything_refuses_a_second_copy_and_stops_on_sigterm(t
         # The printed token reads, and nothing more (no admin).
         claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
         assert claims["scope"] == "reporting:read", claims
+        province = _token(env, "province", PROVINCE, "events:write")
+        asyncio.run(_look_at_the_dashboard(reporting, f"http://127.0.0.1:{8002 + offset}", link, province))
+        expected["events"] += 1  # the live change
+        assert _figures(reporting, token) == expected
 
         second = subprocess.run(RUN, env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert second.returncode != 0
@@ -150,9 +242,12 @@ def test_make_run_starts_everything_refuses_a_second_copy_and_stops_on_sigterm(t
         try:
             output = Lines(again)
             partners = _counts(output.until("demo partners:", timeout=180))
-            assert partners == {"organizations existing": 15, "agreements existing": 12}, partners
+            assert partners == {
+                "organizations existing": expected["organizations"],
+                "agreements existing": expected["agreements"],
+            }
             events = _counts(output.until("demo events:", timeout=120))
-            assert events == {"events unchanged": 230}, events
+            assert events == {"events unchanged": data.event_count}, events
             output.until("A read token for the dashboard", timeout=60)
             token = output.next().strip()
             time.sleep(3)  # anything the second load had published would have reached reporting by now

@@ -314,7 +314,13 @@ def system(env: dict[str, str], startup_timeout: float = 300) -> Iterator[list[s
     lines: queue.Queue[str | None] = queue.Queue()
     assert process.stdout is not None
     stream = process.stdout
-    threading.Thread(target=lambda: [*map(lines.put, stream), lines.put(None)], daemon=True).start()
+
+    def pump() -> None:
+        for line in stream:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
     seen: list[str] = []
     try:
         deadline = time.monotonic() + startup_timeout

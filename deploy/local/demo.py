@@ -373,7 +373,7 @@ def _organizations(data: Dataset, rng: random.Random, count: int) -> None:
     def add(name: str, name_zh: str, country: str | None, kind: str, ror: str | None) -> None:
         if len(data.organizations) < count and (name.lower(), country) not in names:
             names.add((name.lower(), country))
-            org = {"key": f"org-{len(data.organizations):04d}", "name": name, "name_zh": name_zh}
+            org: dict[str, Any] = {"key": f"org-{len(data.organizations):04d}", "name": name, "name_zh": name_zh}
             org |= {"country": country, "kind": kind}
             if ror:
                 org["ror_id"] = ror
@@ -502,7 +502,7 @@ def _talent(data: Dataset, rng: random.Random, count: int, scale: float, year: i
         person = holders[i] if i < len(holders) else rng.choice(holders)
         name, _, acronym, seat = rng.choice(INTERNATIONAL)
         start = rng.randint(year - 6, year)
-        post = {"organization": f"{name} ({acronym})", "organization_country": seat, "role": role}
+        post: dict[str, Any] = {"organization": f"{name} ({acronym})", "organization_country": seat, "role": role}
         post |= {"start_date": f"{start}-{rng.randint(1, 12):02d}-01", "end_date": None}
         if len(person["posts"]) < 50:
             person["posts"].append(post)

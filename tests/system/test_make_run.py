@@ -248,6 +248,8 @@ def test_make_run_starts_everything_refuses_a_second_copy_and_stops_on_sigterm(t
             }
             events = _counts(output.until("demo events:", timeout=120))
             assert events == {"events unchanged": data.event_count}, events
+            talent = output.until("demo talent:", timeout=120)
+            assert "skipped" in talent or f"people unchanged: {data.people_count}" in talent, talent
             output.until("A read token for the dashboard", timeout=60)
             token = output.next().strip()
             time.sleep(3)  # anything the second load had published would have reached reporting by now

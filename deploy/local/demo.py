@@ -358,12 +358,17 @@ def generate(scale: float = 1.0, year: int = 2025, today: date | None = None, se
     """The dataset for `year` (its events start in it), with agreements' expiry dates spread around
     `today` (default: 1 July of `year`). The same arguments give the same dataset."""
     today = today or date(year, 7, 1)
-    rng = random.Random(f"{seed}:{scale}:{year}:{today.isoformat()}")
+
+    # A generator per part, none seeded with `today`: a load on another day sends the same organizations,
+    # events and people (found unchanged); only the agreements' dates move with it (found by external_ref).
+    def rng(part: str) -> random.Random:
+        return random.Random(f"{seed}:{scale}:{year}:{part}")
+
     data = Dataset()
-    _organizations(data, rng, scaled(ORGANIZATIONS, scale))
-    _agreements(data, rng, scaled(AGREEMENTS, scale), today)
-    _events(data, rng, scaled(EVENTS, scale), year)
-    _talent(data, rng, scaled(PEOPLE, scale), scale, year)
+    _organizations(data, rng("organizations"), scaled(ORGANIZATIONS, scale))
+    _agreements(data, rng("agreements"), scaled(AGREEMENTS, scale), today)
+    _events(data, rng("events"), scaled(EVENTS, scale), year)
+    _talent(data, rng("talent"), scaled(PEOPLE, scale), scale, year)
     return data
 
 

@@ -50,6 +50,13 @@ def counts(data) -> tuple[int, int, int, int]:  # type: ignore[no-untyped-def]
     return len(data.organizations), len(data.agreements), data.event_count, data.people_count
 
 
+def test_another_day_moves_only_the_agreements_dates_so_a_later_load_finds_the_rest_unchanged():
+    later = demo().generate(scale=1.0, year=2026, today=TODAY + timedelta(days=3))
+    assert later.organizations == full().organizations
+    assert later.events == full().events and later.talent == full().talent
+    assert [a["external_ref"] for a in later.agreements] == [a["external_ref"] for a in full().agreements]
+
+
 def test_the_counts_are_the_plans_and_scale_with_the_factor():
     assert counts(full()) == (150, 120, 2300, 10_000)
     assert len(full().talent) == 50

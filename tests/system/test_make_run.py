@@ -158,6 +158,7 @@ async def _look_at_the_dashboard(reporting: str, events: str, link: str, provinc
         assert answer.status_code == 201, answer.text
         await expect(cell).to_have_text(f"{before + 1:,}", timeout=20000)  # live, no reload
         await page.locator(f'tr[data-region="cn:{PROVINCE}"]').click()
+        await page.evaluate("window.scrollTo(0, 0)")  # the click scrolled to the row; the charts are on top
         await page.wait_for_timeout(1500)
         await page.screenshot(path=str(SCREENSHOTS / "dashboard-zh-live.png"))
         await page.get_by_test_id("lang").click()

@@ -4,12 +4,12 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 
-.PHONY: help uv setup infra kafka postgres run stop test test-fast lint deploy-check docs format bench asyncapi clean
+.PHONY: help uv setup infra kafka postgres run stop test test-fast lint deploy-check docs format bench bench-load asyncapi clean
 
 help:
 	@echo "make run    set up everything, start Kafka and the four services with a demo dataset"
 	@echo "make test   set up what tests need (Kafka, PostgreSQL, Chromium) and run every test"
-	@echo "make stop | lint | deploy-check | docs | format | bench | asyncapi | clean"
+	@echo "make stop | lint | deploy-check | docs | format | bench | bench-load | asyncapi | clean"
 
 uv:
 	@command -v python3 >/dev/null || { echo "python3 (3.11+) is required"; exit 1; }
@@ -62,6 +62,10 @@ format:
 
 bench: setup infra
 	$(UV) run python bench/run.py
+
+# The whole system under 50 concurrent clients for 5 minutes (docs/reliability.md, "Load").
+bench-load: setup kafka
+	$(UV) run python bench/system/load.py --duration 300
 
 clean:
 	rm -rf .local/*.db .local/logs .pytest_cache .mypy_cache .ruff_cache

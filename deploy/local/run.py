@@ -8,9 +8,7 @@ are the default databases; `EXCHANGE_DB=postgres` uses the local PostgreSQL (dep
 
 from __future__ import annotations
 
-import json
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -18,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import demo
 import httpx
 from common.auth import mint_token
 from common.settings import ServiceSettings
@@ -99,13 +98,15 @@ def start() -> None:
     try:
         wait_healthy()
         load_demo()
-        load_demo_partners()
-        load_demo_talent()
         print(f"\nexchange-tracker is running (logs in {logs}/):")
         for service, port in SERVICES.items():
             print(f"  {service:<10} http://127.0.0.1:{port}/docs")
+        # Read-only (no admin), in the fragment: the browser never sends it; the page keeps it and
+        # takes it out of the address bar.
+        read = token("hq", "HQ", "reporting:read")
         print(f"  dashboard  http://127.0.0.1:{SERVICES['reporting']}/dashboard/")
-        print(f"\nA read token for the dashboard (24 h):\n  {token('hq', 'HQ', 'reporting:read admin')}")
+        print(f"\nThe dashboard, signed in (24 h):\n  http://127.0.0.1:{SERVICES['reporting']}/dashboard/#token={read}")
+        print(f"\nA read token for the dashboard (24 h):\n  {read}")
         print("\nCtrl-C or `make stop` stops everything.")
         while all(p.poll() is None for p in processes):
             time.sleep(0.5)
@@ -140,124 +141,16 @@ def wait_healthy(timeout: float = 60) -> None:
 
 
 def load_demo() -> None:
-    """Post the demo events (idempotent by external_ref, so re-running `make run` adds nothing)."""
-    events = json.loads((ROOT / "deploy" / "local" / "demo_events.json").read_text())
-    headers = {"Authorization": f"Bearer {token('hq', 'HQ', 'admin events:write')}"}
+    """The demo dataset (deploy/local/demo.py) through the public APIs, each body with its own token.
+    Idempotent: a second `make run` adds nothing. `EXCHANGE_DEMO_SCALE` (default 1) scales it."""
+    scale = float(os.environ.get("EXCHANGE_DEMO_SCALE") or 1.0)
+    print(f"loading the demo dataset (scale {scale:g})")
+    urls = {service: f"http://127.0.0.1:{port}" for service, port in SERVICES.items()}
     try:
-        response = httpx.post(
-            f"http://127.0.0.1:{SERVICES['events']}/v1/events/batch",
-            json={"events": events},
-            headers=headers,
-            timeout=30,
-        )
-    except httpx.HTTPError as exc:
-        print(f"demo data not loaded: {exc}")
-        return
-    if response.status_code == 404:
-        print("demo data not loaded: the events API is not there yet")
-        return
-    statuses = [item.get("status") for item in response.json().get("items", response.json().get("results", []))]
-    print(
-        f"demo dataset: {len(events)} events posted ({', '.join(f'{s}: {statuses.count(s)}' for s in set(statuses))})"
-    )
-
-
-def load_demo_partners() -> None:
-    """Post the demo organizations and agreements. Idempotent: an organization posted before answers 409
-    naming its id, an agreement posted before (same external_ref, same content) 200."""
-    demo = json.loads((ROOT / "deploy" / "local" / "demo_partners.json").read_text())
-    base = f"http://127.0.0.1:{SERVICES['partners']}/v1/partners"
-    headers = {"Authorization": f"Bearer {token('hq', 'HQ', 'admin partners:write')}"}
-    ids: dict[str, str] = {}
-    created = {"organizations": 0, "agreements": 0}
-    try:
-        with httpx.Client(headers=headers, timeout=30) as client:
-            for org in demo["organizations"]:
-                body = {k: v for k, v in org.items() if k != "key"}
-                response = client.post(f"{base}/organizations", json=body)
-                if response.status_code not in (201, 409):
-                    print(f"demo partners not loaded: {response.status_code} {response.text[:200]}")
-                    return
-                created["organizations"] += response.status_code == 201
-                ids[org["key"]] = response.json()["id" if response.status_code == 201 else "existing_id"]
-            for agreement in demo["agreements"]:
-                body = {k: v for k, v in agreement.items() if k != "partners"}
-                body["partner_org_ids"] = [ids[key] for key in agreement["partners"]]
-                response = client.post(f"{base}/agreements", json=body)
-                if response.status_code not in (200, 201):
-                    print(f"demo agreement {agreement['external_ref']} not loaded: {response.status_code}")
-                    continue
-                created["agreements"] += response.status_code == 201
-    except httpx.HTTPError as exc:
-        print(f"demo partners not loaded: {exc}")
-        return
-    print(
-        f"demo partners: {len(demo['organizations'])} organizations ({created['organizations']} new), "
-        f"{len(demo['agreements'])} agreements ({created['agreements']} new)"
-    )
-
-
-DEMO_SOCIETIES = {"CMES": 400, "CCS": 250, "CSEE": 150}  # society → pool size
-DEMO_GROUPS = ("leading_scientist", "engineer", "young_scientist", "woman_scientist", "youth", "overseas_expert")
-DEMO_ROLES = ("president", "vice_president", "executive_board", "secretary_general", "committee_chair", "member")
-DEMO_PROVINCES = ("110000", "310000", "440000", "320000", "510000", "420000", "610000", "650000")
-DEMO_ORGANIZATIONS = (("WFEO", "FR"), ("ISC", "FR"), ("IUPAC", "US"), ("CIGRE", "FR"), ("ISO", "CH"), ("PSA", "US"))
-
-
-def demo_pool(society: str, size: int) -> list[dict[str, object]]:
-    """A society's made-up pool, the same every time (a seeded generator), so a second sync is unchanged."""
-    rng = random.Random(society)
-    people = []
-    for n in range(1, size + 1):
-        abroad = rng.random() < 0.12
-        posts = []
-        if rng.random() < 0.25:
-            organization, seat = rng.choice(DEMO_ORGANIZATIONS)
-            start = rng.randint(2016, 2025)
-            posts.append(
-                {
-                    "organization": organization,
-                    "organization_country": seat,
-                    "role": rng.choice(DEMO_ROLES),
-                    "start_date": f"{start}-0{rng.randint(1, 9)}-01",
-                    "end_date": None if rng.random() < 0.6 else f"{start + rng.randint(1, 4)}-12-31",
-                }
-            )
-        people.append(
-            {
-                "external_id": f"{society}-{n:05d}",
-                "name": f"示例人员 {society}-{n:05d}",
-                "groups": sorted(set(rng.sample(DEMO_GROUPS, rng.randint(1, 2)))),
-                "country": rng.choice(("US", "DE", "JP", "GB", "FR")) if abroad else "CN",
-                "province": None if abroad else rng.choice(DEMO_PROVINCES),
-                "reserve": rng.random() < 0.2,
-                "posts": posts,
-            }
-        )
-    return people
-
-
-def load_demo_talent() -> None:
-    """Sync a few societies' pools in full (idempotent: a second `make run` finds them all unchanged)."""
-    summary = []
-    for society, size in DEMO_SOCIETIES.items():
-        headers = {"Authorization": f"Bearer {token('society', society, 'talent:sync')}"}
-        try:
-            response = httpx.post(
-                f"http://127.0.0.1:{SERVICES['talent']}/v1/talent/sync",
-                json={"mode": "full", "records": demo_pool(society, size)},
-                headers=headers,
-                timeout=60,
-            )
-        except httpx.HTTPError as exc:
-            print(f"demo talent pools not loaded: {exc}")
-            return
-        if response.status_code != 200:
-            print(f"demo talent pool of {society} not loaded: {response.status_code}")
-            continue
-        answer = response.json()
-        summary.append(f"{society} {answer['created']} created, {answer['unchanged']} unchanged")
-    print(f"demo talent pools: {'; '.join(summary)}")
+        for line in demo.load(urls, token, scale=scale):
+            print(line)
+    except (httpx.HTTPError, demo.LoadError) as exc:
+        print(f"demo dataset not (fully) loaded: {exc}")
 
 
 def stop() -> None:

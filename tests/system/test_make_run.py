@@ -1,9 +1,14 @@
 """`make run`'s script (deploy/local/run.py) on SQLite with the real broker: it migrates and starts the
-four services, loads the demo dataset, which reaches the reporting service's figures through Kafka;
-a second copy is refused while the ports are taken; SIGTERM stops every service it started."""
+four services, loads the demo dataset (at a tenth of its size), which reaches the reporting service's
+figures through Kafka; a second copy is refused while the ports are taken; SIGTERM stops every service it
+started; started again on the same files it loads the dataset again and adds nothing."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import importlib.util
+import json
 import os
 import queue
 import signal
@@ -12,7 +17,10 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
+from datetime import date
 from pathlib import Path
+from types import ModuleType
 
 import httpx
 import pytest
@@ -65,6 +73,101 @@ class Lines:
         return line
 
 
+def _token(env: dict[str, str], kind: str, code: str, scopes: str) -> str:
+    """A token as `make run` mints them (run in its environment, so with the same signing key)."""
+    script = "import sys; sys.path.insert(0, 'deploy/local'); from run import token; print(token(*sys.argv[1:]))"
+    return subprocess.run(
+        [sys.executable, "-c", script, kind, code, scopes],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def _figures(reporting: str, token: str) -> dict[str, int]:
+    answer = httpx.get(f"{reporting}/v1/metrics/regions/all", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    return {
+        "events": body["events"]["count"],
+        "organizations": body["partners"]["organizations"],
+        "agreements": body["partners"]["agreements_signed"],
+    }
+
+
+def _counts(line: str) -> dict[str, int]:
+    """`demo events: events created: 230, events unchanged: 0` → {"events created": 230, …}."""
+    return {k.strip(): int(v) for k, v in (part.rsplit(":", 1) for part in line.split(": ", 1)[1].split(", "))}
+
+
+# 230 events, 15 organizations, 12 agreements (tests/deploy/test_demo_data.py checks the counts); the
+# screenshots in docs/screenshots/ were taken with DEMO_SCALE=1.
+SCALE = float(os.environ.get("DEMO_SCALE") or 0.1)
+SCREENSHOTS = ROOT / "test-output" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+PROVINCE = "630000"  # Qinghai
+
+
+def _demo() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("demo", ROOT / "deploy" / "local" / "demo.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["demo"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+async def _look_at_the_dashboard(reporting: str, events: str, link: str, province_token: str) -> None:
+    """The dashboard as people see it, through the signed-in link: after the demo load, after a live change
+    (a province posts an event), in Chinese and in English; the screenshots go to test-output/screenshots/."""
+    from playwright.async_api import async_playwright, expect
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(
+            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
+        page = await browser.new_page(viewport={"width": 1440, "height": 900})
+        await page.goto(link)
+        await expect(page.get_by_test_id("status")).to_have_attribute("data-state", "live", timeout=20000)
+        assert "#token" not in page.url
+        await expect(page.get_by_test_id("empty-chart-regions")).to_be_hidden()
+        await page.wait_for_timeout(1500)  # the charts' entry animation
+        await page.screenshot(path=str(SCREENSHOTS / "dashboard-zh.png"))
+
+        cell = page.get_by_test_id(f"cell-cn:{PROVINCE}-events.count")
+        before = int((await cell.inner_text()).replace(",", ""))
+        body = {
+            "external_ref": f"live-{uuid.uuid4().hex[:8]}",
+            "title": "青海国际科技论坛",
+            "type": "forum",
+            "start_date": f"{date.today().year}-06-01",
+            "end_date": f"{date.today().year}-06-02",
+            "host_province": PROVINCE,
+            "participants": 2500,
+            "foreign_participants": 400,
+            "papers": 120,
+            "countries": ["DE", "KZ"],
+        }
+        async with httpx.AsyncClient() as client:
+            answer = await client.post(
+                f"{events}/v1/events", json=body, headers={"Authorization": f"Bearer {province_token}"}
+            )
+        assert answer.status_code == 201, answer.text
+        await expect(cell).to_have_text(f"{before + 1:,}", timeout=20000)  # live, no reload
+        await page.locator(f'tr[data-region="cn:{PROVINCE}"]').click()
+        await page.evaluate("window.scrollTo(0, 0)")  # the click scrolled to the row; the charts are on top
+        await page.wait_for_timeout(1500)
+        await page.screenshot(path=str(SCREENSHOTS / "dashboard-zh-live.png"))
+        await page.get_by_test_id("lang").click()
+        await expect(page.locator("h1")).to_have_text("International S&T exchange · live overview")
+        await page.wait_for_timeout(1500)
+        await page.screenshot(path=str(SCREENSHOTS / "dashboard-en-live.png"))
+        await browser.close()
+
+
 @pytest.mark.timeout(600)  # the waits below add up to more than the suite's default of 300 s
 def test_make_run_starts_everything_refuses_a_second_copy_and_stops_on_sigterm(tmp_path, kafka_bootstrap, topic_prefix):
     offset = _free_offset()
@@ -80,26 +183,47 @@ def test_make_run_starts_everything_refuses_a_second_copy_and_stops_on_sigterm(t
         "EXCHANGE_TOPIC_PREFIX": f"{topic_prefix}run.",
         # Its own consumer group: a developer's `make run` on the same broker is not rebalanced.
         "REPORTING_CONSUMER_GROUP": f"{topic_prefix}run.reporting",
+        "EXCHANGE_DEMO_SCALE": str(SCALE),
+    }
+    data = _demo().generate(scale=SCALE)
+    expected = {
+        "events": data.event_count,
+        "organizations": len(data.organizations),
+        "agreements": len(data.agreements),
     }
     first = subprocess.Popen(RUN, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         output = Lines(first)
-        demo = output.until("demo dataset:", timeout=180)
-        created = int(demo.split("created: ")[1].split(")")[0].split(",")[0])
-        assert created == 120, demo
+        partners = _counts(output.until("demo partners:", timeout=180))
+        assert partners == {
+            "organizations created": expected["organizations"],
+            "agreements created": expected["agreements"],
+        }
+        events = _counts(output.until("demo events:", timeout=120))
+        assert events == {"events created": expected["events"]}, events
+        talent = output.until("demo talent:", timeout=120)
+        assert "skipped" in talent or f"people created: {data.people_count}" in talent, talent
+        output.until("The dashboard, signed in", timeout=30)
+        link = output.next().strip()
         output.until("A read token for the dashboard", timeout=30)
         token = output.next().strip()
+        assert link.endswith(f"/dashboard/#token={token}")
         assert {p.name for p in tmp_path.iterdir()} >= {"events.db", "reporting.db", "logs", "run.pids"}
 
-        # The demo events reach the reporting service's figures through Kafka.
+        # The demo dataset reaches the reporting service's figures through Kafka.
         reporting = f"http://127.0.0.1:{8004 + offset}"
-        deadline, counted = time.monotonic() + 60, None
-        while time.monotonic() < deadline and counted != created:
-            answer = httpx.get(f"{reporting}/v1/metrics/regions/all", headers={"Authorization": f"Bearer {token}"})
-            assert answer.status_code == 200, answer.text
-            counted = answer.json()["events"]["count"]
+        deadline, figures = time.monotonic() + 90, None
+        while time.monotonic() < deadline and figures != expected:
+            figures = _figures(reporting, token)
             time.sleep(0.5)
-        assert counted == created
+        assert figures == expected
+        # The printed token reads, and nothing more (no admin).
+        claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+        assert claims["scope"] == "reporting:read", claims
+        province = _token(env, "province", PROVINCE, "events:write")
+        asyncio.run(_look_at_the_dashboard(reporting, f"http://127.0.0.1:{8002 + offset}", link, province))
+        expected["events"] += 1  # the live change
+        assert _figures(reporting, token) == expected
 
         second = subprocess.run(RUN, env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert second.returncode != 0
@@ -113,6 +237,27 @@ def test_make_run_starts_everything_refuses_a_second_copy_and_stops_on_sigterm(t
             time.sleep(0.3)
         assert all(_free(p + offset) for p in BASE_PORTS), "a service still answers after SIGTERM"
         assert not (tmp_path / "run.pids").exists()
+
+        # Started again on the same files: the demo load finds everything there and adds nothing.
+        again = subprocess.Popen(RUN, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            output = Lines(again)
+            partners = _counts(output.until("demo partners:", timeout=180))
+            assert partners == {
+                "organizations existing": expected["organizations"],
+                "agreements existing": expected["agreements"],
+            }
+            events = _counts(output.until("demo events:", timeout=120))
+            assert events == {"events unchanged": data.event_count}, events
+            talent = output.until("demo talent:", timeout=120)
+            assert "skipped" in talent or f"people unchanged: {data.people_count}" in talent, talent
+            output.until("A read token for the dashboard", timeout=60)
+            token = output.next().strip()
+            time.sleep(3)  # anything the second load had published would have reached reporting by now
+            assert _figures(reporting, token) == expected
+        finally:
+            again.send_signal(signal.SIGTERM)
+            again.wait(timeout=60)
     finally:
         if first.poll() is None:
             first.kill()

@@ -224,6 +224,25 @@ async def test_dashboard_updates_live_in_a_real_browser(
             )
             await expect(page.get_by_test_id("empty-chart-roles")).to_be_hidden()
             await expect(page.locator("#detail dt", has_text="Returnee scholar")).to_have_count(1)
+
+            # An event three years back: the trend keeps every year between on its axis (a gap keeps its
+            # width), draws straight segments and nothing below zero.
+            year = datetime.now(UTC).year
+            earlier = event_data(
+                start_date=f"{year - 3}-05-10", host_province=PROVINCE, organizer=("province", PROVINCE)
+            )
+            await service.producer.send(EVENTS, event_message(earlier))
+            await expect(page.get_by_test_id("total-events.count")).to_have_text("2", timeout=15000)
+            trend = """() => { const o = echarts.getInstanceByDom(document.getElementById('chart-trend')).getOption();
+                return {years: o.xAxis[0].data, min: o.yAxis[0].min, smooth: o.series.map((s) => s.smooth),
+                        events: o.series[0].data}; }"""
+
+            async def trend_has_every_year() -> bool:
+                return (await page.evaluate(trend))["years"] == [str(y) for y in range(year - 3, year + 1)]
+
+            await wait_until(trend_has_every_year, 15)
+            drawn = await page.evaluate(trend)
+            assert drawn["events"] == [1, 0, 0, 1] and drawn["min"] == 0 and drawn["smooth"] == [False, False], drawn
             await page.wait_for_timeout(1000)  # the charts redraw at most twice a second
             await page.screenshot(path=str(OUTPUT / "dashboard.png"), full_page=True)
 
@@ -415,4 +434,29 @@ async def test_values_from_the_api_are_shown_as_text_never_run(
         await expect(page.locator("tbody tr")).to_have_attribute("data-region", HOSTILE)
         assert await page.locator("#targets img, #regions img, #detail img, #totals img").count() == 0
         assert await page.evaluate("window.__xss") is None
+        await browser.close()
+
+
+async def test_a_link_with_the_token_in_its_fragment_signs_in_and_leaves_the_address_bar(
+    make_database, kafka_bootstrap, topic_prefix, jwt_secret, token
+):
+    """`make run` prints /dashboard/#token=…: the fragment never reaches the server, the page keeps the token
+    and takes it out of the address bar (and so out of the history and of a copied link)."""
+    from playwright.async_api import async_playwright, expect
+
+    settings = await prepare(make_database, "rep_link", kafka_bootstrap, f"{topic_prefix}link.", jwt_secret)
+    header = token("hq", "HQ", "reporting:read")
+    reader = header.removeprefix("Bearer ")
+    async with running_service(settings, header) as service, async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await browser.new_page()
+        sent: list[str] = []
+        page.on("request", lambda r: sent.append(r.url))
+        await page.add_init_script(WATCH_CSP)
+        await page.goto(f"{service.base_url}/dashboard/#token={reader}")
+        await expect(page.get_by_test_id("status")).to_have_attribute("data-state", "live", timeout=15000)
+        assert page.url == f"{service.base_url}/dashboard/"
+        assert await page.evaluate("localStorage.getItem('reporting.token')") == reader
+        assert not [url for url in sent if reader in url]  # in no request's address (only in the header)
+        assert await page.evaluate("window.__csp") == []
         await browser.close()

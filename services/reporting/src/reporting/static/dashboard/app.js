@@ -1,7 +1,8 @@
 /* The reporting dashboard: figures from /v1/metrics, live updates from the SSE stream, ECharts served
    by the service itself. Authentication: a reporting:read token pasted once (kept in localStorage) is
    sent as a Bearer header to the API; the stream uses a short-lived stream-only token obtained from
-   POST /v1/dashboard/session, since EventSource cannot send headers. */
+   POST /v1/dashboard/session, since EventSource cannot send headers. A link ending in #token=… signs in
+   the same way without pasting. */
 (function () {
   "use strict";
 
@@ -42,6 +43,14 @@
     ["byRole", "talent.posts_by_role", "roles"]];
   const TOTALS = ["events.count", "events.participants", "events.foreign_participants", "events.countries",
     "partners.agreements_active", "partners.organizations", "talent.persons", "talent.posts"];
+
+  // A link such as `make run` prints, /dashboard/#token=…, signs in: the fragment never reaches the server,
+  // and it leaves the address bar (and the history) at once.
+  const linked = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (linked) {
+    localStorage.setItem("reporting.token", linked);
+    history.replaceState(null, "", location.pathname + location.search);
+  }
 
   const state = {
     token: localStorage.getItem("reporting.token"),
@@ -278,17 +287,24 @@
     }, !roles.length);
     try {
       const trend = await api(`/v1/metrics/regions/${encodeURIComponent(state.selected)}/trend`);
-      const years = trend.years;
+      // Every year from the first to the last on the axis, a year without data as 0, so a gap keeps its width
+      // (2026, 2031 and 2035 are not drawn evenly spaced); straight segments never dip below zero.
+      const byYear = Object.fromEntries(trend.years.map((y) => [y.year, y]));
+      const known = trend.years.map((y) => Number(y.year));
+      const years = [];
+      for (let y = Math.min(...known); y <= Math.max(...known); y++) years.push(y);
+      const series = (key) => years.map((y) => (byYear[y] && byYear[y][key]) || 0);
       draw("chart-trend", {
         backgroundColor: "transparent", tooltip: { trigger: "axis", valueFormatter: fmt },
         legend: { data: [t("events"), t("agreements")] },
         grid: { left: 50, right: 20, bottom: 30, top: 30 },
-        xAxis: { type: "category", data: years.map((y) => String(y.year)) }, yAxis: { type: "value", minInterval: 1, axisLabel: numbers },
+        xAxis: { type: "category", boundaryGap: false, data: years.map(String) },
+        yAxis: { type: "value", min: 0, minInterval: 1, axisLabel: numbers },
         series: [
-          { name: t("events"), type: "line", smooth: true, data: years.map((y) => y.count || 0) },
-          { name: t("agreements"), type: "line", smooth: true, data: years.map((y) => y.agreements_signed || 0) },
+          { name: t("events"), type: "line", smooth: false, data: series("count") },
+          { name: t("agreements"), type: "line", smooth: false, data: series("agreements_signed") },
         ],
-      }, !years.some((y) => y.count || y.agreements_signed));
+      }, !trend.years.some((y) => y.count || y.agreements_signed));
     } catch (err) { if (err.auth) signOut(); }
   }
 

@@ -7,13 +7,14 @@ import asyncio
 import inspect
 import os
 import tempfile
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.telemetry import TelemetryConfig
+from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.middleware.cors import CORSMiddleware
@@ -389,3 +390,23 @@ def serve(factory: str, settings: Any, *, host: str, port: int, workers: int = 1
                 )
             finally:
                 del os.environ[MULTIPROCESS_DIR]
+
+
+def document_models(app: FastAPI, models: Sequence[type[BaseModel]]) -> None:
+    """Put request models that routes parse themselves (a raw body, per-item validation) and the problem
+    answers' model into the OpenAPI components, where those routes' `$ref`s point."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            for model in models:
+                schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                for name, definition in schema.pop("$defs", {}).items():
+                    schemas.setdefault(name, definition)
+                schemas[model.__name__] = schema
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

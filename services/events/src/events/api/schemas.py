@@ -50,7 +50,7 @@ def problem(status: int, description: str, example_detail: str, **extra: Any) ->
         **extra,
     }
     # No `model`: FastAPI would list an `application/json` answer too, and errors are problem+json only
-    # (the app puts ProblemDetails into the components itself, `entrypoints.app._document_models`).
+    # (the app puts ProblemDetails into the components itself, `common.web.document_models`).
     return {
         "description": description,
         "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}, "example": example}},

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from common.regions import is_country_code
 from common.runtime import ServiceRuntime, tune_gc_for_batches
 from common.service import attach_runtime
-from common.web import create_service_app
+from common.web import create_service_app, document_models
 from fastapi import FastAPI
-from pydantic import BaseModel
 
 from events.adapters.pg import PgPool, connector
 from events.adapters.postgres import PostgresEventStore
@@ -88,25 +86,5 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
         direct_routes={("POST", "/v1/events"): record_event},
     )
     app.include_router(router)
-    _document_models(app, [EventCreate, BatchRequest, ProblemDetails])
+    document_models(app, [EventCreate, BatchRequest, ProblemDetails])
     return app
-
-
-def _document_models(app: FastAPI, models: list[type[BaseModel]]) -> None:
-    """Put request models that routes parse themselves (raw body, per-item batch validation), and the
-    problem answers' model, into the OpenAPI components, where those routes' `$ref`s point."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            document = generate()
-            schemas = document.setdefault("components", {}).setdefault("schemas", {})
-            for model in models:
-                schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-                for name, definition in schema.pop("$defs", {}).items():
-                    schemas.setdefault(name, definition)
-                schemas[model.__name__] = schema
-            app.openapi_schema = document
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

@@ -6,13 +6,12 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from common.audit import audit_router
 from common.errors import route_limits
 from common.runtime import ServiceRuntime
 from common.service import attach_runtime
-from common.web import create_service_app
+from common.web import create_service_app, document_models
 from fastapi import FastAPI
 
 from partners.adapters.documents import LocalDocumentStorage
@@ -71,23 +70,5 @@ def create_app(settings: PartnersSettings | None = None) -> FastAPI:
     )
     app.include_router(router)
     app.include_router(audit_router("/v1/partners", audit_log))
-    _document_problems(app)
+    document_models(app, [ProblemDetails])
     return app
-
-
-def _document_problems(app: FastAPI) -> None:
-    """Put the problem answers' model into the OpenAPI components, where the routes' `$ref`s point."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            document = generate()
-            schema = ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}")
-            schemas = document.setdefault("components", {}).setdefault("schemas", {})
-            for name, definition in schema.pop("$defs", {}).items():
-                schemas.setdefault(name, definition)
-            schemas["ProblemDetails"] = schema
-            app.openapi_schema = document
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

@@ -8,9 +8,8 @@ from typing import Any
 
 from common.runtime import ServiceRuntime
 from common.service import attach_runtime
-from common.web import create_service_app
+from common.web import create_service_app, document_models
 from fastapi import FastAPI
-from pydantic import BaseModel
 from starlette.types import Scope
 
 from talent.adapters.pg_store import PgTalentStore
@@ -79,24 +78,5 @@ def create_app(settings: TalentSettings | None = None) -> FastAPI:
         body_limit=_body_limit(settings),
     )
     app.include_router(router)
-    _document_models(app, [SyncRequest, PersonRecord, ProblemDetails])
+    document_models(app, [SyncRequest, PersonRecord, ProblemDetails])
     return app
-
-
-def _document_models(app: FastAPI, models: list[type[BaseModel]]) -> None:
-    """Put the request models the sync route parses itself, and the problem model, into the components."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            document = generate()
-            schemas = document.setdefault("components", {}).setdefault("schemas", {})
-            for model in models:
-                schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-                for name, definition in schema.pop("$defs", {}).items():
-                    schemas.setdefault(name, definition)
-                schemas[model.__name__] = schema
-            app.openapi_schema = document
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

@@ -11,6 +11,7 @@ import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -221,7 +222,8 @@ def allowed_methods(request: Request) -> str:
     """Every method some route serves at this path. Starlette's 405 names only the first route whose path
     matches, so a path served by two routes (GET and POST apart) would announce half of its methods."""
     methods: set[str] = set()
-    for route in request.app.router.routes:
+    # Each route of the included routers too (FastAPI keeps an included router as one entry of its own).
+    for route in iter_route_contexts(request.app.router.routes):
         match, _ = route.matches({**request.scope, "method": "\x00"})  # a method no route serves
         if match is not Match.NONE:
             methods |= getattr(route, "methods", None) or set()

@@ -403,8 +403,9 @@ def document_models(app: FastAPI, models: Sequence[type[BaseModel]]) -> None:
             schemas = document.setdefault("components", {}).setdefault("schemas", {})
             for model in models:
                 schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-                for name, definition in schema.pop("$defs", {}).items():
-                    schemas.setdefault(name, definition)
+                # A request model's definitions win over a response's of the same name (events'
+                # `Organizer`): they state what is accepted, and every stored value satisfies them too.
+                schemas.update(schema.pop("$defs", {}))
                 schemas[model.__name__] = schema
             app.openapi_schema = document
         return app.openapi_schema

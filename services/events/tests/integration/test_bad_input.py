@@ -221,6 +221,35 @@ async def test_path_id_not_a_uuid_is_422(service, token):
     assert_problem(response, 422, "event_id")
 
 
+async def test_other_methods_on_batch_are_405_not_an_event_id(service, token):
+    # `/batch` is not an event: PATCH/DELETE/GET there name the method, not an invalid id.
+    headers = {"Authorization": token(*WRITER)}
+    for method in ("PATCH", "DELETE", "GET"):
+        response = await service.client.request(method, "/v1/events/batch", headers=headers)
+        assert response.status_code == 405, (method, response.text)
+        assert response.headers["allow"] == "POST"
+
+
+async def test_unknown_query_parameters_are_422(service, token):
+    headers = {"Authorization": token(*WRITER)}
+    response = await service.client.get("/v1/events", params={"contry": "DE"}, headers=headers)
+    assert_problem(response, 422, "contry")
+    response = await service.client.get("/v1/events", params={"country": "DE", "limit": 5}, headers=headers)
+    assert response.status_code == 200, response.text
+
+
+async def test_malformed_if_match_and_cursor_are_422(service, token):
+    headers = {"Authorization": token(*WRITER)}
+    response = await service.client.get("/v1/events", params={"cursor": "not a cursor!"}, headers=headers)
+    assert_problem(response, 422, "cursor")
+    created = await service.client.post("/v1/events", json=body(external_ref="if-match-form"), headers=headers)
+    path = f"/v1/events/{created.json()['id']}"
+    response = await service.client.patch(path, json={"papers": 1}, headers=headers | {"If-Match": "null"})
+    assert_problem(response, 422, "If-Match")
+    response = await service.client.patch(path, json={"papers": 1}, headers=headers | {"If-Match": 'W/"1"'})
+    assert response.status_code == 200, response.text
+
+
 async def test_pattern_checks_are_answered_in_words_on_every_path(service, token):
     # The text and country checks are regular expressions inside pydantic-core; no answer shows one.
     headers = {"Authorization": token(*WRITER)}

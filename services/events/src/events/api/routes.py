@@ -12,11 +12,12 @@ from typing import Annotated, Any
 from common.auth import Principal
 from common.errors import TOO_DEEP, PayloadTooLarge, Unprocessable, detail_of, language_of, validation_errors
 from common.i18n import DEFAULT, localize_errors
-from common.regions import is_country_code
-from fastapi import APIRouter, Header, Path, Query, Request
+from common.query import no_unknown_query
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import ValidationError
+from pydantic import BeforeValidator, ValidationError, WithJsonSchema
 from pydantic_core import to_json
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from events.api.auth import Authenticated, Writer, writer_of
 from events.api.schemas import (
@@ -35,20 +36,47 @@ from events.api.schemas import (
 from events.application.ports import EventFilter
 from events.application.use_cases import Actor, EventsService, ItemResult
 from events.contracts import EventState
-from events.domain.model import MAX_BATCH, EventCreate, EventPatch, EventType, explain
+from events.domain.model import COUNTRY, MAX_BATCH, EventCreate, EventPatch, EventType, explain
 from events.domain.plain_batch import decode_plain_batch
 
-router = APIRouter(prefix="/v1/events", tags=["events"])
+
+class _EventIdSegment(StringConvertor):
+    """Any path segment but `batch`: `PATCH /v1/events/batch` is then a method `/batch` does not serve
+    (405 with `Allow: POST`), not an event id that is not a UUID (422, as for any other such segment)."""
+
+    regex = r"(?!batch$)[^/]+"
+
+
+register_url_convertor("event_id", _EventIdSegment())
+
+# Unknown query parameters are 422 (common.query), on every route here.
+router = APIRouter(prefix="/v1/events", tags=["events"], dependencies=[Depends(no_unknown_query)])
 
 EventId = Annotated[uuid.UUID, Path(description="The event's id.")]
+# An entity tag (`"3"`, `W/"3"`, quotes optional) or a list of them, or `*`.
+_TAG = r'(?:W/)?"?\d{1,9}"?'
+IF_MATCH = rf"^\s*(?:\*|{_TAG}(?:\s*,\s*{_TAG})*)\s*$"
 IfMatch = Annotated[
     str | None,
+    # Optional means absent: the document shows no `null` (a client would send it as the text "null").
+    WithJsonSchema({"type": "string", "pattern": IF_MATCH}),
     Header(
         alias="If-Match",
-        description='The version you read, as its ETag (`"3"`); 412 when the event has changed since. Optional.',
+        pattern=IF_MATCH,
+        description='The version you read, as its ETag (`"3"`), or `*`; several ETags may be listed, separated by '
+        "commas. 412 when the event has changed since; 422 when it is not in this form. Optional.",
     ),
 ]
 
+
+def _iso_day(value: Any) -> Any:
+    # pydantic would also read a timestamp (`0` is 1970-01-01); the document says a date: YYYY-MM-DD.
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("must be a date, YYYY-MM-DD")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_iso_day)]
 _ETAG = re.compile(r'^(?:W/)?"?(\d{1,9})"?$')
 _STATE_EXAMPLE = EventState.model_config["json_schema_extra"]["examples"][0]  # type: ignore[index]
 _CREATE_EXAMPLE = EventCreate.model_config["json_schema_extra"]["examples"][0]  # type: ignore[index]
@@ -248,16 +276,19 @@ async def list_events(
     ] = None,
     country: Annotated[
         str | None,
-        Query(description="A partner country (ISO 3166-1 alpha-2) in `countries`.", pattern=r"^[A-Za-z]{2}$"),
+        Query(description="A partner country (ISO 3166-1 alpha-2, either case) in `countries`.", pattern=COUNTRY),
     ] = None,
     type: Annotated[EventType | None, Query(description="Kind of event.")] = None,
-    from_: Annotated[date | None, Query(alias="from", description="Events starting on or after this day.")] = None,
-    to: Annotated[date | None, Query(description="Events starting on or before this day.")] = None,
+    from_: Annotated[Day | None, Query(alias="from", description="Events starting on or after this day.")] = None,
+    to: Annotated[Day | None, Query(description="Events starting on or before this day.")] = None,
     status: Annotated[
         str | None, Query(description="`active` or `cancelled`; both when omitted.", pattern=r"^(active|cancelled)$")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="Page size (default 50, at most 500).")] = 50,
-    cursor: Annotated[str | None, Query(max_length=100, description="`next_cursor` of the previous page.")] = None,
+    cursor: Annotated[
+        str | None,
+        Query(pattern=r"^[A-Za-z0-9_-]{22}$", description="`next_cursor` of the previous page (22 characters)."),
+    ] = None,
 ) -> JSONResponse:
     """Events in creation order, filtered; any valid token may read."""
     kind: str | None = None
@@ -265,10 +296,6 @@ async def list_events(
     if organizer is not None:
         kind, _, code = organizer.rpartition(":")
         kind = kind or None
-    if country is not None and not is_country_code(country.upper()):
-        raise Unprocessable(
-            "Unknown country.", errors=[{"loc": ["query", "country"], "msg": "not an ISO 3166-1 alpha-2 code"}]
-        )
     where = EventFilter(
         organizer_kind=kind,
         organizer_code=code,
@@ -287,7 +314,7 @@ async def list_events(
 
 
 @router.get(
-    "/{event_id}",
+    "/{event_id:event_id}",
     summary="Read an event",
     response_model=EventState,
     responses={200: {"headers": _ETAG_HEADER}, **UNAUTHORIZED, **NOT_FOUND, **INVALID},
@@ -298,7 +325,7 @@ async def get_event(event_id: EventId, principal: Authenticated, request: Reques
 
 
 @router.patch(
-    "/{event_id}",
+    "/{event_id:event_id}",
     summary="Change an event",
     response_model=EventState,
     responses={
@@ -329,7 +356,7 @@ async def update_event(
 
 
 @router.delete(
-    "/{event_id}",
+    "/{event_id:event_id}",
     summary="Cancel an event",
     response_model=EventState,
     responses={200: {"headers": _ETAG_HEADER}, **UNAUTHORIZED, **FORBIDDEN, **NOT_FOUND, **STALE, **INVALID},
@@ -337,7 +364,8 @@ async def update_event(
 async def cancel_event(
     event_id: EventId, principal: Writer, request: Request, if_match: IfMatch = None
 ) -> JSONResponse:
-    """Cancel one of your events: it stays readable with status `cancelled`, leaves every metric, and
+    """Cancel one of your events: it stays readable with status `cancelled` (`GET` keeps answering 200: a
+    cancellation is a change of state, not a removal), leaves every metric, and
     `exchange.event.cancelled` is published. Cancelling again changes nothing."""
     state = await _service(request).cancel_event(
         actor=_actor(principal), event_id=event_id, if_match=_if_match(if_match)

@@ -109,15 +109,25 @@ class EventPage(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
 
 
+def _any_item(schema: dict[str, Any]) -> None:
+    """Any item is taken: one that is not a valid event is answered `rejected`, with its errors, and the
+    others are recorded (one bad item does not reject the batch)."""
+    events = schema["properties"]["events"]
+    events["items"] = {
+        "anyOf": [events["items"], {"description": "Anything else: answered `rejected`, with its errors."}]
+    }
+
+
 class BatchRequest(BaseModel):
     """Up to 1,000 events; each is validated on its own. The route reads the body itself (item by
     item when some are invalid), so the limit is its check (413), not the schema's."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_any_item)
 
     events: list[EventCreate] = Field(
         json_schema_extra={"maxItems": MAX_BATCH},
-        description="The events to record (at most 1,000; more → 413). Each item is validated on its own.",
+        description="The events to record (at most 1,000; more → 413). Each item is validated on its own: an "
+        "invalid one is answered `rejected` and the others are still recorded.",
     )
 
 

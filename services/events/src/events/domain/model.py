@@ -12,11 +12,12 @@ from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any, Literal, Self
 
-from common.regions import country_codes, is_province_code
+from common.regions import PROVINCES, country_codes, is_province_code
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    JsonValue,
     StringConstraints,
     ValidationInfo,
     WithJsonSchema,
@@ -63,6 +64,33 @@ def _either_case(codes: frozenset[str]) -> str:
 
 COUNTRY = _either_case(country_codes())
 PARTNER_COUNTRY = _either_case(country_codes() - {HOME_COUNTRY})  # `countries` lists the partners
+# What the documents state, exactly as accepted (schemathesis checks both ways): surrounding whitespace is
+# stripped before these patterns run, so the documented patterns allow it.
+PROVINCE_CODES: tuple[str, ...] = tuple(sorted(p.code for p in PROVINCES))
+_PROVINCE = "(?:" + "|".join(PROVINCE_CODES) + ")"
+DOC_COUNTRY = r"^\s*" + COUNTRY[1:-1] + r"\s*$"
+DOC_PARTNER_COUNTRY = r"^\s*" + PARTNER_COUNTRY[1:-1] + r"\s*$"
+_DOC_HOME = r"^\s*[Cc][Nn]\s*$"
+# A date from 1949-01-01 to 2100-12-31 (the day itself is checked by `format: date`).
+DOC_DATE = r"^(?:19(?:49|[5-9]\d)|20\d\d|2100)-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])$"
+_DOC_PROVINCE = r"^\s*" + _PROVINCE + r"\s*$"
+_DOC_PROVINCE_OR_BLANK = r"^\s*" + _PROVINCE + r"?\s*$"
+# `host_province`'s rules, which depend on `host_country` (absent means CN) and `type`.
+HOST_PROVINCE_RULES: list[JsonValue] = [
+    {
+        "if": {"properties": {"host_country": {"pattern": _DOC_HOME}, "type": {"not": {"const": "online"}}}},
+        "then": {
+            "required": ["host_province"],
+            "properties": {"host_province": {"type": "string", "pattern": _DOC_PROVINCE}},
+        },
+    },
+    {
+        "if": {"required": ["host_country"], "properties": {"host_country": {"not": {"pattern": _DOC_HOME}}}},
+        "then": {
+            "properties": {"host_province": {"anyOf": [{"type": "null"}, {"type": "string", "pattern": r"^\s*$"}]}}
+        },
+    },
+]
 _PATTERN_MESSAGES: dict[str, Callable[[Any], str]] = {
     NO_CONTROL: lambda _value: "must not contain control characters",
     COUNTRY: lambda value: f"{value!r} is not an ISO 3166-1 alpha-2 country code",
@@ -88,15 +116,16 @@ def _text(min_length: int | None = None, max_length: int | None = None) -> Strin
     return StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length, pattern=NO_CONTROL)
 
 
-# Stored upper-case: the pattern accepts either case, then pydantic-core upper-cases. The documents
-# show a plain string (the field descriptions name the standard), not the 250-way pattern.
+# Stored upper-case: the pattern accepts either case, then pydantic-core upper-cases.
 Country = Annotated[
-    str, StringConstraints(strip_whitespace=True, pattern=COUNTRY, to_upper=True), WithJsonSchema({"type": "string"})
+    str,
+    StringConstraints(strip_whitespace=True, pattern=COUNTRY, to_upper=True),
+    WithJsonSchema({"type": "string", "pattern": DOC_COUNTRY}),
 ]
 PartnerCountry = Annotated[
     str,
     StringConstraints(strip_whitespace=True, pattern=PARTNER_COUNTRY, to_upper=True),
-    WithJsonSchema({"type": "string"}),
+    WithJsonSchema({"type": "string", "pattern": DOC_PARTNER_COUNTRY}),
 ]
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 # Blank tags are dropped (`_tags`), so whitespace is not stripped before the length check here.
@@ -109,7 +138,14 @@ PatchTag = Annotated[str, Field(min_length=1, max_length=100)]
 class Organizer(BaseModel):
     """The body that organises the event: a provincial association, a national society or HQ."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "if": {"properties": {"kind": {"const": "province"}}},
+            "then": {"properties": {"code": {"enum": list(PROVINCE_CODES)}}},
+        },
+    )
 
     kind: OrganizerKind = Field(description="`province`, `society` or `hq`.", examples=["province"])
     code: str = Field(
@@ -148,21 +184,33 @@ class EventContent(BaseModel):
     type: EventType = Field(description="Kind of event.", examples=["forum"])
     # Range checks as schema constraints: enforced by pydantic-core, no Python call per item.
     start_date: date = Field(
-        ge=EARLIEST, le=LATEST, description="First day (ISO 8601, 1949-01-01 … 2100-12-31).", examples=["2025-05-10"]
+        ge=EARLIEST,
+        le=LATEST,
+        description="First day (ISO 8601, 1949-01-01 … 2100-12-31).",
+        examples=["2025-05-10"],
+        json_schema_extra={"pattern": DOC_DATE},
     )
     end_date: date = Field(
-        ge=EARLIEST, le=LATEST, description="Last day, on or after `start_date`.", examples=["2025-05-12"]
+        ge=EARLIEST,
+        le=LATEST,
+        description="Last day (1949-01-01 … 2100-12-31), on or after `start_date` (not expressible in JSON "
+        "Schema: a later start is 422 at `end_date`).",
+        examples=["2025-05-12"],
+        json_schema_extra={"pattern": DOC_DATE},
     )
     host_country: Country = Field(
         default=HOME_COUNTRY,
         description="ISO 3166-1 alpha-2 code of the venue's country; `CN` by default.",
         examples=["CN"],
     )
-    host_province: Annotated[str, _text()] | None = Field(
+    host_province: Annotated[
+        Annotated[str, _text()] | None,
+        WithJsonSchema({"anyOf": [{"type": "string", "pattern": _DOC_PROVINCE_OR_BLANK}, {"type": "null"}]}),
+    ] = Field(
         default=None,
         validate_default=True,
         description="GB/T 2260 provincial-level code of the venue: required when `host_country` is `CN` and the "
-        "type is not `online`; must be empty for a venue abroad.",
+        "type is not `online`; absent, null or blank for a venue abroad (the event's `allOf` states both).",
         examples=["440000"],
     )
     city: Annotated[str, _text(max_length=200)] | None = Field(
@@ -170,7 +218,9 @@ class EventContent(BaseModel):
     )
     participants: Count = Field(default=0, description="Number of participants (≥ 0).", examples=[320])
     foreign_participants: Count = Field(
-        default=0, description="Participants from abroad (0 … `participants`).", examples=[85]
+        default=0,
+        description="Participants from abroad (0 … `participants`; more is 422 at this field).",
+        examples=[85],
     )
     papers: Count = Field(default=0, description="Papers exchanged (≥ 0).", examples=[64])
     countries: list[PartnerCountry] = Field(
@@ -258,6 +308,7 @@ class EventCreate(EventContent):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
+            "allOf": HOST_PROVINCE_RULES,
             "examples": [
                 {
                     "external_ref": "GD-2025-0042",
@@ -276,7 +327,7 @@ class EventCreate(EventContent):
                     "target_groups": ["young_scientist"],
                     "flagship": False,
                 }
-            ]
+            ],
         },
     )
 
@@ -313,12 +364,23 @@ _NOT_CONTENT = {"external_ref", "organizer"}
 JSON_CONVERTED = frozenset({"start_date", "end_date", "partner_org_ids", "organizer"})
 
 
+def _patch_schema(schema: dict[str, Any]) -> None:
+    """Each field of a change documented as the event's own field (the change is checked against it
+    when applied): same constraints, no default, `null` only where it removes a value."""
+    content = EventContent.model_json_schema()["properties"]
+    for name, field in schema["properties"].items():
+        documented = {key: value for key, value in content[name].items() if key != "default"}
+        schema["properties"][name] = documented | {"description": field["description"]}
+    schema["examples"] = [{"participants": 350, "foreign_participants": 90, "countries": ["DE", "FR"]}]
+
+
 class EventPatch(BaseModel):
-    """A partial change: only the fields present are changed; the result must be a valid event."""
+    """A partial change: only the fields present are changed; the result must be a valid event (the rules
+    between fields, e.g. `host_province` and `host_country`, apply to the event as changed: 422)."""
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"participants": 350, "foreign_participants": 90, "countries": ["DE", "FR"]}]},
+        json_schema_extra=_patch_schema,
     )
 
     title: str | None = Field(default=None, description="See the event's `title`.")

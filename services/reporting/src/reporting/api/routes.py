@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from common.auth import Principal, mint_stream_token, require_scope, verify_token
 from common.errors import Forbidden, NotFound, Unauthorized, language_of, problem_response
+from common.query import no_unknown_query
 from common.regions import all_regions, is_region_code
 from common.settings import association_today
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -26,7 +27,8 @@ from reporting.read import queries
 from reporting.stream.broadcaster import TooManySubscribers
 
 READ = "reporting:read"
-router = APIRouter(prefix="/v1", tags=["reporting"])
+# Undeclared query parameters are 422 (common.query), on every route here.
+router = APIRouter(prefix="/v1", tags=["reporting"], dependencies=[Depends(no_unknown_query)])
 
 Year = Annotated[int | None, Query(ge=1900, le=2100, description="YYYY; omitted: all years")]
 RegionKindQuery = Annotated[

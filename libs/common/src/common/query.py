@@ -1,0 +1,40 @@
+"""Query parameters a route does not declare are refused (422), not silently ignored: a misspelt filter
+(`?contry=DE`) would otherwise answer an unfiltered list as if it had been applied."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+
+from common.errors import Unprocessable
+
+_DECLARED: dict[int, frozenset[str]] = {}
+
+
+def _declared(route: APIRoute) -> frozenset[str]:
+    names = _DECLARED.get(id(route))
+    if names is None:
+        names = frozenset(_query_names(route.dependant))
+        _DECLARED[id(route)] = names
+    return names
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+async def no_unknown_query(request: Request) -> None:
+    """A router dependency: 422 naming every query parameter the route does not declare."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or not request.query_params:
+        return
+    unknown = sorted(set(request.query_params.keys()) - _declared(route))
+    if unknown:
+        raise Unprocessable(
+            "Unknown query parameter: " + ", ".join(repr(name) for name in unknown) + ".",
+            errors=[{"loc": ["query", name], "msg": "not a parameter of this operation"} for name in unknown],
+        )

@@ -68,6 +68,15 @@ async def test_sync_life_cycle_on_postgres(service: Service, token, caplog) -> N
     audit = await _sql(service, "SELECT action, changes FROM audit_log ORDER BY id")
     assert sum(a == "person.erased" for a, _c in audit) == 11 and audit[-1][0] == "talent.sync.full"
     assert not any(v in json.dumps(c, ensure_ascii=False) for _a, c in audit for v in PERSONAL_VALUES)
+    # the same record through the audit endpoint: admin only, and no personal value there either
+    person = (await _sql(service, "SELECT entity_id FROM audit_log WHERE action = 'person.erased' LIMIT 1"))[0][0]
+    url = f"/v1/talent/audit?entity=person&entity_id={person}"
+    assert (await service.client.get(url, headers=cmes)).status_code == 403
+    admin = {"Authorization": token("hq", "HQ", "admin")}
+    entries = (await service.client.get(url, headers=admin)).json()
+    assert "person.erased" in [e["action"] for e in entries["items"]]
+    assert {e["actor"]["code"] for e in entries["items"]} == {"CMES"}  # the acting body
+    assert not any(v in json.dumps(entries, ensure_ascii=False) for v in PERSONAL_VALUES)
 
     # the topic: every message, no personal field or value in any of them
     messages = await service.messages(expected=300 + 1 + 11)

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from common.audit import audit_router
 from common.runtime import ServiceRuntime
 from common.service import attach_runtime
 from common.web import create_service_app, document_models
@@ -14,7 +15,7 @@ from starlette.types import Scope
 
 from talent.adapters.pg_store import PgTalentStore
 from talent.adapters.sql_store import SqlTalentStore
-from talent.adapters.tables import outbox
+from talent.adapters.tables import audit_log, outbox
 from talent.api.routes import NDJSON, SYNC_PATH, router
 from talent.api.schemas import ProblemDetails, SyncRequest
 from talent.application.use_cases import TalentService
@@ -78,5 +79,6 @@ def create_app(settings: TalentSettings | None = None) -> FastAPI:
         body_limit=_body_limit(settings),
     )
     app.include_router(router)
+    app.include_router(audit_router("/v1/talent", audit_log))
     document_models(app, [SyncRequest, PersonRecord, ProblemDetails])
     return app

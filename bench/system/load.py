@@ -187,14 +187,14 @@ class Load:
                 round_ += 1
                 records = [
                     {
-                        "external_id": f"LOAD-{society}-{rng.randint(1, 400):04d}",
+                        "external_id": f"LOAD-{society}-{number:04d}",
                         "name": f"Load person {round_}",
                         "groups": [rng.choice(("engineer", "young_scientist", "woman_scientist"))],
                         "country": "CN",
                         "province": rng.choice(PROVINCES),
                         "posts": [],
                     }
-                    for _ in range(20)
+                    for number in rng.sample(range(1, 401), 20)  # an external_id once per sync
                 ]
                 url = f"{self.urls['talent']}/v1/talent/sync"
                 started = time.perf_counter()

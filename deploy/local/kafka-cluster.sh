@@ -61,7 +61,13 @@ PROPS
 }
 
 # Kafka's Uuid text form (16 random bytes, base64url, unpadded), without a JVM start per id.
-random_uuid() { python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))'; }
+# Kafka refuses an id whose text starts with "-" (it would read as an option): draw again.
+random_uuid() {
+  python3 -c 'import base64, uuid
+while (text := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"):
+    pass
+print(text)'
+}
 
 format_all() {
   local cluster voters="" ids=()
@@ -69,11 +75,21 @@ format_all() {
   for n in 1 2 3; do ids+=("$(random_uuid)"); done
   for n in 1 2 3; do voters+="${voters:+,}$n@127.0.0.1:${cports[$((n - 1))]}:${ids[$((n - 1))]}"; done
   say "formatting three nodes in $dir (one quorum: $voters)"
+  local pids=()
   for n in 1 2 3; do
     java_cmd kafka.tools.StorageTool format -t "$cluster" -c "$dir/node-$n.properties" \
       --initial-controllers "$voters" >"$dir/format-$n.log" 2>&1 &
+    pids+=($!)
   done
-  wait
+  # Each format's own status: a node whose format failed would only fail later, on start, with
+  # "No readable meta.properties files found". One retry covers a JVM that died on a loaded machine.
+  for n in 1 2 3; do
+    wait "${pids[$((n - 1))]}" && continue
+    say "formatting node $n failed; once more (see $dir/format-$n.log)"
+    java_cmd kafka.tools.StorageTool format -t "$cluster" -c "$dir/node-$n.properties" \
+      --initial-controllers "$voters" >>"$dir/format-$n.log" 2>&1 \
+      || { tail -20 "$dir/format-$n.log"; exit 1; }
+  done
 }
 
 start_node() {

@@ -59,7 +59,7 @@ class ServiceSettings(BaseSettings):
     # rebuild --workers N` take whole partitions): with three, two processes split 2:1 and the second
     # idles a third of the time, a fifth of the apply rate lost against six (bench/reporting/README.md).
     topic_partitions: int = 6
-    # A single local broker holds one copy; production runs 3 and 2, so an acknowledged message (the
+    # A single local broker holds one copy; production uses 3 copies with 2 in sync, so an acknowledged message (the
     # relay's producer waits for acks=all) is on two brokers before the outbox row is deleted.
     topic_replication_factor: int = Field(default=1, ge=1)
     # `min.insync.replicas` of the topics (2 in production); at most the replication factor.

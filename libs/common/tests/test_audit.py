@@ -3,9 +3,18 @@ fields by name only, history by cursor, purge by retention."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 
-from common.audit import PERSONAL, audit_history, audit_table, field_changes, purge_audit, record_audit
+from common.audit import (
+    PERSONAL,
+    audit_history,
+    audit_retention,
+    audit_table,
+    field_changes,
+    purge_audit,
+    record_audit,
+)
 from common.auth import Principal
 from common.db import create_engine, new_metadata
 
@@ -90,3 +99,32 @@ async def test_audit_round_trip_on_postgresql(make_database):
 
 async def test_audit_round_trip_on_sqlite(tmp_path):
     await _check_round_trip(f"sqlite+aiosqlite:///{tmp_path}/audit.db")
+
+
+async def test_the_retention_task_purges_old_entries_while_the_service_runs(tmp_path):
+    engine, table = await _engine(f"sqlite+aiosqlite:///{tmp_path}/retention.db")
+    try:
+        async with engine.begin() as connection:
+            for age in (400, 10):
+                await record_audit(
+                    connection,
+                    table,
+                    actor=HQ,
+                    action="x",
+                    entity="agreement",
+                    entity_id=f"aged-{age}",
+                    changes={},
+                    at=datetime.now(UTC) - timedelta(days=age),
+                )
+        async with audit_retention(engine, table, retention_days=365):
+            for _ in range(100):
+                async with engine.connect() as connection:
+                    left = await audit_history(connection, table, entity="agreement", entity_id="aged-400")
+                if not left:
+                    break
+                await asyncio.sleep(0.05)
+        async with engine.connect() as connection:
+            assert await audit_history(connection, table, entity="agreement", entity_id="aged-400") == []
+            assert len(await audit_history(connection, table, entity="agreement", entity_id="aged-10")) == 1
+    finally:
+        await engine.dispose()

@@ -8,8 +8,12 @@ Entries older than the retention (`<SVC>_AUDIT_RETENTION_DAYS`) are purged by `p
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from collections.abc import Collection, Mapping, Sequence
+import logging
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
@@ -35,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from common.auth import CurrentPrincipal, Principal
 from common.errors import PROBLEM, Forbidden
 
+log = logging.getLogger(__name__)
 AUDIT_TABLE = "audit_log"
 PERSONAL = "[personal]"  # stands for a personal field's old and new values
 
@@ -167,6 +172,34 @@ async def audit_history(
         )
         for row in rows
     ]
+
+
+async def keep_audit_retention(
+    engine: AsyncEngine, table: Table, *, retention_days: int, interval: float = 3600.0
+) -> None:
+    """Purge the entries past the retention now and every `interval` seconds, until cancelled (a task of
+    the service's lifespan). Any replica may run it: a DELETE of old rows is harmless twice."""
+    while True:
+        try:
+            async with engine.begin() as connection:
+                purged = await purge_audit(connection, table, retention_days=retention_days)
+            if purged:
+                log.info("audit record: %d entries older than %d days purged", purged, retention_days)
+        except Exception as exc:  # the database away, say: the next pass catches up
+            log.warning("audit retention pass failed (%s); retrying in %.0f s", type(exc).__name__, interval)
+        await asyncio.sleep(interval)
+
+
+@asynccontextmanager
+async def audit_retention(engine: AsyncEngine, table: Table, *, retention_days: int) -> AsyncIterator[None]:
+    """`keep_audit_retention` as a task for the life of the block."""
+    task = asyncio.create_task(keep_audit_retention(engine, table, retention_days=retention_days))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def purge_audit(session: AsyncSession | AsyncConnection, table: Table, *, retention_days: int) -> int:

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from common.audit import audit_router
+from common.audit import audit_retention, audit_router
 from common.errors import route_limits
 from common.runtime import ServiceRuntime
 from common.service import attach_runtime
@@ -39,7 +39,8 @@ def create_app(settings: PartnersSettings | None = None) -> FastAPI:
         store = SqlStore(runtime.sessions, topic, max_message_bytes=settings.outbox_max_message_bytes)
         service = PartnersService(store, LocalDocumentStorage(settings.documents_dir), today=settings.today)
         app.state.partners = service
-        async with runtime.running([topic]):
+        retention = audit_retention(runtime.engine, audit_log, retention_days=settings.audit_retention_days)
+        async with runtime.running([topic]), retention:
             scheduler = (
                 asyncio.create_task(run_scheduler(service, settings.scheduler_interval_seconds))
                 if settings.scheduler_enabled

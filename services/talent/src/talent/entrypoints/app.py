@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from common.audit import audit_router
+from common.audit import audit_retention, audit_router
 from common.runtime import ServiceRuntime
 from common.service import attach_runtime
 from common.web import create_service_app, document_models
@@ -61,7 +61,8 @@ def create_app(settings: TalentSettings | None = None) -> FastAPI:
                 runtime.engine, runtime.sessions, topic, max_message_bytes=settings.outbox_max_message_bytes
             )
         app.state.talent = TalentService(store, chunk=settings.sync_chunk)
-        async with runtime.running([topic]):
+        retention = audit_retention(runtime.engine, audit_log, retention_days=settings.audit_retention_days)
+        async with runtime.running([topic]), retention:
             yield
 
     app = create_service_app(

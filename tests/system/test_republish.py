@@ -23,7 +23,6 @@ from events.entrypoints.app import create_app as create_events_app
 from reporting.config import ReportingSettings
 from reporting.entrypoints.app import create_app as create_reporting_app
 from sqlalchemy import text
-from talent.entrypoints.cli import main as talent_main
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENT = {
@@ -146,9 +145,3 @@ async def _republish(settings: EventsSettings) -> None:
     finally:
         await engine.dispose()
     assert counts == {"events": 3}
-
-
-def test_a_service_without_aggregates_says_so(monkeypatch, capsys):
-    monkeypatch.setenv("EXCHANGE_ENVIRONMENT", "test")
-    talent_main(["republish"])
-    assert "nothing to republish" in capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""`talent migrate | serve | relay | asyncapi | template | import`."""
+"""`talent migrate | serve | relay | republish | asyncapi | template | import`."""
 
 from __future__ import annotations
 
@@ -13,8 +13,14 @@ from talent.config import TalentSettings
 from talent.contracts import TOPIC
 
 SERVICE_DIR = Path(__file__).resolve().parents[3]
-# No aggregates to republish: a society's next sync publishes its people again (`republish` says so).
-COMMANDS = ServiceCommands("talent", TalentSettings, port=8003, outbox="talent.adapters.tables:outbox", topics=[TOPIC])
+COMMANDS = ServiceCommands(
+    "talent",
+    TalentSettings,
+    port=8003,
+    outbox="talent.adapters.tables:outbox",
+    topics=[TOPIC],
+    aggregates="talent.adapters.republish:AGGREGATES",
+)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -50,7 +50,9 @@ SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
 
 async def raw_consume(topic: str, n: int) -> float:
     consumer = AIOKafkaConsumer(
+        # earliest: a partition assigned again after the seek (metadata arriving late) starts at 0, not at the end
         bootstrap_servers=BOOTSTRAP, group_id=None, enable_auto_commit=False, isolation_level="read_committed",
+        auto_offset_reset="earliest",
         max_poll_records=5000, fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=16 * 1024 * 1024,
     )  # fmt: skip
     await consumer.start()
@@ -59,8 +61,12 @@ async def raw_consume(topic: str, n: int) -> float:
         await consumer.seek_to_beginning(*partitions)
         seen = 0
         started = time.perf_counter()
+        idle_polls = 0
         while seen < n:
             batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+            idle_polls = 0 if batch else idle_polls + 1
+            if idle_polls > 120:
+                raise RuntimeError(f"raw consume stalled at {seen:,} of {n:,} messages")
             for records in batch.values():
                 for record in records:
                     seen += 1

@@ -17,6 +17,8 @@ PUBLISHED = {
     "talent": ROOT / "services" / "talent" / "src" / "talent" / "contracts" / "vocabulary.json",
 }
 ASYNCAPI = json.loads((ROOT / "services" / "events" / "asyncapi.json").read_text())
+# Partners' kinds and statuses label no figure of reporting (no copy is kept); it only compares statuses.
+PARTNERS = ROOT / "services" / "partners" / "src" / "partners" / "contracts" / "vocabulary.json"
 
 
 def read(path: Path) -> dict:
@@ -61,3 +63,11 @@ def test_every_vocabulary_key_is_a_column_of_the_annual_report_and_a_key_of_the_
         for key in read(PUBLISHED[name])[field]:
             assert f"{prefix}.{key}" in keys
             assert key in obj[section][breakdown]
+
+
+def test_the_partners_statuses_reporting_compares_are_published():
+    published = read(PARTNERS)
+    assert "active" in published["agreement_statuses"]  # read/queries.py: agreements in force
+    assert "merged" in published["organization_statuses"]  # projections/attribution.py: counts nowhere
+    for entries in (v for v in published.values() if isinstance(v, dict)):
+        assert all(labels.get("zh") and labels.get("en") for labels in entries.values())

@@ -150,7 +150,8 @@ class ServiceSettings(BaseSettings):
         if self.environment in ("development", "test"):
             return self
         secrets = list(self.jwt_keys.values()) or [self.jwt_secret]
-        if DEVELOPMENT_SECRET in secrets:
+        # Empty is unset: docker-compose.yml passes the secret through as "" when it is not exported.
+        if DEVELOPMENT_SECRET in secrets or "" in secrets:
             raise ValueError("EXCHANGE_JWT_SECRET must be set outside development")
         if any(len(secret.encode()) < MIN_SECRET_BYTES for secret in secrets):
             raise ValueError(f"EXCHANGE_JWT_SECRET and EXCHANGE_JWT_KEYS secrets need {MIN_SECRET_BYTES} bytes or more")

@@ -7,8 +7,10 @@ aggregate into its published form, and a unit test fails when the two drift apar
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import date, datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from common.asyncapi import PublishedEvent, asyncapi_document
@@ -31,6 +33,15 @@ AGREEMENT_EXPIRED = "exchange.agreement.expired"
 AGREEMENT_TERMINATED = "exchange.agreement.terminated"
 MEMBERSHIP_RECORDED = "exchange.membership.recorded"
 MEMBERSHIP_ENDED = "exchange.membership.ended"
+
+VOCABULARY_FILE = Path(__file__).with_name("vocabulary.json")
+# The kinds and statuses (and renewal-notice days) with their zh/en labels: the data file this service
+# publishes beside its AsyncAPI document. Only its sections: the file also says what it is.
+VOCABULARY: dict[str, dict[str, dict[str, str]]] = {
+    name: section
+    for name, section in json.loads(VOCABULARY_FILE.read_text(encoding="utf-8")).items()
+    if isinstance(section, dict)
+}
 
 MAX_VERSION = 10**12
 Code = Annotated[str, Field(min_length=1, max_length=32)]
@@ -324,21 +335,8 @@ PUBLISHED_EVENTS = [
 
 
 def asyncapi(topic: str = TOPIC) -> dict[str, Any]:
-    """The AsyncAPI document of what this service publishes."""
-    return asyncapi_document(title="exchange-tracker partners", source=SOURCE, topic=topic, events=PUBLISHED_EVENTS)
-
-
-def vocabulary() -> dict[str, list[str]]:
-    """The kinds and statuses of this contract, as data (published beside the AsyncAPI document)."""
-    from partners.domain.agreement import AGREEMENT_KINDS, AGREEMENT_STATUSES, NOTICE_DAYS
-    from partners.domain.membership import MEMBERSHIP_STATUSES
-    from partners.domain.organization import ORGANIZATION_KINDS, ORGANIZATION_STATUSES
-
-    return {
-        "organization_kinds": list(ORGANIZATION_KINDS),
-        "organization_statuses": list(ORGANIZATION_STATUSES),
-        "agreement_kinds": list(AGREEMENT_KINDS),
-        "agreement_statuses": list(AGREEMENT_STATUSES),
-        "agreement_notice_days": [str(d) for d in NOTICE_DAYS],
-        "membership_statuses": list(MEMBERSHIP_STATUSES),
-    }
+    """The AsyncAPI document of what this service publishes, with its vocabulary (`x-vocabulary`: the
+    kinds and statuses with their labels) for consumers to label these values from."""
+    document = asyncapi_document(title="exchange-tracker partners", source=SOURCE, topic=topic, events=PUBLISHED_EVENTS)
+    document["info"]["x-vocabulary"] = VOCABULARY
+    return document

@@ -15,10 +15,13 @@ from typing import Any
 import asyncpg
 import orjson
 from common.audit import audit_values
-from common.outbox import MAX_MESSAGE_BYTES, message_of, outbox_rows
+from common.outbox import MAX_MESSAGE_BYTES, OUTBOX_COLUMNS, message_of, outbox_rows
+from common.outbox.table import OUTBOX_TABLE
+from sqlalchemy import DateTime
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from talent.adapters.sql_store import SqlTalentStore, person_values, post_values
+from talent.adapters.tables import outbox
 from talent.application.ports import Changes, Known
 from talent.domain.model import Person
 
@@ -92,10 +95,14 @@ _INSERT_POSTS = (
     f"SELECT {', '.join(f'u.{n}' for n, _k in _POST_COLUMNS)} FROM {_unnest(_POST_COLUMNS)}"
 )
 _DELETE_POSTS = "DELETE FROM person_posts WHERE person_id = ANY($1::uuid[])"
-_OUTBOX_COLUMNS = [("event_id", "text"), ("topic", "text"), ("key", "text"), ("payload", "text"), ("headers", "text")]
+# The outbox's columns and rows are common.outbox's (`OUTBOX_COLUMNS`, `outbox_rows`): only their
+# parameter types are spelled here, from the table's own column types.
+_OUTBOX_COLUMNS = [
+    (name, "timestamptz" if isinstance(outbox.c[name].type, DateTime) else "text") for name in OUTBOX_COLUMNS
+]
 _INSERT_OUTBOX = (
-    "INSERT INTO outbox (event_id, topic, key, payload, headers, created_at) "
-    f"SELECT u.event_id, u.topic, u.key, u.payload, u.headers, $6 FROM {_unnest(_OUTBOX_COLUMNS)}"
+    f"INSERT INTO {OUTBOX_TABLE} ({', '.join(OUTBOX_COLUMNS)}) "
+    f"SELECT {', '.join(f'u.{n}' for n in OUTBOX_COLUMNS)} FROM {_unnest(_OUTBOX_COLUMNS)}"
 )
 _AUDIT_COLUMNS = [
     ("actor_sub", "text"),
@@ -172,7 +179,7 @@ class PgWriter:
         if changes.messages:
             built = [message_of(m, max_message_bytes=self.max_message_bytes) for m in changes.messages]
             rows = outbox_rows(built, self.topic, now)
-            await connection.execute(_INSERT_OUTBOX, *_columns(rows, _OUTBOX_COLUMNS), now)
+            await connection.execute(_INSERT_OUTBOX, *_columns(rows, _OUTBOX_COLUMNS))
             self.staged_messages = True
         if changes.audit:
             entries = [

@@ -56,6 +56,10 @@ deploy-check: setup
 docs: setup
 	$(UV) run python deploy/settings_reference.py --write
 
+# Each producer's published AsyncAPI document, regenerated from its code (its unit tests fail when stale).
+asyncapi: setup
+	for service in events partners talent; do $(UV) run $$service asyncapi > services/$$service/asyncapi.json; done
+
 format:
 	$(UV) run ruff format .
 	$(UV) run ruff check --fix .

@@ -8,7 +8,7 @@ One fresh database, `events serve` (relay in-process) and the load generator's b
 `bench_events.py`; besides the rate it prints each process's user+system CPU over the phase (the API,
 PostgreSQL's backends summed, Kafka's JVM, …) and how busy the two cores were. For A/B comparisons
 of the batch path: run it alternately from two checkouts, since this machine's speed drifts by ±30 %
-within minutes (bench/events/README.md, run 12).
+within minutes.
 """
 
 from __future__ import annotations

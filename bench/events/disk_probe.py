@@ -5,7 +5,7 @@
 
 A p99 of a few milliseconds with stalls of hundreds means: at 500 requests/s, one stall of 100 ms
 holds ~50 commits, i.e. 1 % of a 10-second run, so no durable implementation gets a p99 below the
-stall length in that run (bench/events/README.md, run 13).
+stall length in that run.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def probe(seconds: float = 10.0, interval: float = 0.002) -> dict[str, Any]:
 class StallWatcher:
     """The probe in a background thread (every 10 ms, so it adds little I/O) while something else
     runs: `with StallWatcher() as watcher: ...`, then `watcher.stalls` lists (unix time, ms) of every
-    fdatasync over `threshold_ms`, to lay beside latency outliers (bench/events/README.md, run 15)."""
+    fdatasync over `threshold_ms`, to lay beside latency outliers."""
 
     def __init__(self, threshold_ms: float = 30.0) -> None:
         self.threshold_ms = threshold_ms

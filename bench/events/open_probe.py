@@ -1,5 +1,5 @@
 """Open-loop rounds of single POSTs against the events service, each with the disk's fsync stalls seen
-meanwhile, to tell the service's latency outliers from the disk's (bench/events/README.md, run 15).
+meanwhile, to tell the service's latency outliers from the disk's.
 
     uv run python bench/events/open_probe.py [--rates 250,500,250,500] [--seconds 10]
 

@@ -228,7 +228,7 @@ class System:
             return response
         counts = {"created": 0, "updated": 0, "unchanged": 0, "removed": 0}
         changed: list[PersonModel] = []
-        named = set()
+        named: set[str] = set()
         for record in records:
             external_id = str(record["external_id"])
             named.add(external_id)

@@ -4,8 +4,11 @@ clients that remember every write a service acknowledged; and `System.check()`, 
 the topics read from offset 0, the services' list APIs and reporting's figures for every region to the
 checker (common.testing.checker).
 
-Talent joins by being started here like the others and by recording its syncs as `Write("person", …)`
-(with an attribution for persons in the checker)."""
+A talent sync answers counts, not ids and versions: `System.sync` keeps its own model of each society's
+pool (what it sent and what that must have done: created at version 1, +1 per change, +1 on erasure),
+checks the answer's counts against it, and records every change as an acknowledged `Write("person", …)`.
+It learns a new person's id once, from the society's own list; a person that list never shows stays
+under a placeholder key, which the checker reports as lost."""
 
 from __future__ import annotations
 
@@ -27,14 +30,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from common.auth import mint_token
 from common.settings import association_today
-from common.testing.checker import Message, Report, Write, check
+from common.testing.checker import Message, Report, Write, check, years_of
 from common.testing.live import free_port
 from common.testing.plugin import TEST_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("events", "partners", "talent", "reporting")
-TOPICS = {"events": "exchange.events.v1", "partners": "exchange.partners.v1"}
-KIND_OF_TYPE = {"event": "event", "organization": "organization", "agreement": "agreement"}
+TOPICS = {"events": "exchange.events.v1", "partners": "exchange.partners.v1", "talent": "exchange.talent.v1"}
+KIND_OF_TYPE = {"event": "event", "organization": "organization", "agreement": "agreement", "person": "person"}
 
 
 def bearer(kind: str, code: str, *scopes: str) -> dict[str, str]:
@@ -112,6 +115,15 @@ class Service:
         return f"--- {self.name} log ---\n" + "\n".join(text.splitlines()[-lines:])
 
 
+@dataclass
+class PersonModel:
+    """What the client knows a person must be after the syncs it was answered: `content` None once erased."""
+
+    key: str  # the person's id, or `<society>/<external_id>` until the society's list shows it
+    version: int
+    content: dict[str, Any] | None
+
+
 class System:
     """`System(...)`, then `start()`; writes go through `write`/`post_batch`, which record every
     acknowledged one; `await check()` (or `converged()`) says what the checker found. `env` adds to the
@@ -133,6 +145,7 @@ class System:
         self.unreadable = 0  # records on the topics that are not JSON (counted at each read)
         self.raw: dict[tuple[str, int], tuple[bytes, bytes]] = {}  # (key, version) → a record's key and value
         self.answers: list[int] = []  # every status code a write got
+        self.people: dict[tuple[str, str], PersonModel] = {}  # (society, external_id) → the client's model
         common = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("EXCHANGE_", *(s.upper() for s in SERVICES)))},
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
@@ -197,29 +210,117 @@ class System:
 
     # -- the three views, and the checker ------------------------------------------------------------
 
+    async def sync(
+        self,
+        client: httpx.AsyncClient,
+        society: str,
+        records: list[dict[str, Any]],
+        mode: str = "delta",
+        *,
+        for_society: bool = False,
+    ) -> httpx.Response:
+        """`POST /v1/talent/sync` with `client` (the society's token; hq's with `for_society`, naming it);
+        when answered, every person it must have created, changed or erased is recorded as acknowledged."""
+        body: dict[str, Any] = {"mode": mode, "records": records, **({"society": society} if for_society else {})}
+        response = await client.post("/v1/talent/sync", json=body)
+        self.answers.append(response.status_code)
+        if not response.is_success:
+            return response
+        counts = {"created": 0, "updated": 0, "unchanged": 0, "removed": 0}
+        changed: list[PersonModel] = []
+        named: set[str] = set()
+        for record in records:
+            external_id = str(record["external_id"])
+            named.add(external_id)
+            content = {k: v for k, v in record.items() if k not in ("external_id", "deleted")}
+            known = self.people.get((society, external_id))
+            alive = known is not None and known.content is not None
+            if record.get("deleted"):
+                if known is not None and alive:
+                    known.version, known.content = known.version + 1, None
+                    counts["removed"] += 1
+                    changed.append(known)
+                else:
+                    counts["unchanged"] += 1
+            elif known is None or not alive:  # an erased person is never restored: a new one
+                model = PersonModel(f"{society}/{external_id}", 1, content)
+                self.people[(society, external_id)] = model
+                counts["created"] += 1
+                changed.append(model)
+            elif known.content == content:
+                counts["unchanged"] += 1
+            else:
+                known.version, known.content = known.version + 1, content
+                counts["updated"] += 1
+                changed.append(known)
+        if mode == "full":
+            for (owner, external_id), model in self.people.items():
+                if owner == society and external_id not in named and model.content is not None:
+                    model.version, model.content = model.version + 1, None
+                    counts["removed"] += 1
+                    changed.append(model)
+        answer = response.json()
+        assert answer["rejected"] == [], answer["rejected"]
+        assert {k: answer[k] for k in counts} == counts, f"the sync's answer {answer} is not the model's {counts}"
+        await self._learn_ids(society)
+        self.acknowledged += [Write("person", model.key, model.version) for model in changed]
+        return response
+
+    async def _learn_ids(self, society: str) -> None:
+        """New people's ids, from the society's own list (external_id → id)."""
+        if all("/" not in m.key for (owner, _), m in self.people.items() if owner == society):
+            return
+        listed = await self._all(self.url("talent"), "/v1/talent/persons", {"society": society})
+        by_external = {item["external_id"]: item["id"] for item in listed.values()}
+        for (owner, external_id), model in self.people.items():
+            if owner == society and "/" in model.key and external_id in by_external:
+                model.key = by_external[external_id]
+
+    async def erase(self, client: httpx.AsyncClient, person_id: str) -> httpx.Response:
+        """`DELETE /v1/talent/persons/{id}`, recorded (and the client's model of the person erased)."""
+        response = await self.write(client, "person", "DELETE", f"/v1/talent/persons/{person_id}")
+        if response.is_success:
+            for model in self.people.values():
+                if model.key == person_id:
+                    model.version, model.content = int(response.json()["version"]), None
+        return response
+
+    def person_id(self, society: str, external_id: str) -> str:
+        return self.people[(society, external_id)].key
+
+    async def _all(self, base: str, path: str, params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """Every item of a paged list API, by id (hq's admin token: every field)."""
+        out: dict[str, dict[str, Any]] = {}
+        async with httpx.AsyncClient(headers=bearer(*HQ), timeout=30) as client:
+            cursor = None
+            while True:
+                query = {**params, "limit": 500, **({"cursor": cursor} if cursor else {})}
+                page = (await client.get(base + path, params=query)).raise_for_status().json()
+                out.update({item["id"]: item for item in page["items"]})
+                if not (cursor := page["next_cursor"]):
+                    return out
+
     async def states(self) -> dict[str, dict[str, dict[str, Any]]]:
-        """kind → id → final state, from each owning service's own list API."""
+        """kind → id → final state, from each owning service's own list API; an erased person (which the
+        list leaves out) as its own `GET` answers it (`deleted: true`), for each one acknowledged."""
         pages = {
             "event": (self.url("events"), "/v1/events", {}),
             "organization": (self.url("partners"), "/v1/partners/organizations", {"status": "active"}),
             "agreement": (self.url("partners"), "/v1/partners/agreements", {}),
+            "person": (self.url("talent"), "/v1/talent/persons", {}),
         }
-        out: dict[str, dict[str, dict[str, Any]]] = {}
-        async with httpx.AsyncClient(headers=bearer(*HQ), timeout=30) as client:
-            for kind, (base, path, params) in pages.items():
-                out[kind] = {}
-                cursor = None
-                while True:
-                    query = {**params, "limit": 500, **({"cursor": cursor} if cursor else {})}
-                    page = (await client.get(base + path, params=query)).raise_for_status().json()
-                    out[kind].update({item["id"]: item for item in page["items"]})
-                    if not (cursor := page["next_cursor"]):
-                        break
+        out = {kind: await self._all(base, path, params) for kind, (base, path, params) in pages.items()}
+        unlisted = {w.key for w in self.acknowledged if w.kind == "person" and w.key not in out["person"]}
+        async with self.client("talent", *HQ) as client:
+            for key in sorted(k for k in unlisted if "/" not in k):
+                answer = await client.get(f"/v1/talent/persons/{key}")
+                if answer.status_code == 200:
+                    out["person"][key] = answer.json()
         return out
 
     async def messages(self) -> dict[str, list[Message]]:
         """Every message on the services' topics, read from offset 0 up to the end offsets of now."""
-        out: dict[str, list[Message]] = {"event": [], "organization": [], "agreement": []}
+        out: dict[str, list[Message]] = {kind: [] for kind in KIND_OF_TYPE.values()}
         self.unreadable = 0
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None)
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
@@ -271,23 +372,32 @@ class System:
         finally:
             await producer.stop()
 
-    async def figures(self) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    async def figures(
+        self, years: Iterable[int]
+    ) -> tuple[list[str], dict[str, dict[str, Any]], dict[int, dict[str, dict[str, Any]]]]:
+        """Every region's code, reporting's figures of all years, and those of each of `years`."""
         async with self.client("reporting", *HQ) as client:
             regions = [r["code"] for r in (await client.get("/v1/regions")).raise_for_status().json()["items"]]
+            by_year: dict[int, dict[str, dict[str, Any]]] = {}
+            for year in years:
+                answer = (await client.get("/v1/metrics", params={"year": year})).raise_for_status().json()
+                by_year[year] = {obj["region"]: obj for obj in answer["regions"]}
             metrics = (await client.get("/v1/metrics")).raise_for_status().json()["regions"]
-        return regions, {obj["region"]: obj for obj in metrics}
+        return regions, {obj["region"]: obj for obj in metrics}, by_year
 
     async def check(self, today: date | None = None) -> Report:
+        today = today or association_today()
         states = await self.states()
         messages = await self.messages()
-        regions, figures = await self.figures()
+        regions, figures, by_year = await self.figures(years_of(states, today=today))
         return check(
             acknowledged=self.acknowledged,
             messages=messages,
             states=states,
             figures=figures,
+            figures_by_year=by_year,
             regions=regions,
-            today=today or association_today(),
+            today=today,
         )
 
     async def converged(self, timeout: float, done: Callable[[Report], bool] = lambda r: r.ok) -> Report:

@@ -2,8 +2,7 @@
 (as data: a service is one more table), forged tokens, bodies over the limit on every write route,
 the standard security headers, and the audit record readable by `admin` only.
 
-Each service runs in-process on migrated PostgreSQL and the real broker. Talent joins with its API:
-add it to SERVICES and give it rows in MATRIX."""
+Each service runs in-process on migrated PostgreSQL and the real broker."""
 
 from __future__ import annotations
 
@@ -26,10 +25,17 @@ from common.errors import BodyLimitMiddleware
 from common.migrations import upgrade_async
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ["events", "partners", "reporting"]
+SERVICES = ["events", "partners", "talent", "reporting"]
 MAX_BODY = 4096  # every service's body limit here, so going over it is cheap
 # One authenticated read per service: forged tokens are tried on it.
-PROBE = {"events": "/v1/events", "partners": "/v1/partners/organizations", "reporting": "/v1/regions"}
+PROBE = {
+    "events": "/v1/events",
+    "partners": "/v1/partners/organizations",
+    "talent": "/v1/talent/persons",
+    "reporting": "/v1/regions",
+}
+# Settings of one service only: a JSON sync's own (larger) limit brought down to the test's scale.
+EXTRA_SETTINGS: dict[str, dict[str, Any]] = {"talent": {"sync_max_body_bytes": 2 * MAX_BODY}}
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
@@ -59,6 +65,7 @@ async def apps(
             url = await make_database(f"attacks_{service}")
             await upgrade_async(url, ROOT / "services" / service)
             extra = {"documents_dir": str(tmp_path_factory.mktemp("docs"))} if service == "partners" else {}
+            extra.update(EXTRA_SETTINGS.get(service, {}))
             settings = _settings(
                 service,
                 database_url=url,
@@ -204,6 +211,9 @@ TOKENS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "reporting reader": ("province", "440000", ("reporting:read",)),
     "hq reader": ("hq", "HQ", ("reporting:read",)),
     "talent syncer": ("society", "CAST-CES", ("talent:sync",)),
+    "other society syncer": ("society", "CMES", ("talent:sync",)),
+    "society reader": ("society", "CAST-CES", ("reporting:read",)),
+    "guangdong talent": ("province", "440000", ("talent:sync",)),
     "admin": ("hq", "HQ", ("admin",)),
 }
 
@@ -211,7 +221,7 @@ TOKENS: dict[str, tuple[str, str, tuple[str, ...]]] = {
 @dataclass(frozen=True)
 class Case:
     """One request by one token; `{event}`, `{org}`, `{agreement}` and `{membership}` in the path are
-    records Guangdong made in the `setup` below."""
+    records Guangdong made in the `setup` below, `{person}` a person society CAST-CES synced."""
 
     method: str
     path: str
@@ -230,6 +240,8 @@ EVENT = {
     "host_province": "440000",
 }
 ORGANIZATION = {"name": "Academy of Attacks", "country": "DE", "kind": "academy"}
+PERSON = {"external_id": "CES-1", "name": "Li Attack", "email": "li@example.org", "country": "CN", "province": "440000"}
+SYNC = {"mode": "delta", "records": [PERSON | {"name": "Hijacked"}]}
 
 MATRIX: dict[str, list[Case]] = {
     "events": [
@@ -263,6 +275,29 @@ MATRIX: dict[str, list[Case]] = {
         Case("GET", "/v1/partners/audit?entity=agreement&entity_id={agreement}", "guangdong partners", 403),
         Case("GET", "/v1/partners/audit?entity=agreement&entity_id={agreement}", "none", 401),
         Case("GET", "/v1/partners/audit?entity=agreement&entity_id={agreement}", "admin", 200),
+    ],
+    "talent": [
+        Case("POST", "/v1/talent/sync", "none", 401, SYNC),
+        Case("GET", "/v1/talent/persons", "none", 401),
+        Case("GET", "/v1/talent/persons/{person}", "none", 401),
+        Case("DELETE", "/v1/talent/persons/{person}", "none", 401),
+        # reporting tokens (a province's, hq's, a society's own) write nothing here
+        Case("POST", "/v1/talent/sync", "reporting reader", 403, SYNC),
+        Case("POST", "/v1/talent/sync", "hq reader", 403, SYNC),
+        Case("POST", "/v1/talent/sync", "society reader", 403, SYNC),
+        Case("DELETE", "/v1/talent/persons/{person}", "society reader", 403),
+        Case("DELETE", "/v1/talent/persons/{person}", "hq reader", 403),
+        # province tokens: no talent scope, or the scope but not a society
+        Case("POST", "/v1/talent/sync", "guangdong writer", 403, SYNC),
+        Case("POST", "/v1/talent/sync", "guangdong talent", 403, SYNC),
+        Case("DELETE", "/v1/talent/persons/{person}", "guangdong talent", 403),
+        # a society against another society's people: its pool is not theirs to sync or erase
+        Case("POST", "/v1/talent/sync", "other society syncer", 403, SYNC | {"society": "CAST-CES"}),
+        Case("DELETE", "/v1/talent/persons/{person}", "other society syncer", 403),
+        Case("POST", "/v1/talent/sync", "talent syncer", 403, SYNC | {"society": "CMES"}),
+        # other tokens read only the public shape (checked after); the society's own reads it whole
+        Case("GET", "/v1/talent/persons/{person}", "other society syncer", 200),
+        Case("GET", "/v1/talent/persons/{person}", "talent syncer", 200),
     ],
     "reporting": [
         Case("GET", "/v1/regions", "none", 401),
@@ -301,11 +336,16 @@ async def _setup(apps: dict[str, httpx.AsyncClient], secret: str) -> dict[str, s
         "/v1/partners/memberships", json={"organization_id": org_id, "since": "2024-01-01"}, headers=guangdong
     )
     assert membership.status_code == 201, membership.text
+    society = bearer(secret, "society", "CAST-CES", "talent:sync")
+    synced = await apps["talent"].post("/v1/talent/sync", json={"mode": "delta", "records": [PERSON]}, headers=society)
+    assert synced.status_code == 200 and synced.json()["created"] == 1, synced.text
+    (person,) = (await apps["talent"].get("/v1/talent/persons", headers=society)).json()["items"]
     return {
         "event": event.json()["id"],
         "org": org_id,
         "agreement": agreement.json()["id"],
         "membership": membership.json()["id"],
+        "person": person["id"],
     }
 
 
@@ -350,6 +390,26 @@ async def test_the_authorisation_matrix(apps, jwt_secret):
     assert (await apps["events"].get(f"/v1/events/{ids['event']}", headers=admin)).json() == before["event"]
     after = (await apps["partners"].get(f"/v1/partners/agreements/{ids['agreement']}", headers=admin)).json()
     assert after == before["agreement"]
+    await _assert_person_untouched(apps["talent"], jwt_secret, ids["person"])
+
+
+async def _assert_person_untouched(talent: httpx.AsyncClient, secret: str, person_id: str) -> None:
+    """After the matrix: the person is as synced (version 1, not erased, nothing hijacked), the other
+    society's pool is empty, and every reader but the society's own and admin sees no personal field."""
+    own_token = bearer(secret, "society", "CAST-CES", "talent:sync")
+    own = (await talent.get(f"/v1/talent/persons/{person_id}", headers=own_token)).json()
+    assert (own["version"], own["deleted"], own["name"], own["email"]) == (1, False, PERSON["name"], PERSON["email"])
+    other = bearer(secret, "society", "CMES", "talent:sync")
+    assert (await talent.get("/v1/talent/persons?society=CMES", headers=other)).json()["items"] == []
+    for token in ("other society syncer", "society reader", "guangdong writer"):
+        kind, code, scopes = TOKENS[token]
+        headers = bearer(secret, kind, code, *scopes)
+        shown = [(await talent.get(f"/v1/talent/persons/{person_id}", headers=headers)).json()]
+        shown += (await talent.get("/v1/talent/persons", headers=headers)).json()["items"]
+        for person in shown:
+            assert person["id"] == person_id, (token, person)
+            leaked = {"name", "email", "external_id", "name_en", "orcid", "affiliation"} & set(person)
+            assert not leaked, (token, leaked)
 
 
 async def test_every_partners_write_is_in_the_audit_record_with_its_acting_body(apps, jwt_secret):

@@ -19,6 +19,30 @@ from harness import System, event_body
 
 PROVINCES = ("440000", "310000", "510000", "110000")
 COUNTRIES = ("DE", "JP", "BR", "KE", "TH", "US")
+ROLES = ("president", "vice_president", "executive_board", "member")
+
+
+def people(society: str, count: int, *, start: int = 0, changed: int = 0) -> list[dict[str, object]]:
+    """A society's people `start`…`start+count-1`: at home in a province or abroad, with closed and open
+    posts in organizations seated abroad; `changed` of them (from the first) renamed and moved to Shanghai."""
+    out: list[dict[str, object]] = []
+    for i in range(start, start + count):
+        home = {"country": "CN", "province": PROVINCES[i % 4]} if i % 3 else {"country": COUNTRIES[i % 6]}
+        name = f"P{i}"
+        if i - start < changed:
+            name, home = f"P{i} (moved)", {"country": "CN", "province": "310000"}
+        posts = [
+            {
+                "organization": f"IO {i % 7}",
+                "organization_country": COUNTRIES[(i + 1) % 6] if i % 5 else None,
+                "role": ROLES[i % 4],
+                "start_date": f"{2018 + i % 6}-03-01",
+                "end_date": None if i % 2 else f"{2020 + i % 6}-02-28",
+            }
+        ] if i % 4 != 3 else []  # fmt: skip
+        out.append({"external_id": f"{society}-{i}", "name": name, "groups": ["engineer"], "reserve": i % 5 == 0,
+                    "posts": posts, **home})  # fmt: skip
+    return out
 
 
 @dataclass
@@ -87,11 +111,15 @@ async def test_broker_stopped_30s_during_load(make_system, restartable_broker):
 @pytest.mark.timeout(300)
 async def test_reporting_sigkilled_mid_stream_and_restarted(make_system):
     """Budget 200 s. Reporting is killed (SIGKILL, every process) while it applies a stream of 400
-    events and started again: exact figures, nothing twice."""
+    events and a society's sync of 150 people; while it is down the society re-syncs (30 changed) in full
+    mode (20 removed) and erases one more; started again: exact figures, talent's included, nothing twice."""
     started = time.monotonic()
     system = await make_system("kill")
     reporting = system.services["reporting"]
-    async with system.client("events", "province", "440000", "events:write") as client:
+    async with (
+        system.client("events", "province", "440000", "events:write") as client,
+        system.client("talent", "society", "CMES", "talent:sync") as society,
+    ):
         for batch in range(8):
             events = [
                 event_body(
@@ -103,9 +131,16 @@ async def test_reporting_sigkilled_mid_stream_and_restarted(make_system):
             assert answer.status_code == 200, answer.text
             assert {item["status"] for item in answer.json()["items"]} == {"created"}
             if batch == 3:
+                answer = await system.sync(society, "CMES", people("CMES", 150))
+                assert answer.status_code == 200, answer.text
                 await asyncio.sleep(0.3)  # reporting is applying what came so far
                 await asyncio.to_thread(reporting.kill)
-    assert len(system.acknowledged) == 400
+        answer = await system.sync(society, "CMES", people("CMES", 130, changed=30), mode="full")
+        assert answer.status_code == 200 and answer.json()["removed"] == 20, answer.text
+        answer = await system.erase(society, system.person_id("CMES", "CMES-40"))
+        assert answer.status_code == 200, answer.text
+    assert len([w for w in system.acknowledged if w.kind == "event"]) == 400
+    assert len([w for w in system.acknowledged if w.kind == "person"]) == 150 + 30 + 20 + 1
     await asyncio.to_thread(reporting.start)
     await asyncio.to_thread(reporting.wait_ready)
     report = await system.converged(120)
@@ -150,12 +185,16 @@ async def test_events_database_restarted_during_load(make_system, restartable_po
 @pytest.mark.timeout(300)
 async def test_duplicate_old_version_and_poison_messages(make_system):
     """Budget 150 s. A copy of a message already applied (same CloudEvent id), an older version under a
-    new id, and a message that is not JSON are put on the events topic: the first two change nothing
-    (the checker sees the old version as the one order violation on the topic and exact figures), the
-    third goes to the dead-letter topic and the stream goes on."""
+    new id, and a message that is not JSON are put on the events topic, and a copy and an older version
+    of a person on the talent topic: the copies and old versions change nothing (the checker sees each
+    old version as an order violation on its topic, and exact figures), the poison message goes to the
+    dead-letter topic and the streams go on."""
     started = time.monotonic()
     system = await make_system("dup")
-    async with system.client("events", "province", "440000", "events:write") as client:
+    async with (
+        system.client("events", "province", "440000", "events:write") as client,
+        system.client("talent", "society", "CMES", "talent:sync") as society,
+    ):
         ids = []
         for i in range(30):
             answer = await system.write(client, "event", "POST", "/v1/events", json=event_body(f"dup-{i}", "440000"))
@@ -163,23 +202,38 @@ async def test_duplicate_old_version_and_poison_messages(make_system):
         target = ids[0]
         answer = await system.write(client, "event", "PATCH", f"/v1/events/{target}", json={"participants": 500})
         assert answer.status_code == 200, answer.text
+        pool = people("CMES", 10)
+        assert (await system.sync(society, "CMES", pool)).status_code == 200
+        pool[0] = people("CMES", 1, changed=1)[0]  # the person moves: version 2
+        assert (await system.sync(society, "CMES", pool)).status_code == 200
+        person = system.person_id("CMES", "CMES-0")
         assert (await system.converged(60)).ok
         key, v2 = system.raw[(target, 2)]
         old = json.loads(system.raw[(target, 1)][1])
         old["id"] = str(uuid.uuid4())  # not a redelivery the inbox would know: only the version gate stops it
         poison = b"{not json"
         await system.produce("exchange.events.v1", (key, v2), (key, json.dumps(old).encode()), (key, poison))
+        person_key, person_v2 = system.raw[(person, 2)]
+        old_person = json.loads(system.raw[(person, 1)][1])
+        old_person["id"] = str(uuid.uuid4())
+        await system.produce(
+            "exchange.talent.v1", (person_key, person_v2), (person_key, json.dumps(old_person).encode())
+        )
         # A change after them on the same partition: once it is counted, they were all consumed.
         answer = await system.write(client, "event", "PATCH", f"/v1/events/{target}", json={"participants": 700})
         assert answer.status_code == 200, answer.text
+        pool[0] = {**pool[0], "reserve": not pool[0]["reserve"]}  # version 3
+        assert (await system.sync(society, "CMES", pool)).status_code == 200
 
     def settled(r) -> bool:
         return not (r.lost or r.counted_twice or r.not_counted)
 
     report = await system.converged(90, settled)
     assert settled(report), str(report)
-    assert len(report.order_violations) == 1 and f"{target} version 1 after 2" in report.order_violations[0]
-    assert report.topic_copies >= 1
+    assert len(report.order_violations) == 2, report.order_violations
+    assert f"event {target} version 1 after 2" in report.order_violations[0]
+    assert f"person {person} version 1 after 2" in report.order_violations[1]
+    assert report.topic_copies >= 2
     dead = await read_topic(system.bootstrap, f"{system.prefix}exchange.events.v1.dlq", expected=1, timeout=30)
     assert [(r.key, r.value) for r in dead] == [(key, poison)]
     assert system.unreadable == 1

@@ -1,7 +1,9 @@
 """End-to-end scenarios on the whole system as real processes (each service's `serve`, real Kafka, real
 PostgreSQL): after each step, reporting's figures equal the checker's recomputation from the services'
-own list APIs for every region of `GET /v1/regions`, and every acknowledged write is on its topic, in
-version order per key. Scale-out: the same with two processes of every service (`serve --workers 2`;
+own list APIs for every region of `GET /v1/regions`, of all years and of every year present, and every
+acknowledged write is on its topic, in version order per key. The scenarios: a province posts, updates and
+cancels events; HQ records organizations and agreements that expire; a society syncs, re-syncs and
+erases. Scale-out: the same with two processes of every service (`serve --workers 2`;
 reporting's two are two consumers of one group)."""
 
 from __future__ import annotations
@@ -53,6 +55,66 @@ async def province_events(system: System) -> None:
         await assert_exact(system, "cancelling 4 events")
 
 
+def person(i: int, **fields: Any) -> dict[str, Any]:
+    """Society CMES's person `i`: people living at home (Guangdong, Shanghai, Beijing) and abroad (Germany,
+    Kenya), in different pools, some in the reserve, holding closed posts (2019–2022) and open ones (since
+    2024) in organizations seated in France, Switzerland, the US or nowhere."""
+    where = [{"country": "CN", "province": p} for p in ("440000", "310000", "110000")]
+    where += [{"country": "DE", "province": None}, {"country": "KE", "province": None}]
+    groups = [["engineer"], ["young_scientist", "youth"], ["leading_scientist"], ["woman_scientist", "engineer"]]
+    posts: list[dict[str, Any]] = []
+    if i % 3 == 0:
+        posts.append({"organization": "ISC", "organization_country": ("FR", "CH", "US", None)[i % 4],
+                      "role": ("president", "executive_board", "member")[i // 3 % 3], "start_date": "2019-05-01",
+                      "end_date": "2022-04-30"})  # fmt: skip
+    if i % 4 == 1:
+        posts.append({"organization": "UNESCO", "organization_country": "FR", "role": "vice_president",
+                      "start_date": "2024-01-01", "end_date": None})  # fmt: skip
+    return {
+        "external_id": f"CMES-{i:04d}",
+        "name": f"Person {i}",
+        "groups": sorted(groups[i % len(groups)]),
+        "reserve": i % 5 == 0,
+        "posts": posts,
+        **where[i % len(where)],
+        **fields,
+    }
+
+
+async def society_talent(system: System) -> None:
+    """Society CMES syncs 30 people, re-syncs them with 5 changed and 3 new (the unchanged 25 publish
+    nothing), syncs in full mode without 3 of them (removed), erases one with DELETE and one with a
+    `deleted` record; a second society, CAST-E, syncs 4 people of its own."""
+    async with system.client("talent", "society", "CMES", "talent:sync") as cmes:
+        people = [person(i) for i in range(30)]
+        answer = await system.sync(cmes, "CMES", people)
+        assert answer.status_code == 200, answer.text
+        await assert_exact(system, "a society's first sync")
+        for i in (2, 7, 11):  # moved abroad
+            people[i] = person(i, country="JP", province=None)
+        people[13] = person(13, groups=["overseas_expert"], reserve=True)  # another pool, and the reserve
+        iupac = {"organization": "IUPAC", "organization_country": "CH", "role": "secretary_general",
+                 "start_date": "2025-02-01", "end_date": "2026-01-31"}  # fmt: skip
+        people[17] = {**people[17], "posts": [*people[17]["posts"], iupac]}  # a post more
+        people += [person(i) for i in range(30, 33)]
+        answer = await system.sync(cmes, "CMES", people)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["unchanged"] == 25 and answer.json()["updated"] == 5
+        await assert_exact(system, "a re-sync with 5 changes and 3 new people")
+        answer = await system.sync(cmes, "CMES", people[3:], mode="full")
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["removed"] == 3
+        await assert_exact(system, "a full sync without 3 people")
+        answer = await system.erase(cmes, system.person_id("CMES", "CMES-0004"))
+        assert answer.status_code == 200, answer.text
+        answer = await system.sync(cmes, "CMES", [{"external_id": "CMES-0005", "deleted": True}])
+        assert answer.status_code == 200 and answer.json()["removed"] == 1, answer.text
+    async with system.client("talent", "society", "CAST-E", "talent:sync") as cast:
+        answer = await system.sync(cast, "CAST-E", [person(i, external_id=f"E-{i}") for i in range(4)])
+        assert answer.status_code == 200, answer.text
+    await assert_exact(system, "two erasures and a second society's sync")
+
+
 async def hq_partners(system: System) -> None:
     """HQ registers five organizations (one international) and four agreements — signed by HQ, by
     Shanghai, one expiring within 90 days and one already past its expiry, which the scheduler expires."""
@@ -95,6 +157,7 @@ async def test_scenarios_give_exact_figures_in_every_region(make_system):
     system = await make_system("scen")
     await province_events(system)
     await hq_partners(system)
+    await society_talent(system)
 
 
 @pytest.mark.timeout(480)
@@ -102,3 +165,4 @@ async def test_two_processes_of_every_service_give_the_same_exact_figures(make_s
     system = await make_system("scale", workers=2)
     await province_events(system)
     await hq_partners(system)
+    await society_talent(system)

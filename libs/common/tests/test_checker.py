@@ -1,16 +1,17 @@
 """The system tests' checker (common.testing.checker) on synthetic histories: a clean one passes, and each
 kind of anomaly — a write lost on the topic or in the service, a message counted twice, one never
-counted, versions going backwards, a key on two partitions — is reported, and only that one."""
+counted, versions going backwards, a key on two partitions — is reported, and only that one; for talent's
+people as for events and partners, and in a year's figures as in those of all years."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
 
-from common.testing.checker import Message, Report, Write, check, recompute
+from common.testing.checker import Message, Report, Write, check, recompute, years_of
 
 TODAY = date(2026, 6, 1)
-REGIONS = ["all", "cn:440000", "cn:310000", "cn:national", "m49:150", "m49:155", "group:eu", "m49:142"]
+REGIONS = ["all", "cn:440000", "cn:310000", "cn:national", "m49:150", "m49:155", "group:eu", "m49:142", "m49:019"]
 
 
 def event(key: str, version: int = 1, **fields: Any) -> dict[str, Any]:
@@ -80,21 +81,73 @@ def history() -> dict[str, Any]:
             Message("a1", 1, "exchange.agreement.expiring", 2, 1),  # a notice: the same version again
         ],
     }
-    states = {"event": events, "organization": organizations, "agreement": agreements}
+    persons = {
+        # in Guangdong; a closed post (2021-2023) at an organization seated in France, an open one since 2025
+        "p1": person("p1", 2, province="440000", groups=["engineer", "youth"], reserve=True, posts=[
+            post("executive_board", "FR", "2021-03-01", "2023-06-30"), post("president", None, "2025-01-01")]),
+        # abroad (Brazil): cn:national and South America
+        "p2": person("p2", country="BR", province=None, groups=["overseas_expert"]),
+        "p3": {"id": "p3", "version": 2, "society": "CMES", "deleted": True, "groups": [], "posts": []},  # erased
+    }  # fmt: skip
+    acknowledged += [
+        Write("person", "p1", 1),
+        Write("person", "p1", 2),
+        Write("person", "p2", 1),
+        Write("person", "p3", 1),
+        Write("person", "p3", 2),
+    ]
+    messages["person"] = [
+        Message("p1", 1, "exchange.person.upserted", 0, 0),
+        Message("p3", 1, "exchange.person.upserted", 0, 1),
+        Message("p1", 2, "exchange.person.upserted", 0, 2),
+        Message("p2", 1, "exchange.person.upserted", 1, 0),
+        Message("p3", 2, "exchange.person.removed", 0, 3),
+    ]
+    states = {"event": events, "organization": organizations, "agreement": agreements, "person": persons}
     figures = figures_from(recompute(states, today=TODAY), REGIONS)
-    return {"acknowledged": acknowledged, "messages": messages, "states": states, "figures": figures}
+    by_year = {y: figures_from(recompute(states, today=TODAY, year=y), REGIONS) for y in years_of(states, today=TODAY)}
+    return {
+        "acknowledged": acknowledged,
+        "messages": messages,
+        "states": states,
+        "figures": figures,
+        "figures_by_year": by_year,
+    }
+
+
+def person(key: str, version: int = 1, **fields: Any) -> dict[str, Any]:
+    return {
+        "id": key,
+        "version": version,
+        "society": "CMES",
+        "deleted": False,
+        "groups": [],
+        "country": "CN",
+        "province": "440000",
+        "reserve": False,
+        "posts": [],
+        **fields,
+    }
+
+
+def post(role: str, seat: str | None, start: str, end: str | None = None) -> dict[str, Any]:
+    return {"organization": "IO", "organization_country": seat, "role": role, "start_date": start, "end_date": end}
 
 
 def figures_from(tally: Any, regions: list[str]) -> dict[str, dict[str, Any]]:
     """Region objects shaped as reporting answers them, from a tally."""
     out: dict[str, dict[str, Any]] = {}
     for region in regions:
-        values = tally.values.get(region, {})
-        obj: dict[str, Any] = {"region": region, "events": {"by_type": {}}, "partners": {}}
-        for metric, value in values.items():
-            section, _, name = metric.partition(".")
-            if name.startswith("by_type."):
-                obj[section]["by_type"][name.removeprefix("by_type.")] = value
+        obj: dict[str, Any] = {
+            "region": region,
+            "events": {"by_type": {}},
+            "partners": {},
+            "talent": {"by_group": {}, "posts_by_role": {}},
+        }
+        for metric, value in tally.values.get(region, {}).items():
+            section, name, *key = metric.split(".")
+            if key:
+                obj[section][name][key[0]] = value
             else:
                 obj[section][name] = value
         for section in ("events", "partners"):
@@ -122,6 +175,23 @@ def test_a_clean_history_passes_and_the_rules_are_the_contracts():
     assert f["group:eu"]["partners"]["agreements_expiring_90d"] == 1
     assert f["cn:national"]["partners"].get("agreements_signed", 0) == 0
     assert "events" not in f["cn:310000"] or f["cn:310000"]["events"].get("count", 0) == 0
+    # talent: p1 in Guangdong, p2 abroad (cn:national and the Americas), p3 erased and nowhere
+    assert f["all"]["talent"]["persons"] == 2 and f["all"]["talent"]["reserve"] == 1
+    assert f["cn:440000"]["talent"]["persons"] == 1 and f["cn:national"]["talent"]["persons"] == 1
+    assert f["m49:019"]["talent"]["persons"] == 1 and f["m49:019"]["talent"]["by_group"]["overseas_expert"] == 1
+    assert f["all"]["talent"]["posts"] == 2 and f["cn:440000"]["talent"]["posts"] == 2
+    assert f["m49:150"]["talent"]["posts"] == 1 and f["m49:150"]["talent"].get("persons", 0) == 0
+    # the years: a closed post in each year it was held, an open one from its start on, people in every year
+    y = h["figures_by_year"]
+    assert sorted(y) == [2021, 2022, 2023, 2025, 2026]  # 2024: nothing starts, is signed or held in it
+    assert [y[year]["all"]["talent"].get("posts", 0) for year in sorted(y)] == [1, 1, 1, 1, 1]
+    assert y[2022]["m49:150"]["talent"]["posts"] == 1 and y[2025]["m49:150"]["talent"].get("posts", 0) == 0
+    assert [y[year]["all"]["talent"]["persons"] for year in sorted(y)] == [2] * 5
+    assert y[2026]["all"]["events"]["count"] == 2 and y[2025]["all"]["events"].get("count", 0) == 0
+    assert y[2025]["all"]["partners"]["agreements_signed"] == 1 and y[2025]["all"]["partners"]["countries"] == 1
+    assert y[2026]["all"]["partners"].get("agreements_signed", 0) == 0
+    assert y[2026]["all"]["partners"]["agreements_active"] == 1  # signed before, in force
+    assert y[2023]["all"]["partners"].get("agreements_active", 0) == 0  # not yet signed
 
 
 def test_a_write_missing_from_the_topic_is_lost():
@@ -196,3 +266,70 @@ def test_an_agreement_past_its_expiry_is_neither_active_nor_expiring():
         ("all", "partners.agreements_active"),
         ("all", "partners.agreements_expiring_90d"),
     }
+
+
+def test_a_talent_write_missing_from_the_topic_or_the_service_is_lost():
+    h = history()
+    h["messages"]["person"] = [m for m in h["messages"]["person"] if (m.key, m.version) != ("p3", 2)]
+    report = run(h)
+    assert report.lost == ["person p3 version 2: not on the topic"]
+    assert not (report.counted_twice or report.not_counted or report.order_violations)
+
+    h = history()
+    del h["states"]["person"]["p3"]  # the service forgot the erasure it acknowledged
+    h["figures"] = figures_from(recompute(h["states"], today=TODAY), REGIONS)
+    assert run(h).lost == [f"person p3 version {v}: not in the service's list" for v in (1, 2)]
+
+
+def test_a_sync_applied_twice_counts_the_person_twice():
+    h = history()
+    for figures in (h["figures"], *h["figures_by_year"].values()):
+        figures["cn:440000"]["talent"]["persons"] += 1
+        figures["cn:440000"]["talent"]["by_group"]["engineer"] += 1
+    report = run(h)
+    assert {(m.region, m.metric) for m in report.counted_twice} == {
+        ("cn:440000", "talent.persons"),
+        ("cn:440000", "talent.by_group.engineer"),
+    }
+    assert {m.year for m in report.counted_twice} == {None, 2021, 2022, 2023, 2025, 2026}
+    assert not (report.lost or report.not_counted or report.order_violations)
+
+
+def test_an_erased_person_still_counted_and_a_post_never_counted_are_reported():
+    h = history()
+    h["figures"]["all"]["talent"]["persons"] = 3  # p3's removal not applied
+    h["figures"]["m49:150"]["talent"]["posts"] = 0  # p1's post in France not applied
+    report = run(h)
+    assert [(m.region, m.metric, m.year) for m in report.counted_twice] == [("all", "talent.persons", None)]
+    assert [(m.region, m.metric, m.year) for m in report.not_counted] == [("m49:150", "talent.posts", None)]
+
+
+def test_a_wrong_figure_of_one_year_is_reported_with_its_year():
+    h = history()
+    y = h["figures_by_year"]
+    y[2025]["m49:150"]["talent"]["posts"] = 1  # the closed post counted after its end
+    y[2026]["cn:440000"]["events"]["count"] = 1  # one of the year's events missing, all years right
+    report = run(h)
+    assert [(m.region, m.metric, m.year, m.expected, m.actual) for m in report.counted_twice] == [
+        ("m49:150", "talent.posts", 2025, 0, 1)
+    ]
+    assert [(m.region, m.metric, m.year, m.expected, m.actual) for m in report.not_counted] == [
+        ("cn:440000", "events.count", 2026, 2, 1)
+    ]
+    assert report.years_checked == 5 and not report.lost
+
+
+def test_a_year_reporting_left_out_counts_as_zero():
+    h = history()
+    del h["figures_by_year"][2022]
+    report = run(h)
+    assert ("all", "talent.posts", 2022) in {(m.region, m.metric, m.year) for m in report.not_counted}
+    assert ("all", "talent.persons", 2022) in {(m.region, m.metric, m.year) for m in report.not_counted}
+
+
+def test_a_persons_versions_going_backwards_are_an_order_violation():
+    h = history()
+    h["messages"]["person"].append(Message("p1", 1, "exchange.person.upserted", 0, 9))
+    report = run(h)
+    assert report.order_violations == ["person p1 version 1 after 2 (partition 0, offset 9)"]
+    assert report.topic_copies == 1 and not report.lost

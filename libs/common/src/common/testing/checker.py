@@ -4,14 +4,16 @@ It is given three independent views of one history and says where they disagree:
 
 * the writes the services *acknowledged* (a 2xx answer: the aggregate's id, version and state),
 * the messages on the topics, read from offset 0,
-* reporting's figures for every region (`GET /v1/metrics`).
+* reporting's figures for every region (`GET /v1/metrics`), of all years together and of every year
+  present in the history (`GET /v1/metrics?year=`, see `years_of`).
 
 From them it reports, each of which must be empty:
 
 * **lost**: an acknowledged write whose version never reached its topic, or which the service's own
   list API no longer shows (the service forgot a change it acknowledged);
-* **counted_twice** / **not_counted**: a region whose figure is above / below the figure recomputed here
-  from the aggregates' final states (a message applied twice, or one never applied);
+* **counted_twice** / **not_counted**: a region whose figure (of all years, or of one year) is above /
+  below the figure recomputed here from the aggregates' final states (a message applied twice, or one
+  never applied);
 * **order_violations**: a key whose versions go backwards on the topic (offset order in its partition),
   or a key found on two partitions (its order would then be undefined).
 
@@ -21,8 +23,17 @@ reported as anomalies: the projections must absorb them, which the figures check
 The figures are recomputed with the contract's attribution rules written here anew (see
 shared/contract/README.md, *Attribution*), not with reporting's code, so a wrong rule there shows up as a
 disagreement. Only the region catalogue (which countries are in which world region or group) is shared.
-Each kind of aggregate has its own `Attribution`; a new kind (talent's persons) joins by adding one to
-`ATTRIBUTIONS` and its writes to the history.
+Each kind of aggregate (event, organization, agreement, person) has its own `Attribution`, which says
+both where the aggregate counts and in which years; a new kind joins by adding one to `ATTRIBUTIONS` and
+`METRICS` and its writes to the history.
+
+Where the contract leaves a choice to reporting, the checker follows reporting's documented one
+(reporting/projections/attribution.py, *Documented choices*): a post counts in `all`, in its holder's home
+region and in the world regions of `organization_country`; people and organizations are pools, the same
+in every year; a closed post counts in every year from its start to its end, an open one in every year
+from its start on; a year's `countries` are those of that year's events and agreements (organizations,
+a pool, add theirs to the all-years figure only); a year's active and expiring agreements are those in
+force today that were signed in that year or before.
 """
 
 from __future__ import annotations
@@ -38,6 +49,9 @@ from common.regions import ALL, NATIONAL, is_province_code, regions_of_country
 Json = dict[str, Any]
 XPCC = "660000"  # the Xinjiang Production and Construction Corps counts in Xinjiang (contract, *Common shapes*)
 EXPIRING_DAYS = 90
+MAX_POST_YEARS = 80  # a post counts in at most this many years after its start (reporting's bound)
+GROUPS = ("leading_scientist", "engineer", "young_scientist", "woman_scientist", "youth", "overseas_expert")
+ROLES = ("president", "vice_president", "executive_board", "secretary_general", "committee_chair", "member", "other")
 EVENT_TYPES = (
     "conference",
     "forum",
@@ -79,6 +93,7 @@ class Mismatch:
     metric: str
     expected: int
     actual: int
+    year: int | None = None  # None: the figure of all years together
 
 
 @dataclass
@@ -89,6 +104,7 @@ class Report:
     order_violations: list[str] = field(default_factory=list)
     topic_copies: int = 0
     regions_checked: int = 0
+    years_checked: int = 0  # years compared besides the all-years figures
 
     @property
     def ok(self) -> bool:
@@ -98,7 +114,8 @@ class Report:
         lines = [
             f"lost: {len(self.lost)}, counted twice: {len(self.counted_twice)}, not counted: "
             f"{len(self.not_counted)}, order violations: {len(self.order_violations)} "
-            f"({self.regions_checked} regions; {self.topic_copies} copies on the topics)"
+            f"({self.regions_checked} regions in {self.years_checked} years and all years; "
+            f"{self.topic_copies} copies on the topics)"
         ]
         lines += [f"  lost {x}" for x in self.lost[:10]]
         lines += [f"  over {m}" for m in self.counted_twice[:10]]
@@ -167,12 +184,21 @@ def world_of(countries: Iterable[str]) -> dict[str, set[str]]:
 class Context:
     today: date
     states: Mapping[str, Mapping[str, Json]]  # kind → key → final state (for lookups across kinds)
+    year: int | None = None  # the year whose figures are recomputed; None: all years together
+
+    def counts_in(self, year: int) -> bool:
+        """Whether something of `year` (an event's start, an agreement's signature) counts in these figures."""
+        return self.year is None or self.year == year
+
+
+def year_of(value: Any) -> int | None:
+    return date.fromisoformat(str(value)).year if value else None
 
 
 def attribute_event(state: Json, tally: Tally, ctx: Context) -> None:
     """Once in `all`, once in its home region (host province, else the organizer's), once in every world
     region or group holding one of its countries; a cancelled event nowhere; year = start year."""
-    if state.get("status") == "cancelled":
+    if state.get("status") == "cancelled" or not ctx.counts_in(date.fromisoformat(state["start_date"]).year):
         return
     home = province_region(state.get("host_province")) or body_home(state.get("organizer")) or NATIONAL
     countries = list(state.get("countries") or [])
@@ -191,19 +217,25 @@ def attribute_event(state: Json, tally: Tally, ctx: Context) -> None:
 
 
 def attribute_organization(state: Json, tally: Tally, ctx: Context) -> None:
-    """In `all` and the world regions of its country; a pool (every year); merged ones nowhere."""
+    """In `all` and the world regions of its country; a pool (every year); merged ones nowhere. Its
+    country is among the partner countries of all years only."""
     if state.get("status") == "merged":
         return
     country = state.get("country")
     world = world_of([country]) if country else {}
     tally.add([ALL, *world], {"partners.organizations": 1})
-    if country:
+    if country and ctx.year is None:
         tally.involve("partners", [ALL, *world], [country])
 
 
 def attribute_agreement(state: Json, tally: Tally, ctx: Context) -> None:
     """In `all`, every world region of its partners' countries and the signing body's home region;
-    signed in the year of `signed_on`; active/expiring judged against today."""
+    signed in the year of `signed_on`; active/expiring judged against today, in that year and every later
+    one; its countries in the year it was signed."""
+    signed_year = date.fromisoformat(state["signed_on"]).year
+    if ctx.year is not None and signed_year > ctx.year:
+        return
+    signed_now = ctx.counts_in(signed_year)
     organizations = ctx.states.get("organization", {})
     countries = sorted(
         {c for o in state.get("partner_org_ids") or [] if (c := organizations.get(str(o), {}).get("country"))}
@@ -215,14 +247,48 @@ def attribute_agreement(state: Json, tally: Tally, ctx: Context) -> None:
     active = state.get("status") == "active" and (expires is None or expires >= ctx.today)
     expiring = active and expires is not None and expires <= ctx.today + timedelta(days=EXPIRING_DAYS)
     metrics = {
-        "partners.agreements_signed": 1,
+        "partners.agreements_signed": int(signed_now),
         "partners.agreements_active": int(active),
         "partners.agreements_expiring_90d": int(expiring),
     }
     tally.add(regions, metrics)
+    if not signed_now:
+        return
     tally.involve("partners", [ALL, *([home] if home else [])], countries)
     for region, inside in world.items():
         tally.involve("partners", [region], inside)
+
+
+def post_counts_in(post: Mapping[str, Any], year: int | None) -> bool:
+    """Once in all years together; in a year when held in it: a closed post from its start year to its
+    end year, an open one (no `end_date`) from its start year on."""
+    if year is None:
+        return True
+    start, end = year_of(post.get("start_date")), year_of(post.get("end_date"))
+    if end is None:
+        return start is None or start <= year
+    first = start if start is not None else end
+    return first <= year <= min(max(first, end), first + MAX_POST_YEARS)
+
+
+def attribute_person(state: Json, tally: Tally, ctx: Context) -> None:
+    """A pool (the same in every year): in `all`, in the home region of `province` (else `cn:national`)
+    and in the world regions of `country` when not CN; an erased person nowhere. Each post in `all`, the
+    holder's home region and the world regions of `organization_country`, in the years it was held."""
+    if state.get("deleted"):
+        return
+    home = province_region(state.get("province")) or NATIONAL
+    country = state.get("country")
+    world = world_of([country]) if country and country != "CN" else {}
+    metrics = {"talent.persons": 1, "talent.reserve": int(bool(state.get("reserve")))}
+    metrics.update({f"talent.by_group.{group}": 1 for group in set(state.get("groups") or [])})
+    tally.add([ALL, home, *world], metrics)
+    for post in state.get("posts") or []:
+        if not post_counts_in(post, ctx.year):
+            continue
+        seat = post.get("organization_country")
+        regions = [ALL, home, *(world_of([seat]) if seat else {})]
+        tally.add(regions, {"talent.posts": 1, f"talent.posts_by_role.{post['role']}": 1})
 
 
 Attribution = Callable[[Json, Tally, Context], None]
@@ -230,6 +296,7 @@ ATTRIBUTIONS: dict[str, Attribution] = {
     "event": attribute_event,
     "organization": attribute_organization,
     "agreement": attribute_agreement,
+    "person": attribute_person,
 }
 METRICS: dict[str, tuple[str, ...]] = {
     "event": (
@@ -247,18 +314,43 @@ METRICS: dict[str, tuple[str, ...]] = {
         "partners.agreements_expiring_90d",
         "partners.countries",
     ),
+    "person": (
+        "talent.persons",
+        "talent.reserve",
+        "talent.posts",
+        *(f"talent.by_group.{g}" for g in GROUPS),
+        *(f"talent.posts_by_role.{r}" for r in ROLES),
+    ),
 }
 
 
-def recompute(states: Mapping[str, Mapping[str, Json]], *, today: date) -> Tally:
-    """The figures of every year together (`?year` omitted) that the contract's rules give for these
-    final states (kind → key → state), with `today` in the association's time zone."""
-    ctx = Context(today=today, states=states)
+def recompute(states: Mapping[str, Mapping[str, Json]], *, today: date, year: int | None = None) -> Tally:
+    """The figures of `year` (None: every year together, `?year` omitted) that the contract's rules give
+    for these final states (kind → key → state), with `today` in the association's time zone."""
+    ctx = Context(today=today, states=states, year=year)
     tally = Tally()
     for kind, by_key in states.items():
         for state in by_key.values():
             ATTRIBUTIONS[kind](state, tally, ctx)
     return tally
+
+
+def years_of(states: Mapping[str, Mapping[str, Json]], *, today: date) -> list[int]:
+    """The years present in a history, whose figures are compared one by one: this year, every year an
+    event starts or an agreement is signed in, and every year a post is held in (an open one up to this
+    year)."""
+    years = {today.year}
+    for state in states.get("event", {}).values():
+        years.add(date.fromisoformat(state["start_date"]).year)
+    for state in states.get("agreement", {}).values():
+        years.add(date.fromisoformat(state["signed_on"]).year)
+    for state in states.get("person", {}).values():
+        for post in state.get("posts") or []:
+            start, end = year_of(post.get("start_date")), year_of(post.get("end_date"))
+            first = start if start is not None else end if end is not None else today.year
+            last = max(first, end if end is not None else today.year)
+            years.update(range(first, min(last, first + MAX_POST_YEARS) + 1))
+    return sorted(years)
 
 
 def figure_of(region_object: Mapping[str, Any], metric: str) -> int:
@@ -278,13 +370,16 @@ def check(
     messages: Mapping[str, Iterable[Message]],
     states: Mapping[str, Mapping[str, Json]],
     figures: Mapping[str, Mapping[str, Any]],
+    figures_by_year: Mapping[int, Mapping[str, Mapping[str, Any]]],
     regions: Iterable[str],
     today: date,
 ) -> Report:
     """`messages`: kind → what its topic holds for that kind; `states`: kind → key → final state from
-    the owning service's list API; `figures`: region code → reporting's region object of every year
-    (`GET /v1/metrics`); `regions`: every code of `GET /v1/regions` (a region left out of `figures`
-    counts as all zero); `today`: the association's today, as reporting judges active agreements."""
+    the owning service's list API (an erased person as its `deleted: true` state); `figures`: region code
+    → reporting's region object of every year (`GET /v1/metrics`); `figures_by_year`: year → the same for
+    that year (`GET /v1/metrics?year=`), for every year of `years_of(states)` (a year left out counts as
+    all zero); `regions`: every code of `GET /v1/regions` (a region left out counts as all zero);
+    `today`: the association's today, as reporting judges active agreements."""
     report = Report()
     acknowledged = list(acknowledged)
     on_topic: dict[tuple[str, str], set[int]] = defaultdict(set)
@@ -313,15 +408,20 @@ def check(
         state = states.get(write.kind, {}).get(write.key)
         if state is None or int(state.get("version", 0)) < write.version:
             report.lost.append(f"{write.kind} {write.key} version {write.version}: not in the service's list")
-    tally = recompute(states, today=today)
     metrics = sorted({m for kind in (*states, *(w.kind for w in acknowledged)) for m in METRICS.get(kind, ())})
-    for region in regions:
-        report.regions_checked += 1
-        region_object = figures.get(region, {})
-        for metric in metrics:
-            expected, actual = tally.figure(region, metric), figure_of(region_object, metric)
-            if actual > expected:
-                report.counted_twice.append(Mismatch(region, metric, expected, actual))
-            elif actual < expected:
-                report.not_counted.append(Mismatch(region, metric, expected, actual))
+    regions = list(regions)
+    years: list[int | None] = [None, *years_of(states, today=today)]
+    for year in years:
+        tally = recompute(states, today=today, year=year)
+        by_region = figures if year is None else figures_by_year.get(year, {})
+        for region in regions:
+            region_object = by_region.get(region, {})
+            for metric in metrics:
+                expected, actual = tally.figure(region, metric), figure_of(region_object, metric)
+                if actual > expected:
+                    report.counted_twice.append(Mismatch(region, metric, expected, actual, year))
+                elif actual < expected:
+                    report.not_counted.append(Mismatch(region, metric, expected, actual, year))
+    report.regions_checked = len(regions)
+    report.years_checked = len(years) - 1
     return report

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 VOCABULARIES = Path(__file__).resolve().parent / "contracts" / "vocabularies"
 SECTIONS = ("partners", "events", "talent")
+DASHBOARD_SECTIONS = ("events", "partners", "talent")
 
 # counter: rm_metrics rows named `counter` (with a vocabulary: one per key, named `<counter><key>`) ·
 # countries: distinct countries in rm_country_refs of kind `counter` · active / expiring: agreements in
@@ -38,6 +39,9 @@ class Metric:
     counter: str = ""  # the rm_metrics name (with a vocabulary: its prefix), or the rm_country_refs kind
     vocabulary: str = ""  # a breakdown: the vocabulary its keys come from
     pool: bool = False  # what stands now (people, organizations): the rows at year 0, whatever the year
+    # On the dashboard: "table", a column of the region table and a line of the region detail; "card", that
+    # and a headline card of the totals. A breakdown (with a vocabulary) is always a section of the detail.
+    dashboard: Literal["", "table", "card"] = ""
 
     @property
     def section(self) -> str:
@@ -50,28 +54,34 @@ class Metric:
 
 METRICS: tuple[Metric, ...] = (
     Metric("partners.organizations", "partners", "counter", "合作组织", "Partner organizations", "organizations",
-           "partners.organizations", pool=True),
-    Metric("partners.agreements_active", "partners", "active", "有效协议", "Agreements active", "agreements"),
+           "partners.organizations", pool=True, dashboard="card"),
+    Metric("partners.agreements_active", "partners", "active", "有效协议", "Agreements active", "agreements",
+           dashboard="card"),
     Metric("partners.agreements_signed", "partners", "counter", "签署协议", "Agreements signed", "agreements",
-           "partners.agreements_signed"),
+           "partners.agreements_signed", dashboard="table"),
     Metric("partners.agreements_expiring_90d", "partners", "expiring", "90天内到期协议",
-           "Agreements expiring in 90 days", "agreements"),
-    Metric("partners.countries", "partners", "countries", "合作国家", "Partner countries", "countries", "partners"),
+           "Agreements expiring in 90 days", "agreements", dashboard="table"),
+    Metric("partners.countries", "partners", "countries", "合作国家", "Partner countries", "countries", "partners",
+           dashboard="table"),
     Metric("partners.flagship_agreements", "partners", "counter", "品牌协议", "Flagship agreements", "agreements",
            "partners.flagship_agreements"),
-    Metric("events.count", "events", "counter", "活动", "Events", "events", "events.count"),
-    Metric("events.participants", "events", "counter", "参加人数", "Participants", "people", "events.participants"),
+    Metric("events.count", "events", "counter", "活动", "Events", "events", "events.count", dashboard="card"),
+    Metric("events.participants", "events", "counter", "参加人数", "Participants", "people", "events.participants",
+           dashboard="card"),
     Metric("events.foreign_participants", "events", "counter", "外方人数", "Foreign participants", "people",
-           "events.foreign_participants"),
-    Metric("events.papers", "events", "counter", "论文", "Papers", "papers", "events.papers"),
-    Metric("events.countries", "events", "countries", "涉及国家", "Countries reached", "countries", "events"),
+           "events.foreign_participants", dashboard="card"),
+    Metric("events.papers", "events", "counter", "论文", "Papers", "papers", "events.papers", dashboard="table"),
+    Metric("events.countries", "events", "countries", "涉及国家", "Countries reached", "countries", "events",
+           dashboard="card"),
     Metric("events.flagship", "events", "counter", "品牌活动", "Flagship events", "events", "events.flagship"),
     Metric("events.by_type", "events", "counter", "活动", "Events", "events", "events.by_type.", "event_types"),
-    Metric("talent.persons", "talent", "counter", "人才", "People", "people", "talent.persons", pool=True),
+    Metric("talent.persons", "talent", "counter", "人才", "People", "people", "talent.persons", pool=True,
+           dashboard="card"),
     Metric("talent.by_group", "talent", "counter", "人才", "People", "people", "talent.by_group.", "groups", pool=True),
-    Metric("talent.reserve", "talent", "counter", "后备人才", "Reserve pool", "people", "talent.reserve", pool=True),
+    Metric("talent.reserve", "talent", "counter", "后备人才", "Reserve pool", "people", "talent.reserve", pool=True,
+           dashboard="table"),
     Metric("talent.posts", "talent", "counter", "国际组织任职", "Posts in international organizations", "posts",
-           "talent.posts"),
+           "talent.posts", dashboard="card"),
     Metric("talent.posts_by_role", "talent", "counter", "任职", "Posts", "posts", "talent.posts_by_role.", "roles"),
 )  # fmt: skip
 BY_KEY = {m.key: m for m in METRICS}
@@ -109,4 +119,15 @@ def labels() -> dict[str, Any]:
     return {
         "metrics": {m.key: {"zh": m.zh, "en": m.en, "unit": m.unit} for m in METRICS},
         **{name: vocabulary(name) for name in sorted(breakdowns)},
+        "dashboard": dashboard_layout(),
+    }
+
+
+def dashboard_layout() -> dict[str, list[Any]]:
+    """Which figures the dashboard shows where, sections in the page's order (events first)."""
+    shown = sorted(METRICS, key=lambda m: DASHBOARD_SECTIONS.index(m.section))
+    return {
+        "table": [m.key for m in shown if m.dashboard],
+        "cards": [m.key for m in shown if m.dashboard == "card"],
+        "breakdowns": [[m.key, m.vocabulary] for m in shown if m.vocabulary],
     }

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from reporting.api.reports import columns, to_csv
 from reporting.api.schemas import RegionMetrics
-from reporting.catalogue import METRICS, keys_of, labels
+from reporting.catalogue import METRICS, Metric, keys_of, labels
 from reporting.read.queries import RegionFigures, metrics_object
 
 
@@ -55,4 +55,21 @@ def test_the_dashboard_labels_come_from_the_catalogue_and_the_vocabularies() -> 
     assert served["metrics"]["events.countries"] == {"zh": "涉及国家", "en": "Countries reached", "unit": "countries"}
     assert list(served["event_types"]) == list(keys_of("event_types"))
     assert served["roles"]["secretary_general"]["zh"] == "秘书长"
-    assert set(served) == {"metrics", "event_types", "groups", "roles"}
+    assert set(served) == {"metrics", "event_types", "groups", "roles", "dashboard"}
+
+
+def test_the_dashboard_shows_what_the_catalogue_marks_and_every_breakdown() -> None:
+    layout = labels()["dashboard"]
+    assert layout["table"] == [m.key for m in sorted(METRICS, key=_page_order) if m.dashboard]
+    assert set(layout["cards"]) <= set(layout["table"])
+    assert {"events.count", "partners.agreements_active", "talent.persons"} <= set(layout["cards"])
+    assert "events.flagship" not in layout["table"]  # not marked: reported, not on the dashboard
+    assert layout["breakdowns"] == [
+        ["events.by_type", "event_types"],
+        ["talent.by_group", "groups"],
+        ["talent.posts_by_role", "roles"],
+    ]
+
+
+def _page_order(m: Metric) -> int:
+    return ("events", "partners", "talent").index(m.section)

@@ -16,7 +16,7 @@
       kinds: { "": "全部", world: "世界地区", group: "国家集团", province: "省份", national: "全国性组织", all: "总计" },
       cols: { code: "代码", name: "地区" },
       targets: { partners: "合作伙伴组织", agreements: "合作协议", people: "人才库人数", organizations: "组织库数量", flagship_projects: "品牌项目" },
-      byType: "活动（按类型）", byGroup: "人才（按群体）", byRole: "国际任职（按职务）", noData: "暂无数据", updated: "更新于",
+      by: { event_types: "活动（按类型）", groups: "人才（按群体）", roles: "国际任职（按职务）" }, noData: "暂无数据", updated: "更新于",
       participants: "参加人数", events: "活动", agreements: "协议", detail: "地区详情",
     },
     en: {
@@ -29,20 +29,13 @@
       kinds: { "": "All", world: "World regions", group: "Groups", province: "Provinces", national: "National bodies", all: "Total" },
       cols: { code: "Code", name: "Region" },
       targets: { partners: "Partner organizations", agreements: "Agreements", people: "People in the pools", organizations: "Organizations", flagship_projects: "Flagship projects" },
-      byType: "Events by type", byGroup: "People by group", byRole: "Posts by role", noData: "No data yet", updated: "Updated",
+      by: { event_types: "Events by type", groups: "People by group", roles: "Posts by role" }, noData: "No data yet", updated: "Updated",
       participants: "Participants", events: "Events", agreements: "Agreements", detail: "Region detail",
     },
   };
-  const FIGURES = [
-    "events.count", "events.participants", "events.foreign_participants", "events.papers", "events.countries",
-    "partners.organizations", "partners.agreements_signed", "partners.agreements_active",
-    "partners.agreements_expiring_90d", "partners.countries", "talent.persons", "talent.reserve", "talent.posts",
-  ];
-  // The region detail's breakdowns: [heading, path in the region object, label dictionary].
-  const BREAKDOWNS = [["byType", "events.by_type", "event_types"], ["byGroup", "talent.by_group", "groups"],
-    ["byRole", "talent.posts_by_role", "roles"]];
-  const TOTALS = ["events.count", "events.participants", "events.foreign_participants", "events.countries",
-    "partners.agreements_active", "partners.organizations", "talent.persons", "talent.posts"];
+  // Which figures show where (the table's columns, the headline cards, the detail's breakdowns): the metrics
+  // catalogue's `dashboard` layout, read with the labels from labels.json.
+  let FIGURES = [], TOTALS = [], BREAKDOWNS = [];
 
   // A link such as `make run` prints, /dashboard/#token=…, signs in: the fragment never reaches the server,
   // and it leaves the address bar (and the history) at once.
@@ -227,8 +220,8 @@
     $("detail").replaceChildren(
       h("h3", {}, `${t("detail")}: ${regionName(code)} `, h("small", {}, code)),
       h("dl", {}, ...FIGURES.map((k) => item(k, t("cols")[k], get(f, k)))),
-      ...BREAKDOWNS.flatMap(([heading, path, dict]) => [
-        h("h4", {}, t(heading)),
+      ...BREAKDOWNS.flatMap(([path, dict]) => [
+        h("h4", {}, t("by")[dict] || t("cols")[path]),
         h("dl", {}, ...Object.entries(get(f, path) || {}).map(([k, v]) => item(`${path}.${k}`, label(dict, k), v))),
       ]));
     $("trend-region").textContent = regionName(code);
@@ -421,7 +414,8 @@
   async function loadLabels() {
     for (const lang of Object.keys(I18N)) Object.assign(I18N[lang], { event_types: {}, groups: {}, roles: {} });
     try {
-      const labels = await (await fetch("labels.json")).json();
+      const { dashboard, ...labels } = await (await fetch("labels.json")).json();
+      ({ table: FIGURES, cards: TOTALS, breakdowns: BREAKDOWNS } = dashboard);
       for (const [dict, entries] of Object.entries(labels)) {
         for (const [key, names] of Object.entries(entries)) {
           for (const lang of Object.keys(I18N)) {

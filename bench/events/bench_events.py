@@ -159,7 +159,7 @@ def main() -> None:
     parser.add_argument("--open-seconds", type=float, default=10)
     parser.add_argument("--batches", type=int, default=200, help="batches of 1,000 in the batch run (10-20 s: steady)")
     # Three batch clients keep both cores busy: with two, the API process waits on PostgreSQL with
-    # nothing to do and the machine is ~80 % busy (bench/events/README.md, runs 12-13).
+    # nothing to do and the machine is ~80 % busy.
     parser.add_argument("--batch-concurrency", type=int, default=3)
     parser.add_argument(
         "--workers", type=int, default=1, help="uvicorn workers of ours and split (the baseline keeps one)"

@@ -2,8 +2,8 @@
 
 `events.domain.model` stays the one definition of a valid event. This module only recognises the
 common case, a batch whose items need no coercion, no stripping and no case change, and gives for it
-exactly what the models give (`[e.json_ready() for e in _BatchBody.model_validate_json(raw).events]`)
-in about half the time: pydantic's validation and the model objects were a quarter of the API's CPU
+exactly what the models give (`[e.json_ready() for e in BatchRequest.model_validate_json(raw).events]`,
+api/schemas.py) in about half the time: pydantic's validation and the model objects were a quarter of the API's CPU
 per batch (bench/events/README.md). Anything it is not sure of (an error, a lower-case
 country, a number sent as `1.0`, a space at the edge of a title, …) answers None, and the caller
 validates with the models, which also write the error messages. So this module must never accept

@@ -1,12 +1,13 @@
 """The projections' rules over the in-memory writer: the version gate, updates that subtract exactly,
-cancellations, and partners re-attributed when an organization's country changes."""
+cancellations, partners re-attributed when an organization's country changes, an event's home region, and a
+person's figures (groups, posts, roles) and their removal."""
 
 from __future__ import annotations
 
 from fakes import InMemoryProjectionWriter
 from reporting.projections.apply import apply_changes
 from reporting.projections.changes import Change, decode_change
-from support import agreement_message, event_data, event_message, organization_message
+from support import agreement_message, event_data, event_message, organization_message, person_message
 
 
 def change(message: object) -> Change:
@@ -111,3 +112,41 @@ async def test_every_partners_type_of_the_contract_is_projected() -> None:
     await apply_changes(store, 1, [change(merged)])
     assert store.figures()[("all", 0, "partners.organizations")] == 1  # o2 only
     assert ("m49:150", 0, "partners.organizations") not in store.figures()
+
+
+async def test_an_events_home_is_its_province_else_the_national_level_and_a_city_counts_in_its_province() -> None:
+    store = InMemoryProjectionWriter()
+    abroad = event_data(id="a", host_country="DE", host_province=None, organizer=("province", "510000"))
+    online = event_data(id="o", type="online", host_country="CN", host_province=None, organizer=("society", "CMES"))
+    city = event_data(id="c", host_country="US", host_province=None, organizer=("province", "440300"))
+    await apply_changes(store, 1, [change(event_message(m)) for m in (abroad, online, city)])
+    figures = store.figures()
+    homes = {r: v for (r, y, m), v in figures.items() if m == "events.count" and y == 0 and r.startswith("cn:")}
+    assert homes == {"cn:510000": 1, "cn:national": 1, "cn:440000": 1}  # Shenzhen's code → Guangdong
+    assert figures[("all", 0, "events.count")] == sum(homes.values())
+
+
+async def test_a_person_counts_at_home_with_groups_posts_and_roles_and_a_removal_takes_everything_back() -> None:
+    store = InMemoryProjectionWriter()
+    posts = [
+        {"organization": "ISO", "organization_country": "CH", "role": "vice_president",
+         "start_date": "2020-01-01", "end_date": "2021-12-31"},
+        {"organization": "IUPAC", "organization_country": None, "role": "member",
+         "start_date": "2021-06-01", "end_date": None},
+    ]  # fmt: skip
+    resident = person_message("p1", groups=["woman_scientist", "young_scientist"], reserve=True, posts=posts)
+    abroad = person_message("p2", groups=["engineer"], country="DE", province=None, society="CAST")
+    await apply_changes(store, 1, [change(resident), change(abroad)])
+    figures = store.figures()
+    assert figures[("cn:310000", 0, "talent.persons")] == 1
+    assert figures[("cn:310000", 0, "talent.reserve")] == 1
+    assert figures[("cn:310000", 0, "talent.by_group.woman_scientist")] == 1
+    assert figures[("cn:310000", 0, "talent.posts_by_role.vice_president")] == 1
+    assert figures[("m49:155", 0, "talent.posts")] == 1  # the ISO post: Switzerland, Western Europe
+    assert figures[("m49:155", 0, "talent.persons")] == 1 and figures[("m49:155", 0, "talent.by_group.engineer")] == 1
+    assert figures[("all", 0, "talent.persons")] == 2
+
+    await apply_changes(store, 1, [change(person_message("p1", version=2, removed=True))])
+    left = {(r, m) for (r, _y, m) in store.figures() if m.startswith("talent.")}
+    assert not {(r, m) for r, m in left if r == "cn:310000"}
+    assert ("m49:155", "talent.persons") in left  # the other person stays

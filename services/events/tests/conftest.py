@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 from common.testing.service import AppLiveServer, RunningService, ServiceUnderTest
 from events.config import EventsSettings
 from events.contracts import TOPIC
+from events.domain.model import EVENT_EXAMPLE
 from events.entrypoints.app import create_app
 from sqlalchemy import text
 
@@ -20,25 +22,7 @@ _counter = itertools.count()
 
 def body(**overrides: Any) -> dict[str, Any]:
     """A valid event body; a fresh external_ref each call unless given."""
-    base: dict[str, Any] = {
-        "external_ref": f"ref-{next(_counter)}",
-        "title": "China–Germany Forum on Hydrogen Energy",
-        "type": "forum",
-        "start_date": "2025-05-10",
-        "end_date": "2025-05-12",
-        "host_country": "CN",
-        "host_province": "440000",
-        "city": "Guangzhou",
-        "participants": 320,
-        "foreign_participants": 85,
-        "papers": 64,
-        "countries": ["DE", "FR"],
-        "fields": ["energy"],
-        "target_groups": ["young_scientist"],
-        "flagship": False,
-    }
-    base.update(overrides)
-    return base
+    return {**copy.deepcopy(EVENT_EXAMPLE), "external_ref": f"ref-{next(_counter)}", **overrides}
 
 
 async def outbox_rows_written(connection: Any) -> int:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -42,9 +41,9 @@ from common.spreadsheets import (
     read_list,
     read_province,
     read_sheet,
-    system_language,
     text,
 )
+from common.spreadsheets.client import add_client_arguments
 from pydantic import ValidationError
 from tqdm import tqdm
 
@@ -268,15 +267,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--mode", choices=("delta", "full"), default="delta", help="full: remove people not in the file"
     )
     parser.add_argument("--dry-run", action="store_true", help="show what the sync would do; change nothing")
-    parser.add_argument("--token", default=os.environ.get("EXCHANGE_TOKEN"), help="bearer token (or EXCHANGE_TOKEN)")
-    parser.add_argument("--url", default=os.environ.get("TALENT_URL", "http://127.0.0.1:8003"), help="talent service")
-    parser.add_argument("--report", type=Path, help="rejected-rows CSV (default: FILE.rejected.csv)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument(
-        "--lang",
-        choices=("zh", "en"),
-        default=system_language(),
-        help="language of the rejected-rows report and of the service's answers (default: the system's locale)",
+    add_client_arguments(
+        parser,
+        service="talent",
+        url_variable="TALENT_URL",
+        default_url="http://127.0.0.1:8003",
+        lang_of="the rejected-rows report and of the service's answers",
     )
 
 

@@ -23,27 +23,24 @@ from typing import IO, Any
 
 import httpx
 from common.i18n import Lang
-from common.spreadsheets import (
+from common.spreadsheets.cells import (
     CellError,
-    Columns,
-    RejectedRows,
     Vocabulary,
-    add_dropdowns,
     country_choices,
-    describe,
     integer,
     items,
-    problem_text,
     province_choices,
     read_bool,
     read_country,
     read_date,
     read_list,
     read_province,
-    read_sheet,
     text,
 )
 from common.spreadsheets.client import add_client_arguments
+from common.spreadsheets.dropdowns import add_dropdowns
+from common.spreadsheets.reports import RejectedRows, describe, problem_text
+from common.spreadsheets.sheets import Columns, read_sheet
 from pydantic import ValidationError
 from tqdm import tqdm
 

@@ -15,10 +15,9 @@ import httpx
 from common.spreadsheets.reports import REPORT_ENCODING, system_language
 
 
-def add_client_arguments(
-    parser: argparse.ArgumentParser, *, service: str, url_variable: str, default_url: str, lang_of: str
-) -> None:
-    """--token, --url (from `url_variable`, else `default_url`), --report, --no-progress and --lang."""
+def add_client_arguments(parser: argparse.ArgumentParser, service: str, *, default_url: str, lang_of: str) -> None:
+    """--token, --url (`<SERVICE>_URL`, else `default_url`), --report, --no-progress and --lang (of `lang_of`)."""
+    url_variable = f"{service.upper()}_URL"
     parser.add_argument("--token", default=os.environ.get("EXCHANGE_TOKEN"), help="bearer token (or EXCHANGE_TOKEN)")
     parser.add_argument("--url", default=os.environ.get(url_variable, default_url), help=f"{service} service")
     parser.add_argument("--report", type=Path, help="rejected-rows CSV (default: FILE.rejected.csv)")

@@ -300,13 +300,7 @@ class UploadFailed(RuntimeError):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", type=Path, help="the events sheet (.xlsx or .csv, headers as in the template)")
     parser.add_argument("--batch-size", type=int, default=500, help="events per request (1–1000, default 500)")
-    add_client_arguments(
-        parser,
-        service="events",
-        url_variable="EVENTS_URL",
-        default_url="http://127.0.0.1:8002",
-        lang_of="the rejected-rows report",
-    )
+    add_client_arguments(parser, "events", default_url="http://127.0.0.1:8002", lang_of="the rejected-rows report")
 
 
 EXAMPLE: dict[str, str] = {

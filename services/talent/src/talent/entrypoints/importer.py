@@ -248,13 +248,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--mode", choices=("delta", "full"), default="delta", help="full: remove people not in the file"
     )
     parser.add_argument("--dry-run", action="store_true", help="show what the sync would do; change nothing")
-    add_client_arguments(
-        parser,
-        service="talent",
-        url_variable="TALENT_URL",
-        default_url="http://127.0.0.1:8003",
-        lang_of="the rejected-rows report and of the service's answers",
-    )
+    lang_of = "the rejected-rows report and of the service's answers"
+    add_client_arguments(parser, "talent", default_url="http://127.0.0.1:8003", lang_of=lang_of)
 
 
 PROMPTS: dict[str, str] = {

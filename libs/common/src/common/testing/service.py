@@ -135,6 +135,10 @@ class ServiceUnderTest(Generic[SettingsT, RunningT]):
             async with httpx.AsyncClient(transport=transport, base_url=base_url, timeout=self.client_timeout) as client:
                 yield self.running_class(app, settings, client, bootstrap, self.topic)
 
+    def live_server(self, settings: SettingsT) -> AppLiveServer[SettingsT]:
+        """`with SERVICE.live_server(settings) as server:` the app over real HTTP on a free port."""
+        return AppLiveServer(self.create_app, settings, f"{self.name}-live-server")
+
     def fixtures(self) -> tuple[Any, Any, Any]:
         """`settings_factory, service, live = SERVICE.fixtures()` in the service's conftest."""
 
@@ -173,7 +177,7 @@ class ServiceUnderTest(Generic[SettingsT, RunningT]):
             """A migrated database and the app served over real HTTP (schemathesis, uploaders, streams)."""
             name = "live_" + module_name(request, 24)
             url = await self.migrated_database(make_database, self.database_prefix + name)
-            with AppLiveServer(self.create_app, settings_factory(url, name), f"{self.name}-live-server") as server:
+            with self.live_server(settings_factory(url, name)) as server:
                 yield server
 
         return settings_factory, service, live

@@ -7,12 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
-from common.testing.fuzz import (
-    FUZZ_SETTINGS,
-    each_write_route,
-    send_generated_body,
-    write_routes,
-)
+from common.testing.fuzz import FUZZ_SETTINGS, each_write_route, send_generated_body, write_routes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

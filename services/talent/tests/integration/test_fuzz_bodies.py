@@ -6,13 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from common.testing.fuzz import (
-    FUZZ_SETTINGS,
-    content_types,
-    each_write_route,
-    send_generated_body,
-    write_routes,
-)
+from common.testing.fuzz import FUZZ_SETTINGS, content_types, each_write_route, send_generated_body, write_routes
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -60,17 +60,15 @@ def settings_for_test(
     return settings_class(**values)
 
 
+@dataclass
 class RunningService(Generic[SettingsT]):
     """A running app, its settings and an HTTP client bound to it."""
 
-    def __init__(
-        self, app: FastAPI, settings: SettingsT, client: httpx.AsyncClient, bootstrap: str, topic_name: str
-    ) -> None:
-        self.app = app
-        self.settings = settings
-        self.client = client
-        self.bootstrap = bootstrap
-        self.topic_name = topic_name
+    app: FastAPI
+    settings: SettingsT
+    client: httpx.AsyncClient
+    bootstrap: str
+    topic_name: str
 
     @property
     def topic(self) -> str:

@@ -14,8 +14,10 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from sqlalchemy import inspect
 
-from common.migrations import upgrade_async
+from common.db import create_engine
+from common.migrations import downgrade_async, upgrade_async
 from common.settings import ServiceSettings
 from common.testing.live import LiveServer
 from common.testing.plugin import read_topic
@@ -179,3 +181,26 @@ class ServiceUnderTest(Generic[SettingsT, RunningT]):
                 yield server
 
         return settings_factory, service, live
+
+
+async def table_names(url: str) -> set[str]:
+    """The tables in the database, as SQLAlchemy's inspector finds them."""
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+    finally:
+        await engine.dispose()
+
+
+async def check_up_down_up(url: str, service_dir: Path, tables: set[str], *, down_to: str) -> None:
+    """The migrations go up (`tables` made), down to `down_to` (`tables` gone, the outbox kept), down to
+    nothing, and up again."""
+    await upgrade_async(url, service_dir)
+    assert await table_names(url) >= tables
+    await downgrade_async(url, service_dir, down_to)
+    left = await table_names(url)
+    assert not tables & left and "outbox" in left, left
+    await downgrade_async(url, service_dir, "base")
+    await upgrade_async(url, service_dir)
+    assert await table_names(url) >= tables

@@ -15,25 +15,11 @@ import time
 import uuid
 from typing import Any
 
+from events.domain.model import EVENT_EXAMPLE
+
 
 def event_body(n: int, run: str) -> dict[str, Any]:
-    return {
-        "external_ref": f"{run}-{n}",
-        "title": f"China–Germany Forum on Hydrogen Energy {n}",
-        "type": "forum",
-        "start_date": "2025-05-10",
-        "end_date": "2025-05-12",
-        "host_country": "CN",
-        "host_province": "440000",
-        "city": "Guangzhou",
-        "participants": 320,
-        "foreign_participants": 85,
-        "papers": 64,
-        "countries": ["DE", "FR"],
-        "fields": ["energy"],
-        "target_groups": ["young_scientist"],
-        "flagship": False,
-    }
+    return {**EVENT_EXAMPLE, "external_ref": f"{run}-{n}", "title": f"{EVENT_EXAMPLE['title']} {n}"}
 
 
 def request_bytes(path: str, body: bytes, token: str, port: int) -> bytes:

@@ -4,13 +4,12 @@ owner changes on an existing one (real broker, configs read back through Describ
 from __future__ import annotations
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from common.db import session_factory
 from common.kafka.admin import data_loss, ensure_topics, topic_config, topics_dropping_data
 from common.runtime import ServiceRuntime
 from common.settings import ServiceSettings
 from common.testing.plugin import wait_until
+from common.testing.topics import create_topic_with, topic_configs
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .conftest import RestartableBroker
@@ -77,34 +76,14 @@ def test_topic_settings_are_read_from_the_shared_variables(monkeypatch: pytest.M
     )
 
 
-async def configs_of(bootstrap: str, topic: str) -> dict[str, str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
-    finally:
-        await admin.close()
-    [resource] = response.to_object()["resources"]
-    return {e["config_names"]: e["config_value"] for e in resource["config_entries"]}
-
-
-async def create_with(bootstrap: str, topic: str, configs: dict[str, str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 1, 1, topic_configs=configs)])
-    finally:
-        await admin.close()
-
-
 async def test_a_dead_letter_topic_is_created_and_brought_to_delete_without_expiry(
     kafka_bootstrap: str, topic_prefix: str
 ) -> None:
     new, old = f"{topic_prefix}dlqcfg.new.dlq", f"{topic_prefix}dlqcfg.old.dlq"
-    await create_with(kafka_bootstrap, old, {"retention.ms": SEVEN_DAYS_MS})
+    await create_topic_with(kafka_bootstrap, old, {"retention.ms": SEVEN_DAYS_MS}, partitions=1)
     await ensure_topics(kafka_bootstrap, [new, old], partitions=1)
     for topic in (new, old):
-        configs = await configs_of(kafka_bootstrap, topic)
+        configs = await topic_configs(kafka_bootstrap, topic)
         assert (configs["cleanup.policy"], configs["retention.ms"], configs["retention.bytes"]) == (
             "delete",
             "-1",
@@ -117,11 +96,11 @@ async def test_only_the_topics_named_to_configure_are_changed(kafka_bootstrap: s
     """A reader creates a missing topic as its owner would, but leaves an existing one to its owner."""
     owned, read, missing = (f"{topic_prefix}cfgonly.{n}" for n in ("owned", "read", "missing"))
     for topic in (owned, read):
-        await create_with(kafka_bootstrap, topic, {"retention.ms": SEVEN_DAYS_MS})
+        await create_topic_with(kafka_bootstrap, topic, {"retention.ms": SEVEN_DAYS_MS}, partitions=1)
     await ensure_topics(kafka_bootstrap, [owned, read, missing], partitions=1, configure=[owned])
-    assert (await configs_of(kafka_bootstrap, owned))["cleanup.policy"] == "compact"
-    assert (await configs_of(kafka_bootstrap, missing))["cleanup.policy"] == "compact"
-    assert (await configs_of(kafka_bootstrap, read))["cleanup.policy"] == "delete"
+    assert (await topic_configs(kafka_bootstrap, owned))["cleanup.policy"] == "compact"
+    assert (await topic_configs(kafka_bootstrap, missing))["cleanup.policy"] == "compact"
+    assert (await topic_configs(kafka_bootstrap, read))["cleanup.policy"] == "delete"
     dropping = await topics_dropping_data(kafka_bootstrap, [owned, read, missing, f"{topic_prefix}cfgonly.absent"])
     assert list(dropping) == [read]
 
@@ -145,7 +124,7 @@ async def test_a_service_started_while_the_broker_is_down_configures_and_checks_
             return runtime.topics_dropping_data is not None
 
         await wait_until(checked, timeout=90)
-        assert (await configs_of(restartable_kafka, owned))["cleanup.policy"] == "compact"
+        assert (await topic_configs(restartable_kafka, owned))["cleanup.policy"] == "compact"
         assert runtime.topic_retention() == {"topic_retention": {"checked": True, "drop_data": {}}}
     finally:
         await runtime.stop()

@@ -5,18 +5,12 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from asgi_lifespan import LifespanManager
-from common.migrations import upgrade_async
-from common.testing.live import LiveServer
-from common.testing.plugin import read_topic
-from fastapi import FastAPI
+from common.testing.service import AppLiveServer, RunningService, ServiceUnderTest
 from partners.config import PartnersSettings
 from partners.contracts import TOPIC
 from partners.entrypoints.app import create_app
@@ -55,29 +49,12 @@ def agreement(partner_ids: list[str], **overrides: Any) -> dict[str, Any]:
     return base
 
 
-class Service:
+class Service(RunningService[PartnersSettings]):
     """A running app, its settings and an HTTP client bound to it."""
-
-    def __init__(self, app: FastAPI, settings: PartnersSettings, client: httpx.AsyncClient, bootstrap: str) -> None:
-        self.app = app
-        self.settings = settings
-        self.client = client
-        self.bootstrap = bootstrap
-
-    @property
-    def topic(self) -> str:
-        return self.settings.topic(TOPIC)
 
     async def messages_for(self, subject: str, expected: int, timeout: float = 20.0) -> list[dict[str, Any]]:
         """The message values keyed by `subject` (reads the topic until `expected` of them arrived)."""
-        deadline = time.monotonic() + timeout
-        found: list[dict[str, Any]] = []
-        while time.monotonic() < deadline:
-            records = await read_topic(self.bootstrap, self.topic, expected=10**9, timeout=1.0)
-            found = [json.loads(r.value) for r in records if r.key.decode() == subject]
-            if len(found) >= expected:
-                break
-        return found
+        return [json.loads(r.value) for r in await self.records_for(subject, expected, timeout)]
 
     async def create_organization(self, headers: dict[str, str], **overrides: Any) -> dict[str, Any]:
         response = await self.client.post("/v1/partners/organizations", json=organization(**overrides), headers=headers)
@@ -85,50 +62,18 @@ class Service:
         return dict(response.json())
 
 
-@pytest.fixture(scope="session")
-def settings_factory(
-    kafka_bootstrap: str, topic_prefix: str, jwt_secret: str, tmp_path_factory: pytest.TempPathFactory
-) -> Callable[..., PartnersSettings]:
-    def make(database_url: str, name: str, **overrides: Any) -> PartnersSettings:
-        values: dict[str, Any] = {
-            "database_url": database_url,
-            "kafka_bootstrap_servers": kafka_bootstrap,
-            "topic_prefix": f"{topic_prefix}{name}.",
-            "topic_partitions": 3,
-            "jwt_secret": jwt_secret,
-            "environment": "test",
-            "documents_dir": str(tmp_path_factory.mktemp(f"documents-{name}")),
-            "scheduler_interval_seconds": 3600,
-        }
-        values.update(overrides)
-        return PartnersSettings(**values)
-
-    return make
+def _settings_defaults(tmp_path_factory: pytest.TempPathFactory, name: str) -> dict[str, Any]:
+    """Each module's documents in a directory of its own; the scheduler runs only when a test calls it."""
+    return {"documents_dir": str(tmp_path_factory.mktemp(f"documents-{name}")), "scheduler_interval_seconds": 3600}
 
 
-async def migrated_database(make_database: Any, name: str) -> str:
-    url: str = await make_database(name)
-    await upgrade_async(url, SERVICE_DIR)
-    return url
-
-
-async def running_service(settings: PartnersSettings, bootstrap: str) -> AsyncIterator[Service]:
-    app = create_app(settings)
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://partners.test", timeout=30) as client:
-            yield Service(app, settings, client, bootstrap)
-
-
-@pytest.fixture(scope="module")
-async def service(
-    request: pytest.FixtureRequest, make_database: Any, settings_factory: Any, kafka_bootstrap: str
-) -> AsyncIterator[Service]:
-    """One migrated database and one running app per test module (its own topic too)."""
-    name = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")[:30]
-    url = await migrated_database(make_database, f"pa_{name}")
-    async for running in running_service(settings_factory(url, name), kafka_bootstrap):
-        yield running
+PARTNERS = ServiceUnderTest(
+    "partners", PartnersSettings, create_app, TOPIC, SERVICE_DIR, Service, settings_defaults=_settings_defaults
+)
+settings_factory, service, live = PARTNERS.fixtures()
+migrated_database = PARTNERS.migrated_database
+running_service = PARTNERS.running_service
+PartnersLiveServer = AppLiveServer[PartnersSettings]
 
 
 @pytest.fixture(scope="session")
@@ -139,20 +84,3 @@ def headers(token: Callable[..., str]) -> Callable[..., dict[str, str]]:
         return {"Authorization": token(kind, code, *(scopes or ("partners:write",)))}
 
     return make
-
-
-class PartnersLiveServer(LiveServer):
-    def __init__(self, settings: PartnersSettings) -> None:
-        super().__init__(create_app(settings), "partners-live-server")
-        self.settings = settings
-
-
-@pytest.fixture(scope="module")
-async def live(
-    request: pytest.FixtureRequest, make_database: Any, settings_factory: Any
-) -> AsyncIterator[PartnersLiveServer]:
-    """A migrated database and the app served over real HTTP (for schemathesis)."""
-    name = "live_" + request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")[:24]
-    url = await migrated_database(make_database, f"pa_{name}")
-    with PartnersLiveServer(settings_factory(url, name)) as server:
-        yield server

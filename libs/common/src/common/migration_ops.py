@@ -6,6 +6,17 @@ import sqlalchemy as sa
 from alembic import op
 
 
+# Every service's first migration: the plumbing tables.
+def create_outbox_and_inbox() -> None:
+    create_outbox()
+    create_inbox()
+
+
+def drop_outbox_and_inbox() -> None:
+    drop_inbox()
+    drop_outbox()
+
+
 def create_outbox() -> None:
     op.create_table(
         "outbox",

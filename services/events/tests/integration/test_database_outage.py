@@ -11,13 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
+from common.testing.outage import READINESS, check_answers_while_down, local_address
 from common.testing.postgres import RestartablePostgres
 
-from ..conftest import EventsLiveServer, body, migrated_database
+from ..conftest import EVENTS, EventsLiveServer, body, migrated_database
 
 PROVINCE = ("province", "440000", "events:write")
 NO_DATABASE = {("GET", "/healthz"), ("GET", "/metrics"), ("GET", "/asyncapi.json")}
-READINESS = ("GET", "/readyz")
 Request = Callable[[dict[str, Any]], dict[str, Any]]  # the event's state → httpx.request keyword arguments
 
 # What each route needs to get past validation to the database, and what it answers once it is back.
@@ -51,7 +51,7 @@ async def outage_server(
     url = await migrated_database(
         lambda name: restartable_postgres.create_database(name), f"ev_outage_{uuid.uuid4().hex[:6]}"
     )
-    with EventsLiveServer(settings_factory(url, "outage")) as server:
+    with EVENTS.live_server(settings_factory(url, "outage")) as server:
         yield server
 
 
@@ -77,23 +77,14 @@ async def test_every_database_route_is_503_while_the_database_is_down(
         created = await client.post("/v1/events", json=body())
         assert created.status_code == 201, created.text
         event = created.json()
-        connections = {local_address(created)}
-        restartable_postgres.stop("immediate")
-        try:
-            for _round in range(2):  # the pooled connections die first, then connecting is refused
-                for route in DATABASE_ROUTES:
-                    response = await send(client, route, event)
-                    assert_unavailable(response, route)
-                    connections.add(local_address(response))
-            assert_unavailable(await client.get("/readyz"), READINESS)
-            for method, path in NO_DATABASE:
-                answer = await client.request(method, path)
-                assert answer.status_code == 200, (path, answer.status_code)
-                connections.add(local_address(answer))
-        finally:
-            restartable_postgres.start()
-        assert len(connections) == 1, f"the server closed the keep-alive connection ({len(connections)} used)"
-        assert (await client.get("/readyz")).status_code == 200
+        await check_answers_while_down(
+            client,
+            restartable_postgres,
+            DATABASE_ROUTES,
+            lambda route: send(client, route, event),
+            NO_DATABASE,
+            connections={local_address(created)},
+        )
         for route, (_request, status) in DATABASE_ROUTES.items():
             response = await send(client, route, event)
             assert response.status_code == status, (route, response.status_code, response.text[:300])
@@ -102,14 +93,3 @@ async def test_every_database_route_is_503_while_the_database_is_down(
         metrics = (await client.get("/metrics")).text
         assert 'route="/v1/events",service="events",status="503"' in metrics
         assert 'route="unmatched",service="events",status="503"' not in metrics
-
-
-def local_address(response: httpx.Response) -> Any:
-    return response.extensions["network_stream"].get_extra_info("client_addr")
-
-
-def assert_unavailable(response: httpx.Response, route: tuple[str, str]) -> None:
-    assert response.status_code == 503, (route, response.status_code, response.text[:300])
-    assert response.headers["content-type"].startswith("application/problem+json"), route
-    assert int(response.headers["retry-after"]) >= 1, route
-    assert response.json()["status"] == 503, route

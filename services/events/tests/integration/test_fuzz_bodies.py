@@ -3,11 +3,10 @@ the app on its real database: never a 5xx, and every refusal in problem+json."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
-from common.testing.fuzz import FUZZ_SETTINGS, assert_handled, content_types, fill_path, request_bodies, write_routes
+from common.testing.fuzz import FUZZ_SETTINGS, each_write_route, send_generated_body, write_routes
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -35,13 +34,11 @@ async def event_id(service, token) -> str:
     return str(created.json()["id"])
 
 
-@pytest.mark.parametrize(("method", "path"), sorted(VALID), ids=[f"{m} {p}" for m, p in sorted(VALID)])
+@each_write_route(VALID)
 @FUZZ_SETTINGS
 @given(data=st.data())
 async def test_generated_bodies_never_break_the_service(service, token, event_id, method, path, data):
-    sent = data.draw(request_bodies(VALID[(method, path)]), label="body")
-    url = fill_path(path, {"event_id": data.draw(st.sampled_from([event_id, str(uuid.uuid4()), "not-a-uuid"]))})
     # hq with admin may write for any body, so generated bodies get past authorisation to validation.
-    headers = {"Authorization": token("hq", "HQ", "admin"), "Content-Type": data.draw(content_types)}
-    response = await service.client.request(method, url, content=sent, headers=headers)
-    assert_handled(response.status_code, response.headers, response.text, f"{method} {url} {sent[:200]!r}")
+    hq = {"Authorization": token("hq", "HQ", "admin")}
+    route = (method, path)
+    await send_generated_body(service.client, data, route, VALID[route], {"event_id": event_id}, hq)

@@ -9,36 +9,12 @@ import logging
 from typing import Any
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from common.testing.topics import create_topic_with, topic_configs
 from prometheus_client import REGISTRY
 
 from ..conftest import migrated_database, running_service
 
 SEVEN_DAYS_MS = str(7 * 24 * 3600 * 1000)  # a stock broker's log.retention.hours=168
-
-
-async def topic_configs(bootstrap: str, topic: str) -> dict[str, str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
-    finally:
-        await admin.close()
-    [resource] = response.to_object()["resources"]
-    assert resource["error_code"] == 0, resource
-    return {e["config_names"]: e["config_value"] for e in resource["config_entries"]}
-
-
-async def create_the_old_way(bootstrap: str, topic: str, configs: dict[str, str]) -> None:
-    """As a version before compaction did (no cleanup.policy), with what a stock broker would give it."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        response = await admin.create_topics([NewTopic(topic, 3, 1, topic_configs=configs)])
-    finally:
-        await admin.close()
-    assert [code for _t, code, *_ in response.topic_errors] == [0]
 
 
 def drops_data_gauge(topic: str) -> float | None:
@@ -60,7 +36,7 @@ async def test_an_existing_delete_policy_topic_is_switched_to_compact_at_start_u
     settings = settings_factory(await migrated_database(make_database, "ev_topics_old"), "topics_old")
     topic = settings.topic("exchange.events.v1")
     # segment.bytes stands for any setting an operator gave the topic: switching the policy keeps it.
-    await create_the_old_way(kafka_bootstrap, topic, {"retention.ms": SEVEN_DAYS_MS, "segment.bytes": "1048576"})
+    await create_topic_with(kafka_bootstrap, topic, {"retention.ms": SEVEN_DAYS_MS, "segment.bytes": "1048576"})
     assert (await topic_configs(kafka_bootstrap, topic))["cleanup.policy"] == "delete"
 
     async for running in running_service(settings, kafka_bootstrap):
@@ -78,7 +54,7 @@ async def test_with_manage_topics_off_a_topic_that_drops_data_is_left_alone_and_
         await migrated_database(make_database, "ev_topics_unmanaged"), "topics_unmanaged", manage_topics=False
     )
     topic = settings.topic("exchange.events.v1")
-    await create_the_old_way(kafka_bootstrap, topic, {"retention.ms": SEVEN_DAYS_MS})
+    await create_topic_with(kafka_bootstrap, topic, {"retention.ms": SEVEN_DAYS_MS})
 
     with caplog.at_level(logging.WARNING):
         async for running in running_service(settings, kafka_bootstrap):

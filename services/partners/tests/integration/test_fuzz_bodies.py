@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
-from common.testing.fuzz import FUZZ_SETTINGS, assert_handled, content_types, fill_path, request_bodies, write_routes
+from common.testing.fuzz import FUZZ_SETTINGS, each_write_route, send_generated_body, write_routes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -47,14 +47,10 @@ async def ids(service, headers) -> dict[str, str]:
     return {"org_id": org["id"], "agreement_id": made.json()["id"], "membership_id": member.json()["id"]}
 
 
-@pytest.mark.parametrize(("method", "path"), sorted(VALID), ids=[f"{m} {p}" for m, p in sorted(VALID)])
+@each_write_route(VALID)
 @PARTNERS_FUZZ
 @given(data=st.data())
 async def test_generated_bodies_never_break_the_service(service, headers, ids, method, path, data):
-    sent = data.draw(request_bodies(VALID[(method, path)]), label="body")
-    values = {name: data.draw(st.sampled_from([real, str(uuid.uuid4()), "not-a-uuid"])) for name, real in ids.items()}
-    url = fill_path(path, values)
     # hq with admin may act for any body, so generated bodies get past authorisation to validation.
-    request_headers = {**headers("hq", "HQ", "admin"), "Content-Type": data.draw(content_types)}
-    response = await service.client.request(method, url, content=sent, headers=request_headers)
-    assert_handled(response.status_code, response.headers, response.text, f"{method} {url} {sent[:200]!r}")
+    route = (method, path)
+    await send_generated_body(service.client, data, route, VALID[route], ids, headers("hq", "HQ", "admin"))

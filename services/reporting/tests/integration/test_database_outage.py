@@ -14,13 +14,13 @@ from typing import Any
 import httpx
 import pytest
 from common.db import session_factory
+from common.testing.outage import READINESS, check_answers_while_down
 from common.testing.postgres import RestartablePostgres
 from reporting.entrypoints.app import create_read_engine
 from reporting.stream.broadcaster import MetricsBroadcaster
 from support import prepare, running_service
 
 NO_DATABASE = {("GET", "/healthz"), ("GET", "/metrics"), ("GET", "/v1/regions"), ("POST", "/v1/dashboard/session")}
-READINESS = ("GET", "/readyz")
 # Each route with what it needs to reach the database (the stream: a resume point too old for the
 # buffer, so it answers with a snapshot read from the database).
 DATABASE_ROUTES: dict[tuple[str, str], dict[str, Any]] = {
@@ -58,17 +58,6 @@ async def send(client: httpx.AsyncClient, route: tuple[str, str]) -> httpx.Respo
     return await client.request(method, arguments.pop("url", path), **arguments)
 
 
-def local_address(response: httpx.Response) -> Any:
-    return response.extensions["network_stream"].get_extra_info("client_addr")
-
-
-def assert_unavailable(response: httpx.Response, route: tuple[str, str]) -> None:
-    assert response.status_code == 503, (route, response.status_code, response.text[:300])
-    assert response.headers["content-type"].startswith("application/problem+json"), route
-    assert int(response.headers["retry-after"]) >= 1, route
-    assert response.json()["status"] == 503, route
-
-
 async def test_every_database_route_is_503_while_the_database_is_down(outage_service, restartable_postgres) -> None:
     paths = outage_service.app.openapi()["paths"]
     documented = {(method.upper(), path) for path, item in paths.items() for method in item}
@@ -77,24 +66,19 @@ async def test_every_database_route_is_503_while_the_database_is_down(outage_ser
     async with outage_service.client(timeout=30, limits=httpx.Limits(max_connections=1)) as client:
         for route in DATABASE_ROUTES.keys() - {streaming}:
             assert (await send(client, route)).status_code == 200, route
-        connections = set()
-        restartable_postgres.stop("immediate")
-        try:
-            for _round in range(2):  # the pooled connections die first, then connecting is refused
-                for route in DATABASE_ROUTES:
-                    response = await send(client, route)
-                    assert_unavailable(response, route)
-                    connections.add(local_address(response))
+
+        def no_subscription_left() -> None:
             assert outage_service.app.state.broadcaster.subscribers == 0, "failed subscriptions were left behind"
-            assert_unavailable(await client.get("/readyz"), READINESS)
-            for method, path in NO_DATABASE:
-                answer = await client.request(method, path)
-                assert answer.status_code == 200, (path, answer.status_code)
-                connections.add(local_address(answer))
-        finally:
-            restartable_postgres.start()
-        assert len(connections) == 1, f"the server closed the keep-alive connection ({len(connections)} used)"
-        assert (await client.get("/readyz")).status_code == 200
+
+        await check_answers_while_down(
+            client,
+            restartable_postgres,
+            DATABASE_ROUTES,
+            lambda route: send(client, route),
+            NO_DATABASE,
+            connections=set(),
+            while_down=no_subscription_left,
+        )
         for route in DATABASE_ROUTES:
             response = await send(client, route)
             assert response.status_code == 200, (route, response.status_code)

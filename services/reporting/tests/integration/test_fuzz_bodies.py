@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from common.testing.fuzz import FUZZ_SETTINGS, assert_handled, content_types, request_bodies, write_routes
+from common.testing.fuzz import FUZZ_SETTINGS, each_write_route, send_generated_body, write_routes
 from hypothesis import given
 from hypothesis import strategies as st
 from support import prepare, running_service
@@ -29,11 +29,8 @@ def test_every_write_endpoint_is_fuzzed(service):
     assert write_routes(service.app) == set(VALID)
 
 
-@pytest.mark.parametrize(("method", "path"), sorted(VALID), ids=[f"{m} {p}" for m, p in sorted(VALID)])
+@each_write_route(VALID)
 @FUZZ_SETTINGS
 @given(data=st.data())
 async def test_generated_bodies_never_break_the_service(service, method, path, data):
-    sent = data.draw(request_bodies(VALID[(method, path)]), label="body")
-    headers = {**service.headers, "Content-Type": data.draw(content_types)}
-    response = await service.http.request(method, path, content=sent, headers=headers)
-    assert_handled(response.status_code, response.headers, response.text, f"{method} {path} {sent[:200]!r}")
+    await send_generated_body(service.http, data, (method, path), VALID[(method, path)], {}, service.headers)

@@ -8,25 +8,13 @@ import uuid
 from typing import Any
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from common.migrations import upgrade_async
+from common.testing.topics import create_topic_with, topic_configs
 from prometheus_client import REGISTRY
 from reporting.config import ReportingSettings
 from support import SERVICE_DIR, running_service
 
 SEVEN_DAYS_MS = "604800000"
-
-
-async def configs_of(bootstrap: str, topic: str) -> dict[str, str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
-    finally:
-        await admin.close()
-    [resource] = response.to_object()["resources"]
-    return {e["config_names"]: e["config_value"] for e in resource["config_entries"]}
 
 
 async def test_a_source_topic_that_drops_data_is_reported_and_left_to_its_owner(
@@ -44,12 +32,8 @@ async def test_a_source_topic_that_drops_data_is_reported_and_left_to_its_owner(
         consumer_group=f"reporting-{uuid.uuid4().hex[:8]}",
     )
     partners = settings.topic("exchange.partners.v1")
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    try:  # as an older partners service left it, with a stock broker's retention
-        await admin.create_topics([NewTopic(partners, 3, 1, topic_configs={"retention.ms": SEVEN_DAYS_MS})])
-    finally:
-        await admin.close()
+    # as an older partners service left it, with a stock broker's retention
+    await create_topic_with(kafka_bootstrap, partners, {"retention.ms": SEVEN_DAYS_MS})
 
     with caplog.at_level(logging.WARNING):
         async with running_service(settings, "Bearer unused") as service, service.client() as client:
@@ -58,8 +42,8 @@ async def test_a_source_topic_that_drops_data_is_reported_and_left_to_its_owner(
     assert list(ready.json()["topic_retention"]["drop_data"]) == [partners]
     assert REGISTRY.get_sample_value("kafka_topic_drops_data", {"service": "reporting", "topic": partners}) == 1
     assert any(r.levelno == logging.WARNING and partners in r.getMessage() for r in caplog.records)
-    assert (await configs_of(kafka_bootstrap, partners))["cleanup.policy"] == "delete"  # its owner's to switch
+    assert (await topic_configs(kafka_bootstrap, partners))["cleanup.policy"] == "delete"  # its owner's to switch
     events = settings.topic("exchange.events.v1")
-    assert (await configs_of(kafka_bootstrap, events))["cleanup.policy"] == "compact"  # created as its owner would
-    dead_letters = await configs_of(kafka_bootstrap, f"{partners}.dlq")
+    assert (await topic_configs(kafka_bootstrap, events))["cleanup.policy"] == "compact"  # created as its owner would
+    dead_letters = await topic_configs(kafka_bootstrap, f"{partners}.dlq")
     assert (dead_letters["cleanup.policy"], dead_letters["retention.ms"]) == ("delete", "-1")

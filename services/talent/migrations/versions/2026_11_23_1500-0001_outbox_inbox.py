@@ -6,7 +6,7 @@ Create Date: 2026-11-23
 """
 from collections.abc import Sequence
 
-from common.migration_ops import create_inbox, create_outbox, drop_inbox, drop_outbox
+from common.migration_ops import create_outbox_and_inbox, drop_outbox_and_inbox
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -15,10 +15,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    create_outbox()
-    create_inbox()
+    create_outbox_and_inbox()
 
 
 def downgrade() -> None:
-    drop_inbox()
-    drop_outbox()
+    drop_outbox_and_inbox()

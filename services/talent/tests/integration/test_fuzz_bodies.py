@@ -3,11 +3,10 @@ the app on its real database: never a 5xx, and every refusal in problem+json."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
-from common.testing.fuzz import FUZZ_SETTINGS, assert_handled, content_types, fill_path, request_bodies, write_routes
+from common.testing.fuzz import FUZZ_SETTINGS, content_types, each_write_route, send_generated_body, write_routes
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -35,17 +34,15 @@ async def person_id(service, token) -> str:
     return str(listed.json()["items"][0]["id"])
 
 
-@pytest.mark.parametrize(("method", "path"), sorted(VALID), ids=[f"{m} {p}" for m, p in sorted(VALID)])
+@each_write_route(VALID)
 @FUZZ_SETTINGS
 @given(data=st.data())
 async def test_generated_bodies_never_break_the_service(service, token, person_id, method, path, data):
-    sent = data.draw(request_bodies(VALID[(method, path)]), label="body")
-    url = fill_path(path, {"person_id": data.draw(st.sampled_from([person_id, str(uuid.uuid4()), "not-a-uuid"]))})
-    content_type = data.draw(st.one_of(content_types, st.just("application/x-ndjson")))
     # The society's own sync token, so generated bodies get past authorisation to validation.
-    headers = {"Authorization": token("society", "CMES", "talent:sync"), "Content-Type": content_type}
-    response = await service.client.request(method, url, content=sent, headers=headers)
-    assert_handled(response.status_code, response.headers, response.text, f"{method} {url} {sent[:200]!r}")
+    society = {"Authorization": token("society", "CMES", "talent:sync")}
+    kinds = st.one_of(content_types, st.just("application/x-ndjson"))
+    route = (method, path)
+    await send_generated_body(service.client, data, route, VALID[route], {"person_id": person_id}, society, kinds)
 
 
 async def test_a_body_nested_too_deeply_is_422_and_a_line_so_is_rejected_alone(service, token):

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.db import create_engine
-from common.migrations import downgrade_async, upgrade_async
-from sqlalchemy import inspect
+from common.testing.service import check_up_down_up
 from talent.domain.model import PERSONAL_FIELDS
 
 from ..conftest import SERVICE_DIR, record, running_service
@@ -15,22 +13,8 @@ from ..conftest import SERVICE_DIR, record, running_service
 TABLES = {"persons", "person_posts", "audit_log"}
 
 
-async def _tables(url: str) -> set[str]:
-    engine = create_engine(url)
-    try:
-        async with engine.connect() as connection:
-            return await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
-    finally:
-        await engine.dispose()
-
-
 async def _up_and_down(url: str) -> None:
-    await upgrade_async(url, SERVICE_DIR)
-    assert await _tables(url) >= TABLES
-    await downgrade_async(url, SERVICE_DIR, "0003")
-    assert not TABLES & await _tables(url) and "outbox" in await _tables(url)
-    await upgrade_async(url, SERVICE_DIR)
-    assert await _tables(url) >= TABLES
+    await check_up_down_up(url, SERVICE_DIR, TABLES, down_to="0003")
 
 
 async def test_migrations_up_and_down_on_postgresql(make_database: Any) -> None:

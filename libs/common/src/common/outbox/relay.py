@@ -11,7 +11,6 @@ import contextlib
 import functools
 import json
 import logging
-import os
 import struct
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,6 +22,7 @@ from aiokafka.errors import MessageSizeTooLargeError, RecordListTooLargeError, R
 from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from common.file_lock import SqliteFileLock
 from common.kafka.clients import new_producer
 from common.observability import (
     CLIENT_REBUILDS,
@@ -34,11 +34,6 @@ from common.observability import (
 )
 from common.outbox.table import dead_letter_table
 from common.outbox.writer import MAX_MESSAGE_BYTES
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not POSIX: one relay per SQLite file is then the operator's to keep
-    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +154,7 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._backlog_task: asyncio.Task[None] | None = None
         self._send_alone: set[int] = set()  # rows of a batch the broker refused for its size
-        self._file_lock: int | None = None  # SQLite: the open lock file while this relay is the one
+        self._file_lock = SqliteFileLock("relay-lock", "the outbox relay")  # SQLite: one relay per file
         self.last_error: str | None = None
         self.published = 0
 
@@ -492,25 +487,9 @@ class OutboxRelay:
 
     # -- one relay per SQLite file ----------------------------------------------------------------------
     def _hold_file_lock(self) -> bool:
-        """SQLite has no advisory lock: an exclusive `flock` on a file beside the database makes one
-        relay per database file publish (any number of processes, e.g. `serve --workers N`); the
-        others stand by and the first to try after it is released (or its process dies) takes over."""
-        if self._file_lock is not None or fcntl is None:
-            return True
-        database = self.sessions.kw["bind"].url.database
-        if not database or database == ":memory:" or database.startswith("file:"):
-            return True  # private to this process
-        fd = os.open(f"{database}.relay-lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return False
-        self._file_lock = fd
-        log.info("this process's relay publishes the outbox of %s", database)
-        return True
+        """SQLite has no advisory lock: one relay per database file publishes (any number of processes,
+        e.g. `serve --workers N`); the others stand by (common.file_lock)."""
+        return self._file_lock.hold(self.sessions.kw["bind"].url.database)
 
     def _release_file_lock(self) -> None:
-        fd, self._file_lock = self._file_lock, None
-        if fd is not None:
-            os.close(fd)  # closing the only descriptor of the lock file releases the lock
+        self._file_lock.release()

@@ -11,8 +11,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import uuid
+from collections.abc import Mapping
 from typing import Any
 
+import httpx
+import pytest
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -143,3 +147,30 @@ def assert_handled(status: int, headers: Any, text: str, what: str) -> None:
         assert headers.get("content-type") == "application/problem+json", f"{what}: {status} {headers}"
         problem = json.loads(text)
         assert problem["status"] == status and problem["title"] and problem["detail"], f"{what}: {text[:500]}"
+
+
+def each_write_route(valid: Mapping[tuple[str, str], Any]) -> pytest.MarkDecorator:
+    """Parametrizes a test with `method` and `path` over the routes of `valid`, named `METHOD path`."""
+    routes = sorted(valid)
+    return pytest.mark.parametrize(("method", "path"), routes, ids=[f"{m} {p}" for m, p in routes])
+
+
+async def send_generated_body(
+    client: httpx.AsyncClient,
+    data: st.DataObject,
+    route: tuple[str, str],
+    valid: Any,
+    ids: Mapping[str, str],
+    headers: Mapping[str, str],
+    content_type: st.SearchStrategy[str] = content_types,
+) -> None:
+    """One generated body to the route, its path's ids each the real one (`ids`), an unknown one or not an
+    id at all; the answer must pass `assert_handled`."""
+    method, path = route
+    sent = data.draw(request_bodies(valid), label="body")
+    url = fill_path(
+        path, {name: data.draw(st.sampled_from([real, str(uuid.uuid4()), "not-a-uuid"])) for name, real in ids.items()}
+    )
+    request_headers = {**headers, "Content-Type": data.draw(content_type)}
+    response = await client.request(method, url, content=sent, headers=request_headers)
+    assert_handled(response.status_code, response.headers, response.text, f"{method} {url} {sent[:200]!r}")

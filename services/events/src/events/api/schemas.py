@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import common.problems
 from common.errors import PROBLEM
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,21 +14,9 @@ from events.domain.model import MAX_BATCH, EventCreate
 Responses = dict[int | str, dict[str, Any]]
 
 
-class ValidationIssue(BaseModel):
-    loc: list[str] = Field(description='Where the problem is, e.g. `["body", "end_date"]`.')
-    msg: str = Field(description="What is wrong.")
-
-
-class ProblemDetails(BaseModel):
+class ProblemDetails(common.problems.ProblemDetails):
     """An RFC 9457 problem (`application/problem+json`)."""
 
-    model_config = ConfigDict(extra="allow")
-
-    type: str = Field(description="A URI identifying the kind of problem.")
-    title: str = Field(description="Short summary of the kind of problem.")
-    status: int = Field(description="The HTTP status code.")
-    detail: str = Field(description="What went wrong in this case.")
-    errors: list[ValidationIssue] | None = Field(default=None, description="For 422: every invalid field.")
     existing_id: str | None = Field(default=None, description="For 409: the id of the existing event.")
     current_version: int | None = Field(default=None, description="For 412: the event's current version.")
 

@@ -302,6 +302,26 @@ class EventContent(BaseModel):
         return self.model_dump(mode="json")
 
 
+# A valid new event: the OpenAPI example, and the body the tests and the benchmarks start from.
+EVENT_EXAMPLE: dict[str, Any] = {
+    "external_ref": "GD-2025-0042",
+    "title": "China–Germany Forum on Hydrogen Energy",
+    "type": "forum",
+    "start_date": "2025-05-10",
+    "end_date": "2025-05-12",
+    "host_country": "CN",
+    "host_province": "440000",
+    "city": "Guangzhou",
+    "participants": 320,
+    "foreign_participants": 85,
+    "papers": 64,
+    "countries": ["DE", "FR"],
+    "fields": ["energy"],
+    "target_groups": ["young_scientist"],
+    "flagship": False,
+}
+
+
 class EventCreate(EventContent):
     """A new event. `organizer` may be named only by `hq` with `admin` (or naming one's own body)."""
 
@@ -309,25 +329,7 @@ class EventCreate(EventContent):
         extra="forbid",
         json_schema_extra={
             "allOf": HOST_PROVINCE_RULES,
-            "examples": [
-                {
-                    "external_ref": "GD-2025-0042",
-                    "title": "China–Germany Forum on Hydrogen Energy",
-                    "type": "forum",
-                    "start_date": "2025-05-10",
-                    "end_date": "2025-05-12",
-                    "host_country": "CN",
-                    "host_province": "440000",
-                    "city": "Guangzhou",
-                    "participants": 320,
-                    "foreign_participants": 85,
-                    "papers": 64,
-                    "countries": ["DE", "FR"],
-                    "fields": ["energy"],
-                    "target_groups": ["young_scientist"],
-                    "flagship": False,
-                }
-            ],
+            "examples": [EVENT_EXAMPLE],
         },
     )
 

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def upload(args: argparse.Namespace) -> int:
     """Exit status: 0 every row recorded, 1 some rows rejected (see the report), 2 the upload failed."""
-    import httpx
+    from common.spreadsheets.client import client_and_report
 
     from events.entrypoints import upload as upload_module
 
@@ -65,13 +65,8 @@ def upload(args: argparse.Namespace) -> int:
         print("--batch-size must be between 1 and 1000", file=sys.stderr)
         return 2
     report_path: Path = args.report or args.file.with_name(args.file.name + ".rejected.csv")
-    token = args.token.removeprefix("Bearer ").strip()
-    headers = {"Authorization": f"Bearer {token}"}
     try:
-        with (
-            httpx.Client(base_url=args.url, headers=headers, timeout=120) as client,
-            report_path.open("w", encoding="utf-8-sig", newline="") as report,
-        ):
+        with client_and_report(args, report_path, timeout=120) as (client, report):
             uploader = upload_module.Uploader(client, batch_size=args.batch_size, report=report, lang=args.lang)
             summary = uploader.run(args.file, progress=not args.no_progress)
     except (upload_module.SheetError, upload_module.UploadFailed, OSError) as exc:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -41,10 +40,10 @@ from common.spreadsheets import (
     read_date,
     read_province,
     read_sheet,
-    system_language,
     text,
 )
 from common.spreadsheets import SheetError as SheetError  # what the command line catches
+from common.spreadsheets.client import add_client_arguments
 from pydantic import ValidationError
 from tqdm import tqdm
 
@@ -300,17 +299,8 @@ class UploadFailed(RuntimeError):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", type=Path, help="the events sheet (.xlsx or .csv, headers as in the template)")
-    parser.add_argument("--token", default=os.environ.get("EXCHANGE_TOKEN"), help="bearer token (or EXCHANGE_TOKEN)")
-    parser.add_argument("--url", default=os.environ.get("EVENTS_URL", "http://127.0.0.1:8002"), help="events service")
     parser.add_argument("--batch-size", type=int, default=500, help="events per request (1–1000, default 500)")
-    parser.add_argument("--report", type=Path, help="rejected-rows CSV (default: FILE.rejected.csv)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument(
-        "--lang",
-        choices=("zh", "en"),
-        default=system_language(),
-        help="language of the rejected-rows report (default: the system's locale, zh_CN… → zh, else en)",
-    )
+    add_client_arguments(parser, "events", default_url="http://127.0.0.1:8002", lang_of="the rejected-rows report")
 
 
 EXAMPLE: dict[str, str] = {

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -15,6 +14,7 @@ from typing import Any
 from common.audit import AuditEntry, audit_history, record_audit
 from common.auth import Principal
 from common.envelope import new_event
+from common.file_lock import SqliteFileLock
 from common.outbox import MAX_MESSAGE_BYTES, add_to_outbox
 from sqlalchemy import Select, and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -28,11 +28,6 @@ from partners.domain.base import Body
 from partners.domain.membership import Membership
 from partners.domain.names import name_key
 from partners.domain.organization import Organization
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not on POSIX
-    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 SCHEDULER_LOCK_KEY = 0x7061_7274_6E65_7273 & 0x7FFF_FFFF_FFFF_FFFF  # "partners"
@@ -408,7 +403,7 @@ class SqlStore:
         self.sessions = sessions
         self.topic = topic
         self.max_message_bytes = max_message_bytes
-        self._scheduler_lock: int | None = None
+        self._scheduler_lock = SqliteFileLock("scheduler-lock", "the agreement scheduler")
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlTransaction]:
@@ -416,25 +411,9 @@ class SqlStore:
             yield SqlTransaction(session, self)  # leaving without commit() rolls back
 
     def hold_scheduler_file_lock(self) -> bool:
-        """SQLite: one scheduler per database file, kept by an exclusive `flock` on a file beside it for
-        as long as this store lives (the first store to take it keeps it; another takes over when its
-        process ends)."""
-        if self._scheduler_lock is not None or fcntl is None:
-            return True
-        database = self.sessions.kw["bind"].url.database
-        if not database or database == ":memory:" or database.startswith("file:"):
-            return True
-        fd = os.open(f"{database}.scheduler-lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return False
-        self._scheduler_lock = fd
-        log.info("this process runs the agreement scheduler of %s", database)
-        return True
+        """SQLite: one scheduler per database file, for as long as this store lives (the first store to take
+        it keeps it; another takes over when its process ends)."""
+        return self._scheduler_lock.hold(self.sessions.kw["bind"].url.database)
 
     def close(self) -> None:
-        fd, self._scheduler_lock = self._scheduler_lock, None
-        if fd is not None:
-            os.close(fd)
+        self._scheduler_lock.release()

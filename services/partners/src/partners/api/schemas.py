@@ -7,6 +7,7 @@ import uuid
 from datetime import date
 from typing import Annotated, Any, Literal
 
+import common.problems
 from common.errors import PROBLEM
 from common.regions import is_country_code
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -265,21 +266,9 @@ MembershipPage = _page(MembershipRead, "One page of memberships, in recording or
 HistoryPage = _page(HistoryEntry, "An agreement's history, oldest first.")
 
 
-class ValidationIssue(BaseModel):
-    loc: list[str] = Field(description='Where the problem is, e.g. `["body", "expires_on"]`.')
-    msg: str = Field(description="What is wrong.")
-
-
-class ProblemDetails(BaseModel):
+class ProblemDetails(common.problems.ProblemDetails):
     """An RFC 9457 problem (`application/problem+json`)."""
 
-    model_config = ConfigDict(extra="allow")
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    errors: list[ValidationIssue] | None = Field(default=None, description="For 422: every invalid field.")
     existing_id: str | None = Field(default=None, description="For 409: the existing organization or agreement.")
     current_version: int | None = Field(default=None, description="For 412: the current version.")
 

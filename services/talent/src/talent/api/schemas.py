@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+import common.problems
 from common.errors import PROBLEM
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,21 +16,15 @@ from talent.domain.model import MAX_SYNC_RECORDS, Mode, PersonRecord
 Responses = dict[int | str, dict[str, Any]]
 
 
-class ValidationIssue(BaseModel):
+class ValidationIssue(common.problems.ValidationIssue):
     loc: list[str] = Field(description='Where the problem is, e.g. `["records", "3", "email"]`.')
     msg: str = Field(description="What is wrong (never the value itself: records are personal data).")
 
 
-class ProblemDetails(BaseModel):
+class ProblemDetails(common.problems.ProblemDetails):
     """An RFC 9457 problem (`application/problem+json`)."""
 
-    model_config = ConfigDict(extra="allow")
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    errors: list[ValidationIssue] | None = None
+    errors: list[ValidationIssue] | None = Field(default=None, description="For 422: every invalid field.")  # type: ignore[assignment]
 
 
 _RECORD_EXAMPLES: Any = PersonRecord.model_config.get("json_schema_extra", {})

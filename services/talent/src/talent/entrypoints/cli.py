@@ -48,8 +48,8 @@ def main(argv: list[str] | None = None) -> None:
 
 def run_import(args: argparse.Namespace) -> int:
     """Exit status: 0 every row synced, 1 some rows rejected (see the report), 2 the import failed."""
-    import httpx
-    from common.spreadsheets import REPORT_ENCODING, SheetError
+    from common.spreadsheets import SheetError
+    from common.spreadsheets.client import client_and_report
 
     from talent.entrypoints import importer
 
@@ -57,12 +57,8 @@ def run_import(args: argparse.Namespace) -> int:
         print("import failed: a token is required (--token or EXCHANGE_TOKEN)", file=sys.stderr)
         return 2
     report_path = args.report or args.file.with_suffix(".rejected.csv")
-    headers = {"Authorization": f"Bearer {args.token}"}
     try:
-        with (
-            report_path.open("w", encoding=REPORT_ENCODING, newline="") as report,
-            httpx.Client(base_url=args.url, headers=headers, timeout=600) as client,
-        ):
+        with client_and_report(args, report_path, timeout=600) as (client, report):
             summary = importer.Importer(
                 client, mode=args.mode, report=report, dry_run=args.dry_run, lang=args.lang
             ).run(args.file, progress=not args.no_progress)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,28 +22,9 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
+from common import spreadsheets as sheets
 from common.i18n import Lang
-from common.spreadsheets import (
-    CellError,
-    Columns,
-    RejectedRows,
-    Vocabulary,
-    add_dropdowns,
-    country_choices,
-    describe,
-    integer,
-    items,
-    problem_text,
-    province_choices,
-    read_bool,
-    read_country,
-    read_date,
-    read_list,
-    read_province,
-    read_sheet,
-    system_language,
-    text,
-)
+from common.spreadsheets.client import add_client_arguments
 from pydantic import ValidationError
 from tqdm import tqdm
 
@@ -53,10 +33,10 @@ from talent.domain.model import PersonRecord
 
 # The groups and roles with their labels, from this service's own published vocabulary; what people also
 # type for them, beside the codes and labels.
-GROUPS = Vocabulary(
+GROUPS = sheets.Vocabulary(
     "groups", VOCABULARY["groups"], aliases={"女性科学家": "woman_scientist", "海外科学家": "overseas_expert"}
 )
-ROLES = Vocabulary(
+ROLES = sheets.Vocabulary(
     "roles",
     VOCABULARY["roles"],
     aliases={
@@ -71,7 +51,7 @@ ROLES = Vocabulary(
     },
 )
 
-PEOPLE = Columns(
+PEOPLE = sheets.Columns(
     [
         ("编号", "external_id"),
         ("姓名", "name"),
@@ -89,7 +69,7 @@ PEOPLE = Columns(
         ("删除", "deleted"),
     ]
 )
-POSTS = Columns(
+POSTS = sheets.Columns(
     [
         ("编号", "external_id"),
         ("国际组织", "organization"),
@@ -105,37 +85,37 @@ _GENDER = {"女": "F", "男": "M", "女性": "F", "男性": "M", "f": "F", "m": 
 
 def _cell(name: str, value: Any) -> Any:
     if name == "groups":
-        return read_list(value, GROUPS.read)
+        return sheets.read_list(value, GROUPS.read)
     if name == "role":
         return ROLES.read(value)
     if name in ("country", "organization_country"):
-        return read_country(value)
+        return sheets.read_country(value)
     if name == "province":
-        return read_province(value)
+        return sheets.read_province(value)
     if name in ("start_date", "end_date"):
-        return read_date(value).isoformat()
+        return sheets.read_date(value).isoformat()
     if name in ("reserve", "deleted"):
-        return read_bool(value)
+        return sheets.read_bool(value)
     if name == "birth_year":
-        return integer(value)
+        return sheets.integer(value)
     if name == "fields":
-        return items(value)
+        return sheets.items(value)
     if name == "gender":
-        return _GENDER.get(text(value).lower(), text(value))
-    return text(value)
+        return _GENDER.get(sheets.text(value).lower(), sheets.text(value))
+    return sheets.text(value)
 
 
-def read_row(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, CellError]]:
+def read_row(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, sheets.CellError]]:
     """A record (a person, or a post) from a row's cells, and the cells that could not be read (left as
     typed in the record, where the model refuses them too: the report names the reading's problem)."""
     record: dict[str, Any] = {}
-    problems: dict[str, CellError] = {}
+    problems: dict[str, sheets.CellError] = {}
     for name, value in values.items():
         try:
             record[name] = _cell(name, value)
-        except CellError as exc:
+        except sheets.CellError as exc:
             problems[name] = exc
-            record[name] = text(value)
+            record[name] = sheets.text(value)
     return record, problems
 
 
@@ -166,23 +146,23 @@ class Importer:
         self.mode = mode
         self.dry_run = dry_run
         self.lang = lang
-        self.report = RejectedRows(report, REPORT_COLUMNS, lang)
+        self.report = sheets.RejectedRows(report, REPORT_COLUMNS, lang)
 
     def describe(self, errors: list[dict[str, Any]]) -> str:
-        return describe(errors, self.lang, labels=_LABELS, batch="records")
+        return sheets.describe(errors, self.lang, labels=_LABELS, batch="records")
 
     def reject(self, summary: Summary, sheet: str, row: int, external_id: object, stage: str, reason: str) -> None:
         summary.rejected += 1
         where, when = self.report.say(f"sheet.name.{sheet}"), self.report.say(f"sheet.stage.{stage}")
         self.report.write([where, row, external_id or "", when, reason])
 
-    def problems(self, problems: dict[str, CellError], prefix: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    def problems(self, problems: dict[str, sheets.CellError], prefix: tuple[str, ...] = ()) -> list[dict[str, Any]]:
         return [{"loc": [*prefix, name], "msg": problem.say(self.lang)} for name, problem in problems.items()]
 
     def run(self, path: Path, progress: bool = True) -> Summary:
         summary = Summary()
         people: dict[str, tuple[int, dict[str, Any], list[dict[str, Any]]]] = {}
-        for number, values in read_sheet(path, PEOPLE, PEOPLE_SHEET):
+        for number, values in sheets.read_sheet(path, PEOPLE, PEOPLE_SHEET):
             summary.rows += 1
             person, problems = read_row(values)
             key = person.get("external_id")
@@ -193,8 +173,8 @@ class Importer:
             person.setdefault("posts", [])
             people[key if isinstance(key, str) else f"\x00{number}"] = (number, person, self.problems(problems))
         if path.suffix.lower() != ".csv":
-            for number, values in read_sheet(path, POSTS, POSTS_SHEET):
-                key = text(values.get("external_id", ""))
+            for number, values in sheets.read_sheet(path, POSTS, POSTS_SHEET):
+                key = sheets.text(values.get("external_id", ""))
                 owner = people.get(key)
                 if owner is None:
                     reason = self.report.say("sheet.no_such_person")
@@ -253,7 +233,7 @@ class Importer:
         except httpx.TransportError as exc:
             raise ImportFailed(f"the service is unreachable or the stream broke off ({exc}); run again") from exc
         if response.status_code != 200:
-            raise ImportFailed(problem_text(response))
+            raise ImportFailed(sheets.problem_text(response))
         answer: dict[str, Any] = response.json()
         return answer
 
@@ -268,16 +248,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--mode", choices=("delta", "full"), default="delta", help="full: remove people not in the file"
     )
     parser.add_argument("--dry-run", action="store_true", help="show what the sync would do; change nothing")
-    parser.add_argument("--token", default=os.environ.get("EXCHANGE_TOKEN"), help="bearer token (or EXCHANGE_TOKEN)")
-    parser.add_argument("--url", default=os.environ.get("TALENT_URL", "http://127.0.0.1:8003"), help="talent service")
-    parser.add_argument("--report", type=Path, help="rejected-rows CSV (default: FILE.rejected.csv)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument(
-        "--lang",
-        choices=("zh", "en"),
-        default=system_language(),
-        help="language of the rejected-rows report and of the service's answers (default: the system's locale)",
-    )
+    lang_of = "the rejected-rows report and of the service's answers"
+    add_client_arguments(parser, "talent", default_url="http://127.0.0.1:8003", lang_of=lang_of)
 
 
 PROMPTS: dict[str, str] = {
@@ -324,14 +296,14 @@ def write_template(directory: Path) -> None:
     people_lists = {
         "gender": ["女", "男"],
         "groups": GROUPS.choices(),
-        "country": country_choices(),
-        "province": province_choices(),
+        "country": sheets.country_choices(),
+        "province": sheets.province_choices(),
         "reserve": yes_no,
         "deleted": yes_no,
     }
-    add_dropdowns(workbook, people, PEOPLE, people_lists, PROMPTS)
-    posts_lists = {"organization_country": country_choices(), "role": ROLES.choices()}
-    add_dropdowns(workbook, posts, POSTS, posts_lists, PROMPTS)
+    sheets.add_dropdowns(workbook, people, PEOPLE, people_lists, PROMPTS)
+    posts_lists = {"organization_country": sheets.country_choices(), "role": ROLES.choices()}
+    sheets.add_dropdowns(workbook, posts, POSTS, posts_lists, PROMPTS)
     workbook.properties.creator = "exchange-tracker"
     # A fixed timestamp keeps the checked-in file byte-stable when regenerated.
     workbook.properties.created = workbook.properties.modified = datetime(2026, 1, 1)

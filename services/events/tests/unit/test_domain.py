@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 
@@ -179,3 +180,12 @@ def test_json_ready_converts_every_field_that_is_not_json_already() -> None:
     # A new field of another type must be converted in `json_ready` and named in JSON_CONVERTED.
     others = {name for name, field in EventCreate.model_fields.items() if not _json_native(field.annotation)}
     assert others == JSON_CONVERTED
+
+
+@pytest.mark.parametrize("field", ["title", "external_ref"])
+def test_the_openapi_pattern_of_a_required_text_refuses_what_stripping_leaves_empty(field: str) -> None:
+    """Spaces alone pass `minLength: 1` but are refused once stripped: the published pattern says so."""
+    pattern = re.compile(EventCreate.model_json_schema()["properties"][field]["pattern"])
+    assert pattern.search("   ") is None and pattern.search("\u3000\n") is None
+    assert pattern.search(" GD-2025-0042 ") is not None and pattern.search("中德氢能论坛") is not None
+    assert pattern.search("a\x00b") is None

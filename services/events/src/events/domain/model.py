@@ -54,6 +54,9 @@ HOME_COUNTRY = "CN"
 # endpoint validates 1,000 items per request); `explain` gives their errors readable messages.
 # PostgreSQL cannot store NUL in text, and no title or code legitimately holds control characters.
 NO_CONTROL = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
+# A required text: the same, with one character that is not white space, so that the OpenAPI says what the
+# stripping implies (a value of spaces alone is refused as empty).
+NOT_BLANK = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*[^\s\x00-\x08\x0b\x0c\x0e-\x1f][^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
 
 
 # A country code in either case; each letter spelled out ([Dd][Ee]) rather than `(?i)`, whose Unicode
@@ -93,6 +96,7 @@ HOST_PROVINCE_RULES: list[JsonValue] = [
 ]
 _PATTERN_MESSAGES: dict[str, Callable[[Any], str]] = {
     NO_CONTROL: lambda _value: "must not contain control characters",
+    NOT_BLANK: lambda _value: "must not contain control characters",  # a blank value fails as too short first
     COUNTRY: lambda value: f"{value!r} is not an ISO 3166-1 alpha-2 country code",
     PARTNER_COUNTRY: lambda value: (
         "lists partner countries: `CN` must not be in it"
@@ -113,7 +117,8 @@ def explain(errors: list[Any]) -> list[Any]:
 
 def _text(min_length: int | None = None, max_length: int | None = None) -> StringConstraints:
     # Surrounding whitespace is removed before the length and control-character checks.
-    return StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length, pattern=NO_CONTROL)
+    pattern = NOT_BLANK if min_length else NO_CONTROL
+    return StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length, pattern=pattern)
 
 
 # Stored upper-case: the pattern accepts either case, then pydantic-core upper-cases.

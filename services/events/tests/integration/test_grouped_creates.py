@@ -13,8 +13,8 @@ from common.ids import uuid7_strings
 from common.outbox import OutboxMessage
 from events.adapters.pg import PgPool, connector
 from events.adapters.postgres import PostgresEventStore, insert_new
-from events.application.ports import Actor, AuditNote
-from events.application.use_cases import EventsService, recorded_changes
+from events.application.ports import Actor, recorded_changes
+from events.application.use_cases import EventsService
 from events.domain.event import Event
 from events.domain.model import EventCreate
 from sqlalchemy import text
@@ -91,12 +91,11 @@ async def test_per_row_headers_with_the_plain_array_statement(service):
     headers = ['{"n": "1"}', '{"n": "2"}']
     messages = [OutboxMessage(str(uuid.uuid4()), s["id"], "{}", h) for s, h in zip(states, headers, strict=True)]
     actors = [Actor("province", "440000", False, "a\x1fclient"), Actor("hq", "HQ", True, "hq:HQ")]
-    audits = [AuditNote(a, "record", recorded_changes(s)) for a, s in zip(actors, states, strict=True)]
     async with service.app.state.events.store.pool.connection() as connection:
         transaction = connection.transaction()  # rolled back: the relay never sees these rows
         await transaction.start()
         try:
-            inserted = await insert_new(connection, new, messages, audits, topic="t", now=now)
+            inserted = await insert_new(connection, new, messages, actors, topic="t", now=now)
             rows = await connection.fetch(
                 "SELECT key, headers FROM outbox WHERE key = ANY($1::text[]) ORDER BY id", [s["id"] for s in states]
             )

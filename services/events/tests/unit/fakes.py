@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from common.outbox import OutboxMessage
-from events.application.ports import AuditNote, Decide, EventFilter
+from events.application.ports import RECORD, Actor, AuditNote, Decide, EventFilter, recorded_changes
 from events.domain.event import Event, Key
 
 
@@ -31,19 +31,19 @@ class InMemoryEventStore:
         self,
         events: Sequence[Event],
         messages: Sequence[OutboxMessage],
-        audits: Sequence[AuditNote],
+        actors: Sequence[Actor],
         *,
         now: datetime,
     ) -> set[str]:
         taken = self._by_key()
         inserted: set[str] = set()
-        for event, message, audit in zip(events, messages, audits, strict=True):
+        for event, message, actor in zip(events, messages, actors, strict=True):
             if event.key in taken:
                 continue
             self.events[event.id] = Event(copy.deepcopy(event.state))
             taken[event.key] = event
             self.messages.append(message)
-            self.audit.append((event.id, audit))
+            self.audit.append((event.id, AuditNote(actor, RECORD, recorded_changes(event.state))))
             inserted.add(event.id)
         return inserted
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from common.audit import field_changes
 from common.errors import Conflict, Forbidden, NotFound, PreconditionFailed, Unprocessable
-from events.application.ports import Actor, EventFilter
-from events.application.use_cases import EventsService, recorded_changes
+from events.application.ports import NOT_AUDITED, Actor, EventFilter, recorded_changes
+from events.application.use_cases import EventsService
 from events.domain.event import Event
 from events.domain.model import EventCreate, EventPatch
 
@@ -176,3 +176,12 @@ def test_a_new_events_changes_are_what_the_generic_comparison_gives():
     audited = {k: v for k, v in state.items() if k not in ("version", "created_at", "updated_at")}
     assert recorded_changes(state) == field_changes(None, audited)
     assert list(recorded_changes(state)) == list(field_changes(None, audited))  # the same order too
+
+
+def test_postgresql_writes_the_changes_of_the_same_fields_in_the_same_order():
+    from events.adapters.postgres import _AUDITED
+
+    state = Event.record(
+        event_id=str(uuid.uuid4()), key=("province", "440000", "GD-1"), content=draft().canonical_content(), stamp="t"
+    ).state
+    assert sorted(set(state) - NOT_AUDITED) == _AUDITED

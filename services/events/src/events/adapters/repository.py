@@ -15,7 +15,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from events.adapters.tables import audit_log, events, outbox
-from events.application.ports import AUDITED_ENTITY, AuditNote, Decide, EventFilter
+from events.application.ports import AUDITED_ENTITY, RECORD, Actor, AuditNote, Decide, EventFilter, recorded_changes
 from events.domain.event import Event, Key
 from events.domain.model import CONTENT_FIELDS
 
@@ -100,22 +100,18 @@ class SqlEventStore:
         """Nothing of its own to close: the sessions are the runtime's."""
 
     async def add_new(
-        self,
-        events: Sequence[Event],
-        messages: Sequence[OutboxMessage],
-        audits: Sequence[AuditNote],
-        *,
-        now: datetime,
+        self, events: Sequence[Event], messages: Sequence[OutboxMessage], actors: Sequence[Actor], *, now: datetime
     ) -> set[str]:
         if not events:
             return set()
         async with self.sessions() as session, session.begin():
             result = await session.execute(_INSERT_NEW, [row_of(event) for event in events])
             inserted = {str(r[0]) for r in result.all()}
-            written = [(e.id, m, a) for e, m, a in zip(events, messages, audits, strict=True) if e.id in inserted]
-            await stage(session, outbox, [m for _id, m, _a in written], self.topic)
+            written = [(e, m, a) for e, m, a in zip(events, messages, actors, strict=True) if e.id in inserted]
+            await stage(session, outbox, [m for _e, m, _a in written], self.topic)
             if written:
-                await session.execute(insert(audit_log), [audit_row(i, a, now) for i, _m, a in written])
+                notes = [(e.id, AuditNote(a, RECORD, recorded_changes(e.state))) for e, _m, a in written]
+                await session.execute(insert(audit_log), [audit_row(i, note, now) for i, note in notes])
         return inserted
 
     async def find_by_keys(self, keys: Sequence[Key]) -> dict[Key, Event]:

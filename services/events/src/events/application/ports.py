@@ -21,6 +21,10 @@ from events.domain.model import Organizer
 
 # What the audit entries of this store name as their entity (`GET /v1/events/audit?entity=event`).
 AUDITED_ENTITY = "event"
+# A new event's entry: this action, by the body that recorded it, with `recorded_changes`.
+RECORD = "record"
+# Not in an entry's changes: the record's own bookkeeping (each entry has its time and its order).
+NOT_AUDITED = frozenset({"version", "created_at", "updated_at"})
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,17 @@ class AuditNote:
     changes: dict[str, dict[str, Any]]
 
 
+def recorded_changes(state: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The changes of a new event's audit entry: what `common.audit.field_changes(None, …)` gives for its
+    audited fields (each field holding a value, as new; `state` is JSON-ready already), built directly:
+    the generic comparison cost about 100 µs an event, more than the rest of a batch item's work."""
+    return {
+        name: {"old": None, "new": value}
+        for name in sorted(state)
+        if name not in NOT_AUDITED and (value := state[name]) is not None
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     """A change `Decide` made: the message announcing it and its audit entry, written with it."""
@@ -77,15 +92,11 @@ class EventStore(Protocol):
     concurrent_writes: int
 
     async def add_new(
-        self,
-        events: Sequence[Event],
-        messages: Sequence[OutboxMessage],
-        audits: Sequence[AuditNote],
-        *,
-        now: datetime,
+        self, events: Sequence[Event], messages: Sequence[OutboxMessage], actors: Sequence[Actor], *, now: datetime
     ) -> set[str]:
-        """Insert the events whose key is not taken, each with its message and its audit entry (same
-        order), in one transaction; the ids of those inserted."""
+        """Insert the events whose key is not taken, each with its message and its audit entry (`RECORD`
+        by its actor, with `recorded_changes`; all three in the same order), in one transaction; the
+        ids of those inserted."""
         ...
 
     async def find_by_keys(self, keys: Sequence[Key]) -> Mapping[Key, Event]:

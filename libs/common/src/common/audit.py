@@ -244,6 +244,10 @@ def _problem(status: int, title: str, description: str, detail: str) -> dict[str
     return {"description": description, "content": {PROBLEM: {"example": example | {"detail": detail}}}}
 
 
+# No control characters: PostgreSQL cannot compare a NUL (a 422 the document should announce, not a surprise).
+_PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+
+
 def audit_router(prefix: str, table: Table) -> APIRouter:
     """`GET {prefix}/audit?entity=&entity_id=`: the audit record of one entity, for `admin` only. It reads
     the service's database through its `ServiceRuntime` (`app.state.runtime.engine`)."""
@@ -264,8 +268,13 @@ def audit_router(prefix: str, table: Table) -> APIRouter:
     async def read_audit(
         request: Request,
         principal: CurrentPrincipal,
-        entity: Annotated[str, Query(min_length=1, max_length=32, description="The kind of entity, e.g. `agreement`.")],
-        entity_id: Annotated[str, Query(min_length=1, max_length=64, description="The entity's id.")],
+        entity: Annotated[
+            str,
+            Query(min_length=1, max_length=32, pattern=_PRINTABLE, description="The kind of entity, e.g. `agreement`."),
+        ],
+        entity_id: Annotated[
+            str, Query(min_length=1, max_length=64, pattern=_PRINTABLE, description="The entity's id.")
+        ],
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$", description="`next_cursor` of a page.")] = None,
     ) -> dict[str, Any]:

@@ -176,3 +176,11 @@ async def test_only_admin_reads_the_audit_record(audited, token):
     assert (
         await audited.client.patch("/v1/events/audit", json={}, headers={"Authorization": token(*ADMIN)})
     ).status_code == 405
+
+
+async def test_a_control_character_in_the_audit_query_is_refused_as_the_document_says(audited, token):
+    document = audited.app.openapi()["paths"]["/v1/events/audit"]["get"]["parameters"]
+    assert all("pattern" in p["schema"] for p in document if p["name"] in ("entity", "entity_id"))
+    for params in ({"entity": "event", "entity_id": "\x00"}, {"entity": "\x1f", "entity_id": "x"}):
+        answer = await audited.client.get("/v1/events/audit", params=params, headers={"Authorization": token(*ADMIN)})
+        assert answer.status_code == 422 and answer.json()["errors"][0]["loc"][0] == "query", answer.text

@@ -257,6 +257,9 @@ MATRIX: dict[str, list[Case]] = {
         Case("PATCH", "/v1/events/{event}", "reporting reader", 403, {"title": "Hijacked"}),
         Case("DELETE", "/v1/events/{event}", "none", 401),
         Case("GET", "/v1/events/{event}", "guangdong writer", 200),
+        Case("GET", "/v1/events/audit?entity=event&entity_id={event}", "guangdong writer", 403),
+        Case("GET", "/v1/events/audit?entity=event&entity_id={event}", "none", 401),
+        Case("GET", "/v1/events/audit?entity=event&entity_id={event}", "admin", 200),
     ],
     "partners": [
         Case("POST", "/v1/partners/organizations", "none", 401, ORGANIZATION),
@@ -447,3 +450,37 @@ async def test_every_partners_write_is_in_the_audit_record_with_its_acting_body(
         f"/v1/partners/audit?entity=organization&entity_id={org['id']}", headers=admin
     )
     assert org_audit.json()["items"][0]["actor"] == {"sub": "hq:HQ", "kind": "hq", "code": "HQ"}
+
+
+async def test_every_events_write_is_in_the_audit_record_with_its_acting_body(apps, jwt_secret):
+    admin = bearer(jwt_secret, "hq", "HQ", "admin")
+    guangdong = bearer(jwt_secret, "province", "440000", "events:write")
+    created = await apps["events"].post("/v1/events", json=EVENT | {"external_ref": "audited-1"}, headers=guangdong)
+    assert created.status_code == 201, created.text
+    event_id = created.json()["id"]
+    batch = await apps["events"].post(
+        "/v1/events/batch", json={"events": [EVENT | {"external_ref": "audited-2"}]}, headers=guangdong
+    )
+    assert batch.json()["created"] == 1, batch.text
+    changed = await apps["events"].patch(f"/v1/events/{event_id}", json={"papers": 3}, headers=guangdong)
+    assert changed.status_code == 200, changed.text
+    stale = await apps["events"].patch(
+        f"/v1/events/{event_id}", json={"papers": 4}, headers=guangdong | {"If-Match": '"1"'}
+    )
+    assert stale.status_code == 412, stale.text
+    cancelled = await apps["events"].delete(f"/v1/events/{event_id}", headers=admin)
+    assert cancelled.status_code == 200, cancelled.text
+
+    audit = await apps["events"].get(f"/v1/events/audit?entity=event&entity_id={event_id}", headers=admin)
+    assert audit.status_code == 200, audit.text
+    entries = audit.json()["items"]
+    assert [e["action"] for e in entries] == ["record", "update", "cancel"], entries
+    assert [e["actor"]["kind"] + ":" + e["actor"]["code"] for e in entries] == ["province:440000"] * 2 + ["hq:HQ"]
+    assert entries[1]["changes"] == {"papers": {"old": EVENT.get("papers", 0), "new": 3}}
+    batch_id = batch.json()["items"][0]["id"]
+    batch_audit = await apps["events"].get(f"/v1/events/audit?entity=event&entity_id={batch_id}", headers=admin)
+    [entry] = batch_audit.json()["items"]
+    assert entry["actor"] == {"sub": "province:440000", "kind": "province", "code": "440000"}
+    assert entry["changes"]["external_ref"] == {"old": None, "new": "audited-2"}
+    forbidden = await apps["events"].get(f"/v1/events/audit?entity=event&entity_id={event_id}", headers=guangdong)
+    assert forbidden.status_code == 403

@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -212,10 +212,40 @@ async def purge_audit(session: AsyncSession | AsyncConnection, table: Table, *, 
 class AuditPage(BaseModel):
     """An entity's audit entries, oldest first; `next_cursor` continues after the last one."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "id": 42,
+                            "at": "2025-05-10T08:00:00Z",
+                            "actor": {"sub": "province:440000", "kind": "province", "code": "440000"},
+                            "action": "update",
+                            "entity": "event",
+                            "entity_id": "0193a5b2-7c1e-7d4a-9b3f-2a1c5e6f7a8b",
+                            "changes": {"papers": {"old": 64, "new": 70}},
+                        }
+                    ],
+                    "next_cursor": None,
+                }
+            ]
+        }
+    )
+
     items: list[dict[str, Any]] = Field(
         description="`{id, at, actor: {sub, kind, code}, action, entity, entity_id, changes: {field: {old, new}}}`"
     )
-    next_cursor: str | None = None
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page; null on the last.")
+
+
+def _problem(status: int, title: str, description: str, detail: str) -> dict[str, Any]:
+    example = {"type": f"https://exchange-tracker.dev/problems/{status}", "title": title, "status": status}
+    return {"description": description, "content": {PROBLEM: {"example": example | {"detail": detail}}}}
+
+
+# No control characters: PostgreSQL cannot compare a NUL (a 422 the document should announce, not a surprise).
+_PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 
 
 def audit_router(prefix: str, table: Table) -> APIRouter:
@@ -228,16 +258,23 @@ def audit_router(prefix: str, table: Table) -> APIRouter:
         summary="Who changed an entity, when, and how (admin)",
         response_model=AuditPage,
         responses={
-            401: {"description": "No valid token", "content": {PROBLEM: {}}},
-            403: {"description": "Not an `admin` token of HQ", "content": {PROBLEM: {}}},
-            422: {"description": "Invalid parameters", "content": {PROBLEM: {}}},
+            401: _problem(401, "Unauthorized", "No valid token", "The token has expired."),
+            403: _problem(
+                403, "Forbidden", "Not an `admin` token of HQ", "The audit record is for `admin` tokens of HQ."
+            ),
+            422: _problem(422, "Validation failed", "Invalid parameters", "query.entity_id: Field required"),
         },
     )
     async def read_audit(
         request: Request,
         principal: CurrentPrincipal,
-        entity: Annotated[str, Query(min_length=1, max_length=32, description="The kind of entity, e.g. `agreement`.")],
-        entity_id: Annotated[str, Query(min_length=1, max_length=64, description="The entity's id.")],
+        entity: Annotated[
+            str,
+            Query(min_length=1, max_length=32, pattern=_PRINTABLE, description="The kind of entity, e.g. `agreement`."),
+        ],
+        entity_id: Annotated[
+            str, Query(min_length=1, max_length=64, pattern=_PRINTABLE, description="The entity's id.")
+        ],
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$", description="`next_cursor` of a page.")] = None,
     ) -> dict[str, Any]:

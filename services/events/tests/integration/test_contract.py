@@ -315,6 +315,7 @@ async def test_bulk_insert_sends_values_holding_the_packing_separators_as_plain_
 
     from common.outbox import OutboxMessage
     from events.adapters.postgres import insert_new
+    from events.application.ports import Actor
     from events.domain.event import Event
     from events.domain.model import EventCreate
 
@@ -333,7 +334,8 @@ async def test_bulk_insert_sends_values_holding_the_packing_separators_as_plain_
     for event in odd:
         async with store.pool.connection() as connection:
             message = OutboxMessage(str(uuid.uuid4()), event.id, "{}", "{}")
-            inserted = await insert_new(connection, [event], [message], topic="t", now=now)
+            actor = Actor("province", "440000", False, "province:440000")
+            inserted = await insert_new(connection, [event], [message], [actor], topic="t", now=now)
         assert inserted == {event.id}
         stored = (await store.find_by_keys([event.key]))[event.key]
         assert stored.state["title"] == event.state["title"] and stored.state["city"] == "Guangzhou"

@@ -11,7 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
+from common.auth import mint_token
 from common.testing.outage import READINESS, check_answers_while_down, local_address
+from common.testing.plugin import TEST_SECRET
 from common.testing.postgres import RestartablePostgres
 
 from ..conftest import EVENTS, EventsLiveServer, body, migrated_database
@@ -19,6 +21,7 @@ from ..conftest import EVENTS, EventsLiveServer, body, migrated_database
 PROVINCE = ("province", "440000", "events:write")
 NO_DATABASE = {("GET", "/healthz"), ("GET", "/metrics"), ("GET", "/asyncapi.json")}
 Request = Callable[[dict[str, Any]], dict[str, Any]]  # the event's state → httpx.request keyword arguments
+ADMIN = {"Authorization": "Bearer " + mint_token(secret=TEST_SECRET, org_kind="hq", org_code="HQ", scopes=["admin"])}
 
 # What each route needs to get past validation to the database, and what it answers once it is back.
 DATABASE_ROUTES: dict[tuple[str, str], tuple[Request, int]] = {
@@ -39,6 +42,10 @@ DATABASE_ROUTES: dict[tuple[str, str], tuple[Request, int]] = {
     ),
     ("DELETE", "/v1/events/{event_id}"): (
         lambda e: {"url": f"/v1/events/{e['id']}", "headers": {"If-Match": f'"{e["version"]}"'}},
+        200,
+    ),
+    ("GET", "/v1/events/audit"): (
+        lambda e: {"params": {"entity": "event", "entity_id": e["id"]}, "headers": ADMIN},
         200,
     ),
 }

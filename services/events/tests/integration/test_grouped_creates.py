@@ -13,7 +13,8 @@ from common.ids import uuid7_strings
 from common.outbox import OutboxMessage
 from events.adapters.pg import PgPool, connector
 from events.adapters.postgres import PostgresEventStore, insert_new
-from events.application.use_cases import Actor, EventsService
+from events.application.ports import Actor, recorded_changes
+from events.application.use_cases import EventsService
 from events.domain.event import Event
 from events.domain.model import EventCreate
 from sqlalchemy import text
@@ -55,7 +56,7 @@ async def test_two_processes_posting_one_key_at_once_make_one_event(service):
         )
     )
     ours: EventsService = service.app.state.events
-    actor = Actor("province", "440000", False)
+    actor = Actor("province", "440000", False, "province:440000")
     try:
         for _round in range(10):
             draft = EventCreate.model_validate(body())
@@ -89,13 +90,19 @@ async def test_per_row_headers_with_the_plain_array_statement(service):
     states = [event.state for event in new]
     headers = ['{"n": "1"}', '{"n": "2"}']
     messages = [OutboxMessage(str(uuid.uuid4()), s["id"], "{}", h) for s, h in zip(states, headers, strict=True)]
+    actors = [Actor("province", "440000", False, "a\x1fclient"), Actor("hq", "HQ", True, "hq:HQ")]
     async with service.app.state.events.store.pool.connection() as connection:
         transaction = connection.transaction()  # rolled back: the relay never sees these rows
         await transaction.start()
         try:
-            inserted = await insert_new(connection, new, messages, topic="t", now=now)
+            inserted = await insert_new(connection, new, messages, actors, topic="t", now=now)
             rows = await connection.fetch(
                 "SELECT key, headers FROM outbox WHERE key = ANY($1::text[]) ORDER BY id", [s["id"] for s in states]
+            )
+            audited = await connection.fetch(
+                "SELECT entity_id, actor_sub, actor_kind, changes FROM audit_log WHERE entity_id = ANY($1::text[]) "
+                "ORDER BY id",
+                [s["id"] for s in states],
             )
         finally:
             await transaction.rollback()
@@ -103,11 +110,14 @@ async def test_per_row_headers_with_the_plain_array_statement(service):
     assert [(row["key"], row["headers"]) for row in rows] == [
         (s["id"], h) for s, h in zip(states, headers, strict=True)
     ]
+    assert [(r["entity_id"], r["actor_sub"], r["actor_kind"], json.loads(r["changes"])) for r in audited] == [
+        (s["id"], a.sub, a.org_kind, recorded_changes(s)) for s, a in zip(states, actors, strict=True)
+    ]
 
 
 async def test_a_failed_lookup_of_posts_sent_again_fails_only_those(service, monkeypatch):
     ours: EventsService = service.app.state.events
-    actor = Actor("province", "440000", False)
+    actor = Actor("province", "440000", False, "province:440000")
     before = EventCreate.model_validate(body())
     assert (await ours.record_event(actor=actor, draft=before)).created
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from common.outbox import OutboxMessage
-from events.application.ports import Decide, EventFilter
+from events.application.ports import RECORD, Actor, AuditNote, Decide, EventFilter, recorded_changes
 from events.domain.event import Event, Key
 
 
@@ -19,6 +19,7 @@ class InMemoryEventStore:
     def __init__(self) -> None:
         self.events: dict[str, Event] = {}
         self.messages: list[OutboxMessage] = []  # the outbox, in commit order
+        self.audit: list[tuple[str, AuditNote]] = []  # (event id, entry), in commit order
 
     def published(self) -> list[dict[str, object]]:
         return [json.loads(m.payload) for m in self.messages]
@@ -26,15 +27,23 @@ class InMemoryEventStore:
     def _by_key(self) -> dict[Key, Event]:
         return {event.key: event for event in self.events.values()}
 
-    async def add_new(self, events: Sequence[Event], messages: Sequence[OutboxMessage], *, now: datetime) -> set[str]:
+    async def add_new(
+        self,
+        events: Sequence[Event],
+        messages: Sequence[OutboxMessage],
+        actors: Sequence[Actor],
+        *,
+        now: datetime,
+    ) -> set[str]:
         taken = self._by_key()
         inserted: set[str] = set()
-        for event, message in zip(events, messages, strict=True):
+        for event, message, actor in zip(events, messages, actors, strict=True):
             if event.key in taken:
                 continue
             self.events[event.id] = Event(copy.deepcopy(event.state))
             taken[event.key] = event
             self.messages.append(message)
+            self.audit.append((event.id, AuditNote(actor, RECORD, recorded_changes(event.state))))
             inserted.add(event.id)
         return inserted
 
@@ -64,10 +73,11 @@ class InMemoryEventStore:
         event = await self.get(event_id)
         if event is None:
             return None
-        message = decide(event)  # raising leaves the stored event as it was: the transaction rolls back
-        if message is not None:
+        change = decide(event)  # raising leaves the stored event as it was: the transaction rolls back
+        if change is not None:
             self.events[event.id] = Event(copy.deepcopy(event.state))
-            self.messages.append(message)
+            self.messages.append(change.message)
+            self.audit.append((event.id, change.audit))
         return event
 
     @staticmethod

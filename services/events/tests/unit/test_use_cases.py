@@ -8,15 +8,17 @@ import uuid
 from typing import Any
 
 import pytest
+from common.audit import field_changes
 from common.errors import Conflict, Forbidden, NotFound, PreconditionFailed, Unprocessable
-from events.application.ports import EventFilter
-from events.application.use_cases import Actor, EventsService
+from events.application.ports import NOT_AUDITED, Actor, EventFilter, recorded_changes
+from events.application.use_cases import EventsService
+from events.domain.event import Event
 from events.domain.model import EventCreate, EventPatch
 
 from .fakes import InMemoryEventStore
 
-PROVINCE = Actor("province", "440000", False)
-OTHER = Actor("province", "110000", False)
+PROVINCE = Actor("province", "440000", False, "province:440000")
+OTHER = Actor("province", "110000", False, "province:110000")
 
 
 def draft(**overrides: Any) -> EventCreate:
@@ -124,3 +126,62 @@ async def test_a_message_over_the_bound_is_refused_before_anything_is_written(st
     )
     assert [r.status for r in results] == ["rejected", "created"] and results[0].errors[0]["loc"][2] == "title"
     assert len(store.events) == 1
+
+
+HQ = Actor("hq", "HQ", True, "hq:HQ")
+
+
+async def test_every_write_has_its_audit_entry_with_the_acting_body_and_the_changed_fields(service, store):
+    recorded = (await service.record_event(actor=PROVINCE, draft=draft())).state
+    event_id = uuid.UUID(recorded["id"])
+    await service.record_event(actor=PROVINCE, draft=draft())  # posted again: nothing written
+    await service.update_event(actor=PROVINCE, event_id=event_id, patch=EventPatch(papers=5), if_match=None)
+    await service.update_event(actor=PROVINCE, event_id=event_id, patch=EventPatch(papers=5), if_match=None)
+    await service.cancel_event(actor=HQ, event_id=event_id, if_match=None)
+    await service.cancel_event(actor=HQ, event_id=event_id, if_match=None)
+    batch = await service.record_drafts(
+        actor=HQ, drafts=[draft(external_ref="b", organizer={"kind": "province", "code": "440000"}).json_ready()]
+    )
+    assert [(i, a.actor, a.action) for i, a in store.audit] == [
+        (recorded["id"], PROVINCE, "record"),
+        (recorded["id"], PROVINCE, "update"),
+        (recorded["id"], HQ, "cancel"),
+        (batch[0].id, HQ, "record"),
+    ]
+    changes = [a.changes for _i, a in store.audit]
+    assert changes[0]["title"] == {"old": None, "new": "Forum"} and "version" not in changes[0]
+    assert changes[1] == {"papers": {"old": 0, "new": 5}}
+    assert changes[2] == {"status": {"old": "active", "new": "cancelled"}}
+    assert changes[3]["organizer"] == {"old": None, "new": {"kind": "province", "code": "440000"}}
+
+
+async def test_a_refused_write_has_no_audit_entry(service, store):
+    event_id = uuid.UUID((await service.record_event(actor=PROVINCE, draft=draft())).state["id"])
+    with pytest.raises(PreconditionFailed):
+        await service.update_event(actor=PROVINCE, event_id=event_id, patch=EventPatch(papers=5), if_match=frozenset())
+    with pytest.raises(Unprocessable):
+        await service.update_event(
+            actor=PROVINCE, event_id=event_id, patch=EventPatch(foreign_participants=99), if_match=None
+        )
+    with pytest.raises(Forbidden):
+        await service.cancel_event(actor=OTHER, event_id=event_id, if_match=None)
+    assert [a.action for _i, a in store.audit] == ["record"]
+
+
+def test_a_new_events_changes_are_what_the_generic_comparison_gives():
+    state = Event.record(
+        event_id=str(uuid.uuid4()), key=("province", "440000", "GD-1"), content=draft().canonical_content(), stamp="t"
+    ).state
+    assert state["city"] is None and state["countries"] == []  # an empty value of each kind
+    audited = {k: v for k, v in state.items() if k not in ("version", "created_at", "updated_at")}
+    assert recorded_changes(state) == field_changes(None, audited)
+    assert list(recorded_changes(state)) == list(field_changes(None, audited))  # the same order too
+
+
+def test_postgresql_writes_the_changes_of_the_same_fields_in_the_same_order():
+    from events.adapters.postgres import _AUDITED
+
+    state = Event.record(
+        event_id=str(uuid.uuid4()), key=("province", "440000", "GD-1"), content=draft().canonical_content(), stamp="t"
+    ).state
+    assert sorted(set(state) - NOT_AUDITED) == _AUDITED

@@ -2,7 +2,7 @@
 group or batch; reads and changes as in `SqlEventStore`.
 
 SQLAlchemy's statement and result processing were most of a single POST's CPU (bench/events/README.md),
-so new events and their outbox rows go in ONE statement (a data-modifying CTE): PostgreSQL runs a
+so new events, their outbox rows and their audit entries go in ONE statement (data-modifying CTEs): PostgreSQL runs a
 single statement atomically, the same all-or-nothing transaction as BEGIN/INSERT/INSERT/COMMIT in one
 round trip. A concurrent insert of the same key waits on the unique index for the other statement,
 then does nothing (and the caller reads the winner).
@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+from common.audit import AUDIT_TABLE
 from common.outbox import OUTBOX_COLUMNS, OutboxMessage
 from common.outbox.table import OUTBOX_TABLE
 from pydantic_core import to_json
@@ -25,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from events.adapters.pg import PgPool
 from events.adapters.repository import SqlEventStore, event_of
 from events.adapters.tables import events
+from events.application.ports import AUDITED_ENTITY, NOT_AUDITED, RECORD, Actor
 from events.domain.event import Event, Key
 
 # Groups of new events written at once: one statement in PostgreSQL while the next group gathers.
@@ -39,6 +41,9 @@ _PG_TYPES |= {"foreign_participants": "int4", "papers": "int4", "flagship": "boo
 _ON_CONFLICT = "ON CONFLICT (organizer_kind, organizer_code, external_ref) DO NOTHING RETURNING id"
 # The outbox values of each message, in `OUTBOX_COLUMNS` order but for the topic and the time.
 _MESSAGE_PARAMS = ["message_id", "message_key", "payload"]
+# Who recorded each event, for its audit entry (`common.audit.audit_table`): per row, since the single
+# creates of one group come from different bodies.
+_ACTOR_PARAMS = ["actor_sub", "actor_kind", "actor_code"]
 
 # Each column travels as one parameter (no JSON document for PostgreSQL to parse: that halved
 # PostgreSQL's CPU per batch), the events are inserted unless their key exists, and exactly the
@@ -48,8 +53,32 @@ _MESSAGE_PARAMS = ["message_id", "message_key", "payload"]
 # element against two ABCs, which cost more than the rest of the encoding. Should a value ever hold
 # either character, the statement takes plain arrays instead.
 _SEP, _NULL = "\x1f", "\x1e"
-_TEXT_PARAMS = [n for n in _NEW_COLUMNS if _PG_TYPES.get(n) not in ("int4", "bool")] + _MESSAGE_PARAMS
+_TEXT_PARAMS = [n for n in _NEW_COLUMNS if _PG_TYPES.get(n) not in ("int4", "bool")] + _MESSAGE_PARAMS + _ACTOR_PARAMS
 _OTHER_PARAMS = [n for n in _NEW_COLUMNS if _PG_TYPES.get(n) in ("int4", "bool")]
+
+# A new event's audit changes, `recorded_changes(state)` (application.ports), are written by PostgreSQL
+# from the values the statement has anyway, as JSON text: built and sent from Python they cost more API
+# CPU than the rest of a batch item's storage (the whole state once more, nested), and PostgreSQL joins
+# the text for less. The same fields in the same (sorted) order; a null value is no change: its piece
+# is null, which `concat_ws` leaves out. Text is quoted by `to_json`, lists are their JSON already.
+_AUDITED = sorted({*_NEW_COLUMNS, "organizer"} - {"organizer_kind", "organizer_code"} - NOT_AUDITED)
+
+
+def _audited_value(name: str) -> str:
+    """The JSON text of a field's value, from the statement's input."""
+    if name == "organizer":
+        kind, code = "to_json(input.organizer_kind)::text", "to_json(input.organizer_code)::text"
+        return f"""'{{"kind":' || {kind} || ',"code":' || {code} || '}}'"""
+    if name in _JSONB or _PG_TYPES.get(name) in ("int4", "bool"):
+        return f"input.{name}::text"
+    return f"to_json(input.{name})::text"
+
+
+_RECORDED_CHANGES = (
+    "('{' || concat_ws(',', "
+    + ", ".join(f"""'"{name}":{{"old":null,"new":' || {_audited_value(name)} || '}}'""" for name in _AUDITED)
+    + ") || '}')::json"
+)
 
 
 def _bulk_statement(packed: bool, headers_per_row: bool) -> str:
@@ -65,12 +94,17 @@ def _bulk_statement(packed: bool, headers_per_row: bool) -> str:
     # Then the scalars: the topic, the headers (unless per row), the time.
     headers, now = ("input.headers", f"${n_all + 2}") if headers_per_row else (f"${n_all + 2}", f"${n_all + 3}")
     outbox_values = ["input.message_id", f"${n_all + 1}", "input.message_key", "input.payload", headers, now]
+    audit_values = [now, *(f"input.{n}" for n in _ACTOR_PARAMS), f"'{RECORD}'", f"'{AUDITED_ENTITY}'", "input.id"]
     return (
         f"WITH input AS (SELECT * FROM unnest({', '.join([*text, *other])}) "
         f"WITH ORDINALITY AS t({', '.join([*text_params, *_OTHER_PARAMS])}, n)), "
         f"inserted AS (INSERT INTO events ({', '.join(_NEW_COLUMNS)}, created_at, updated_at) "
         f"SELECT {', '.join(_select(n) for n in _NEW_COLUMNS)}, {now}, {now} FROM input "
-        f"ORDER BY n {_ON_CONFLICT}) "
+        f"ORDER BY n {_ON_CONFLICT}), "
+        # Run to completion although the main statement does not read it (as every data-modifying WITH).
+        f"audited AS (INSERT INTO {AUDIT_TABLE} (at, {', '.join(_ACTOR_PARAMS)}, action, entity, entity_id, changes) "
+        f"SELECT {', '.join(audit_values)}, {_RECORDED_CHANGES} "
+        "FROM input JOIN inserted ON inserted.id = input.id::uuid ORDER BY input.n) "
         f"INSERT INTO {OUTBOX_TABLE} ({', '.join(OUTBOX_COLUMNS)}) SELECT {', '.join(outbox_values)} "
         "FROM input JOIN inserted ON inserted.id = input.id::uuid ORDER BY input.n RETURNING key"
     )
@@ -100,11 +134,13 @@ async def insert_new(
     connection: asyncpg.Connection,
     events: Sequence[Event],
     messages: Sequence[OutboxMessage],
+    actors: Sequence[Actor],
     *,
     topic: str,
     now: datetime,
 ) -> set[str]:
-    """Insert the events whose key is not taken, each with its message (same order); the ids inserted."""
+    """Insert the events whose key is not taken, each with its message and its audit entry by its actor
+    (same order); the ids inserted."""
     if not events:
         return set()
     states = [event.state for event in events]
@@ -122,6 +158,12 @@ async def insert_new(
             text.append([m.key for m in messages])
         elif name == "payload":
             text.append([m.payload for m in messages])
+        elif name == "actor_sub":
+            text.append([a.sub[:300] for a in actors])
+        elif name == "actor_kind":
+            text.append([a.org_kind for a in actors])
+        elif name == "actor_code":
+            text.append([a.org_code for a in actors])
         else:
             text.append([s[name] for s in states])
     headers = messages[0].headers
@@ -162,9 +204,16 @@ class PostgresEventStore(SqlEventStore):
         self.pool = pool
         self.wake = wake or (lambda: None)
 
-    async def add_new(self, events: Sequence[Event], messages: Sequence[OutboxMessage], *, now: datetime) -> set[str]:
+    async def add_new(
+        self,
+        events: Sequence[Event],
+        messages: Sequence[OutboxMessage],
+        actors: Sequence[Actor],
+        *,
+        now: datetime,
+    ) -> set[str]:
         async with self.pool.connection() as connection:
-            inserted = await insert_new(connection, events, messages, topic=self.topic, now=now)
+            inserted = await insert_new(connection, events, messages, actors, topic=self.topic, now=now)
         if inserted:
             self.wake()
         return inserted

@@ -9,13 +9,13 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from common.outbox import OutboxMessage, stage
-from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, select, tuple_, update
+from sqlalchemy import ColumnElement, Select, and_, exists, func, insert, literal, select, tuple_, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from events.adapters.tables import events, outbox
-from events.application.ports import Decide, EventFilter
+from events.adapters.tables import audit_log, events, outbox
+from events.application.ports import AUDITED_ENTITY, RECORD, Actor, AuditNote, Decide, EventFilter, recorded_changes
 from events.domain.event import Event, Key
 from events.domain.model import CONTENT_FIELDS
 
@@ -68,6 +68,20 @@ def row_of(event: Event) -> dict[str, Any]:
     }
 
 
+def audit_row(event_id: str, note: AuditNote, at: datetime) -> dict[str, Any]:
+    """The column values of an event's audit entry (`common.audit.audit_table`)."""
+    return {
+        "at": at,
+        "actor_sub": note.actor.sub[:300],
+        "actor_kind": note.actor.org_kind,
+        "actor_code": note.actor.org_code,
+        "action": note.action,
+        "entity": AUDITED_ENTITY,
+        "entity_id": event_id,
+        "changes": note.changes,
+    }
+
+
 _INSERT_NEW = sqlite.insert(events).on_conflict_do_nothing(index_elements=_UNIQUE).returning(events.c.id)
 
 
@@ -85,18 +99,19 @@ class SqlEventStore:
     async def close(self) -> None:
         """Nothing of its own to close: the sessions are the runtime's."""
 
-    async def add_new(self, events: Sequence[Event], messages: Sequence[OutboxMessage], *, now: datetime) -> set[str]:
+    async def add_new(
+        self, events: Sequence[Event], messages: Sequence[OutboxMessage], actors: Sequence[Actor], *, now: datetime
+    ) -> set[str]:
         if not events:
             return set()
         async with self.sessions() as session, session.begin():
             result = await session.execute(_INSERT_NEW, [row_of(event) for event in events])
             inserted = {str(r[0]) for r in result.all()}
-            await stage(
-                session,
-                outbox,
-                [m for e, m in zip(events, messages, strict=True) if e.state["id"] in inserted],
-                self.topic,
-            )
+            written = [(e, m, a) for e, m, a in zip(events, messages, actors, strict=True) if e.id in inserted]
+            await stage(session, outbox, [m for _e, m, _a in written], self.topic)
+            if written:
+                notes = [(e.id, AuditNote(a, RECORD, recorded_changes(e.state))) for e, _m, a in written]
+                await session.execute(insert(audit_log), [audit_row(i, note, now) for i, note in notes])
         return inserted
 
     async def find_by_keys(self, keys: Sequence[Key]) -> dict[Key, Event]:
@@ -160,12 +175,13 @@ class SqlEventStore:
             if row is None:
                 return None
             event = event_of(row)
-            message = decide(event)
-            if message is not None:
+            change = decide(event)
+            if change is not None:
                 values = row_of(event)
                 del values["id"], values["created_at"]
                 await session.execute(update(events).where(events.c.id == event_id).values(**values))
-                await stage(session, outbox, [message], self.topic)
+                await stage(session, outbox, [change.message], self.topic)
+                await session.execute(insert(audit_log).values(audit_row(event.id, change.audit, values["updated_at"])))
             return event
 
     @staticmethod

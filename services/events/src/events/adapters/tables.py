@@ -1,5 +1,7 @@
-"""The events database schema: the events table, the outbox and the inbox (PostgreSQL and SQLite)."""
+"""The events database schema: the events table, the audit record, the outbox and the inbox
+(PostgreSQL and SQLite)."""
 
+from common.audit import audit_table
 from common.db import new_metadata
 from common.inbox import inbox_table
 from common.outbox import outbox_table
@@ -9,6 +11,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 metadata = new_metadata()
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
+audit_log = audit_table(metadata)
 
 # JSONB on PostgreSQL so `countries @> '["DE"]'` can use a GIN index; JSON text on SQLite.
 JsonList = JSON().with_variant(JSONB(), "postgresql")

@@ -33,18 +33,19 @@ from events.api.schemas import (
     BatchResponse,
     EventPage,
 )
-from events.application.ports import EventFilter
-from events.application.use_cases import Actor, EventsService, ItemResult
+from events.application.ports import Actor, EventFilter
+from events.application.use_cases import EventsService, ItemResult
 from events.contracts import EventState
 from events.domain.model import COUNTRY, MAX_BATCH, EventCreate, EventPatch, EventType, explain
 from events.domain.plain_batch import decode_plain_batch
 
 
 class _EventIdSegment(StringConvertor):
-    """Any path segment but `batch`: `PATCH /v1/events/batch` is then a method `/batch` does not serve
-    (405 with `Allow: POST`), not an event id that is not a UUID (422, as for any other such segment)."""
+    """Any path segment but `batch` and `audit`: `PATCH /v1/events/batch` is then a method `/batch` does
+    not serve (405 with `Allow: POST`), not an event id that is not a UUID (422, as for any other such
+    segment); `GET /v1/events/audit` reaches the audit record whichever router is mounted first."""
 
-    regex = r"(?!batch$)[^/]+"
+    regex = r"(?!(?:batch|audit)$)[^/]+"
 
 
 register_url_convertor("event_id", _EventIdSegment())
@@ -89,7 +90,7 @@ def _service(request: Request) -> EventsService:
 
 
 def _actor(principal: Principal) -> Actor:
-    return Actor(principal.org_kind, principal.org_code, principal.is_admin)
+    return Actor(principal.org_kind, principal.org_code, principal.is_admin, principal.sub)
 
 
 class FastJSONResponse(JSONResponse):

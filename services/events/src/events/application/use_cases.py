@@ -1,5 +1,6 @@
-"""The use cases of the events service. Each change and the message announcing it are written
-together (transactional outbox) through the `EventStore` port; nothing here knows which database."""
+"""The use cases of the events service. Each change, the message announcing it and its entry in the
+audit record are written together (transactional outbox) through the `EventStore` port; nothing here
+knows which database."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from common.audit import field_changes
 from common.errors import Conflict, Forbidden, NotFound, PreconditionFailed, Unprocessable, validation_errors
 from common.ids import uuid7_strings
 from common.outbox import (
@@ -23,7 +25,7 @@ from common.pagination import decode_cursor, encode_cursor
 from pydantic import ValidationError
 
 from events.application.group_commit import GroupCommit
-from events.application.ports import Decide, EventFilter, EventStore
+from events.application.ports import NOT_AUDITED, Actor, AuditNote, Change, Decide, EventFilter, EventStore
 from events.contracts import EVENT_CANCELLED, EVENT_RECORDED, EVENT_UPDATED, SOURCE
 from events.domain.event import Event, EventCancelled, Key
 from events.domain.model import (
@@ -38,17 +40,8 @@ from events.domain.model import (
 )
 
 
-@dataclass(frozen=True)
-class Actor:
-    """The calling body, from the token."""
-
-    org_kind: str
-    org_code: str
-    is_admin: bool
-
-    @property
-    def organizer(self) -> Organizer:
-        return Organizer.model_construct(kind=self.org_kind, code=self.org_code)  # type: ignore[arg-type]
+def _audited(state: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in state.items() if name not in NOT_AUDITED}
 
 
 def _organizer_for(actor: Actor, named: Organizer | None) -> Organizer:
@@ -87,6 +80,7 @@ class _Create:
     key: Key
     content: dict[str, Any]
     headers: str  # the request's own (its trace context)
+    actor: Actor  # the request's own (its audit entry's)
 
 
 @dataclass(frozen=True)
@@ -150,6 +144,14 @@ def _message(
     )
 
 
+def _change(
+    event_type: str, action: str, actor: Actor, before: dict[str, Any], event: Event, *, max_bytes: int
+) -> Change:
+    """The message announcing `event`'s change from `before` and its audit entry (the changed fields)."""
+    changes = field_changes(_audited(before), _audited(event.state))
+    return Change(_message(event_type, event, max_bytes=max_bytes), AuditNote(actor, action, changes))
+
+
 class EventsService:
     def __init__(self, store: EventStore, *, max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
         self.store = store
@@ -172,25 +174,27 @@ class EventsService:
         create, in order. The same key twice: the first creates, the second finds it."""
         now = datetime.now(UTC)
         stamp, time = now.isoformat(), cloudevent_time(now)
-        firsts: dict[Key, tuple[Event, dict[str, Any], str]] = {}  # key -> (event, content, headers)
+        firsts: dict[Key, tuple[Event, _Create]] = {}  # key -> (event, its first create)
         for create, event_id in zip(creates, uuid7_strings(len(creates)), strict=True):
             if create.key not in firsts:
                 event = Event.record(event_id=event_id, key=create.key, content=create.content, stamp=stamp)
-                firsts[create.key] = (event, create.content, create.headers)
+                firsts[create.key] = (event, create)
         # In key order: two groups in flight then take the unique index's entries in the same order
         # and cannot deadlock each other.
         ordered = [firsts[key] for key in sorted(firsts)]
-        new = [event for event, _content, _headers in ordered]
+        new = [event for event, _create in ordered]
         # A message too large fails this group; its creates are then written one by one and only that
         # request gets the 422 (MessageTooLarge is a row error).
         messages = [
-            _message(EVENT_RECORDED, event, max_bytes=self.max_message_bytes, headers=h, message_id=i, time=time)
-            for (event, _content, h), i in zip(ordered, uuid7_strings(len(ordered)), strict=True)
+            _message(
+                EVENT_RECORDED, event, max_bytes=self.max_message_bytes, headers=c.headers, message_id=i, time=time
+            )
+            for (event, c), i in zip(ordered, uuid7_strings(len(ordered)), strict=True)
         ]
-        inserted = await self.store.add_new(new, messages, now=now)
+        inserted = await self.store.add_new(new, messages, [c.actor for _event, c in ordered], now=now)
         # The keys that were there already (a POST sent again) are read after the insert committed:
         # should that read fail, only their requests fail, and the new events still answer 201.
-        missing = [key for key, (event, _content, _headers) in firsts.items() if event.id not in inserted]
+        missing = [key for key, (event, _create) in firsts.items() if event.id not in inserted]
         existing: dict[Key, Event] = {}
         lookup_failed: Exception | None = None
         if missing:
@@ -201,9 +205,9 @@ class EventsService:
         outcomes: list[_Outcome | Exception] = []
         announced: set[Key] = set()
         for create in creates:
-            event, content, _headers = firsts[create.key]
+            event, first = firsts[create.key]
             if event.id in inserted:
-                outcomes.append(_Outcome(create.key not in announced, event, content))
+                outcomes.append(_Outcome(create.key not in announced, event, first.content))
                 announced.add(create.key)
             elif lookup_failed is not None:
                 outcomes.append(lookup_failed)
@@ -218,7 +222,7 @@ class EventsService:
         organizer = _organizer_for(actor, draft.organizer)
         content = draft.canonical_content()
         key: Key = (organizer.kind, organizer.code, draft.external_ref)
-        outcome = await self._creates.submit(_Create(key, content, message_headers(EVENT_RECORDED)))
+        outcome = await self._creates.submit(_Create(key, content, message_headers(EVENT_RECORDED), actor))
         if outcome.created:
             return Recorded(outcome.event.state, created=True)
         if outcome.content != content:
@@ -292,7 +296,8 @@ class EventsService:
             except MessageTooLarge as exc:
                 too_large[key] = exc
                 del candidates[key]
-        inserted_ids = await self.store.add_new([event for _c, event in candidates.values()], messages, now=now)
+        new = [event for _c, event in candidates.values()]
+        inserted_ids = await self.store.add_new(new, messages, [actor] * len(new), now=now)
         inserted = {key for key, (_c, event) in candidates.items() if event.id in inserted_ids}
         # One lookup for every key that was there already (a resent batch).
         missing = [key for key in candidates if key not in inserted]
@@ -344,9 +349,10 @@ class EventsService:
     async def update_event(
         self, *, actor: Actor, event_id: uuid.UUID, patch: EventPatch, if_match: frozenset[int] | None
     ) -> dict[str, Any]:
-        def decide(event: Event) -> OutboxMessage | None:
+        def decide(event: Event) -> Change | None:
             _check_owner(actor, event)
             _check_version(event, if_match)
+            before = event.state
             try:
                 event.check_changeable()  # before the change is validated: a cancelled event takes none
                 try:
@@ -360,19 +366,20 @@ class EventsService:
                     return None  # nothing changed: no new version, nothing published
             except EventCancelled as exc:
                 raise Conflict(str(exc), existing_id=exc.event_id) from exc
-            return _message(EVENT_UPDATED, event, max_bytes=self.max_message_bytes)
+            return _change(EVENT_UPDATED, "update", actor, before, event, max_bytes=self.max_message_bytes)
 
         return await self._change(event_id, decide)
 
     async def cancel_event(
         self, *, actor: Actor, event_id: uuid.UUID, if_match: frozenset[int] | None
     ) -> dict[str, Any]:
-        def decide(event: Event) -> OutboxMessage | None:
+        def decide(event: Event) -> Change | None:
             _check_owner(actor, event)
             _check_version(event, if_match)
+            before = event.state
             if not event.cancel(datetime.now(UTC).isoformat()):
                 return None  # cancelling twice is a no-op
-            return _message(EVENT_CANCELLED, event, max_bytes=self.max_message_bytes)
+            return _change(EVENT_CANCELLED, "cancel", actor, before, event, max_bytes=self.max_message_bytes)
 
         return await self._change(event_id, decide)
 

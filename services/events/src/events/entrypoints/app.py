@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from common.audit import audit_retention, audit_router
 from common.regions import is_country_code
 from common.runtime import ServiceRuntime, tune_gc_for_batches
 from common.service import attach_runtime
@@ -14,7 +15,7 @@ from fastapi import FastAPI
 from events.adapters.pg import PgPool, connector
 from events.adapters.postgres import PostgresEventStore
 from events.adapters.repository import SqlEventStore
-from events.adapters.tables import outbox
+from events.adapters.tables import audit_log, outbox
 from events.api.routes import record_event, router
 from events.api.schemas import BatchRequest, ProblemDetails
 from events.application.use_cases import EventsService
@@ -57,8 +58,9 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
         store = _event_store(settings, runtime, topic)
         app.state.events = EventsService(store, max_message_bytes=settings.outbox_max_message_bytes)
         attach_runtime(app, runtime)
+        retention = audit_retention(runtime.engine, audit_log, retention_days=settings.audit_retention_days)
         try:
-            async with runtime.running([topic]):
+            async with runtime.running([topic]), retention:
                 # The country/region tables and the app are loaded by now and live as long as the
                 # process: moving them out of the collector's generations keeps full collections short
                 # (they were visible as tens of milliseconds in the p99 latency). A batch of 1,000
@@ -86,5 +88,6 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
         direct_routes={("POST", "/v1/events"): record_event},
     )
     app.include_router(router)
+    app.include_router(audit_router("/v1/events", audit_log))
     document_models(app, [EventCreate, BatchRequest, ProblemDetails])
     return app

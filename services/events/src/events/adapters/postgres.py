@@ -15,8 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from common.outbox import OUTBOX_COLUMNS, OutboxMessage
-from common.outbox.table import OUTBOX_TABLE
+from common.outbox import OutboxMessage, outbox_insert
 from pydantic_core import to_json
 from sqlalchemy import ColumnElement, func, literal
 from sqlalchemy.dialects import postgresql
@@ -71,7 +70,7 @@ def _bulk_statement(packed: bool, headers_per_row: bool) -> str:
         f"inserted AS (INSERT INTO events ({', '.join(_NEW_COLUMNS)}, created_at, updated_at) "
         f"SELECT {', '.join(_select(n) for n in _NEW_COLUMNS)}, {now}, {now} FROM input "
         f"ORDER BY n {_ON_CONFLICT}) "
-        f"INSERT INTO {OUTBOX_TABLE} ({', '.join(OUTBOX_COLUMNS)}) SELECT {', '.join(outbox_values)} "
+        f"{outbox_insert(outbox_values)} "
         "FROM input JOIN inserted ON inserted.id = input.id::uuid ORDER BY input.n RETURNING key"
     )
 

@@ -5,6 +5,7 @@ either appears in every report (the copy updated) or fails here — never silent
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -71,3 +72,28 @@ def test_the_partners_statuses_reporting_compares_are_published():
     assert "merged" in published["organization_statuses"]  # projections/attribution.py: counts nowhere
     for entries in (v for v in published.values() if isinstance(v, dict)):
         assert all(labels.get("zh") and labels.get("en") for labels in entries.values())
+
+
+@pytest.mark.parametrize(
+    ("model", "path", "producer", "field"),
+    [
+        ("EventState", ("properties", "type"), "events", "event_types"),
+        ("PersonState", ("properties", "groups", "items"), "talent", "groups"),
+        ("Post", ("properties", "role"), "talent", "roles"),
+    ],
+)
+def test_reporting_inbound_accepts_every_vocabulary_key_and_a_newer_one(model, path, producer, field):
+    """Reporting's inbound models take these keys as slugs, never as a fixed list of their own: a list would
+    dead-letter a key the producer adds (the report shows it after the vocabulary's keys instead)."""
+    from reporting.contracts import inbound
+
+    schema = getattr(inbound, model).model_json_schema()
+    node = schema
+    for step in path:
+        node = node[step]
+    while "$ref" in node or "allOf" in node:
+        ref = node["$ref"] if "$ref" in node else node["allOf"][0]["$ref"]
+        node = schema["$defs"][ref.rsplit("/", 1)[-1]]
+    assert "enum" not in node and "const" not in node, f"{model} lists {producer}'s {field} itself"
+    for key in [*read(PUBLISHED[producer])[field], "added_later"]:
+        assert re.fullmatch(node["pattern"], key), f"{model} refuses {producer}'s {field} key {key!r}"

@@ -16,7 +16,7 @@ from asgi_lifespan import LifespanManager
 from common.db import create_engine
 from common.migrations import upgrade_async
 from common.testing.plugin import wait_until
-from events.application.republish import AGGREGATES
+from events.adapters.republish import AGGREGATES
 from events.config import EventsSettings
 from events.contracts import TOPIC
 from events.entrypoints.app import create_app as create_events_app

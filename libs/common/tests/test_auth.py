@@ -15,7 +15,8 @@ import httpx
 import jwt
 import pytest
 import uvicorn
-from common.auth import CurrentPrincipal
+from common.auth import CurrentPrincipal, bearer_token, optional_bearer_token
+from common.errors import Unauthorized
 from common.settings import DEVELOPMENT_SECRET, ServiceSettings
 from common.testing.live import free_port
 from common.testing.plugin import wait_until
@@ -161,3 +162,27 @@ def test_exchange_token_signs_with_the_current_key_and_issuer(
     assert jwt.get_unverified_header(token)["kid"] == "new"
     claims = jwt.decode(token, CURRENT, algorithms=["HS256"], issuer="https://id.example.org")
     assert claims["org_code"] == "HQ" and claims["scope"] == "admin"
+
+
+@pytest.mark.parametrize(
+    ("header", "token"),
+    [
+        ("Bearer abc.def.ghi", "abc.def.ghi"),
+        ("bearer abc", "abc"),
+        ("BEARER  abc ", "abc"),
+        ("Basic dXNlcg==", None),
+        ("Bearer ", None),
+        ("Bearer", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_a_bearer_header_is_parsed_in_one_place(header: str | None, token: str | None) -> None:
+    """`optional_bearer_token` for routes with another way in (the stream's `access_token`); `bearer_token`
+    for the rest, which refuses what the optional one does not find."""
+    assert optional_bearer_token(header) == token
+    if token is None:
+        with pytest.raises(Unauthorized):
+            bearer_token(header)
+    else:
+        assert bearer_token(header) == token

@@ -234,6 +234,20 @@ def test_a_change_never_applied_is_not_counted():
     assert not report.counted_twice
 
 
+def test_flagship_events_and_agreements_left_out_are_not_counted():
+    h = history()
+    h["states"]["event"]["e1"]["flagship"] = True
+    h["states"]["agreement"]["a1"]["flagship"] = True
+    report = run(h)  # the figures were recomputed before: reporting counted neither flagship
+    assert {(m.region, m.metric, m.year) for m in report.not_counted} >= {
+        ("all", "events.flagship", None),
+        ("cn:440000", "events.flagship", 2026),
+        ("all", "partners.flagship_agreements", None),
+        ("cn:310000", "partners.flagship_agreements", 2025),
+    }
+    assert not report.counted_twice
+
+
 def test_a_cancelled_event_still_counted_is_reported():
     h = history()
     h["figures"]["all"]["events"]["count"] = 3

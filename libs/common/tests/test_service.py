@@ -4,16 +4,21 @@ builds against the real broker."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from common import web
+from common.audit import audit_table
 from common.outbox import outbox_table
+from common.runtime import ServiceRuntime
 from common.service import ServiceCommands, service_app
 from common.settings import ServiceSettings, service_config
 from common.testing.plugin import TEST_SECRET
+from fastapi import APIRouter, FastAPI
 from sqlalchemy import MetaData
 
 PARTNERS_DIR = Path(__file__).resolve().parents[3] / "services" / "partners"
@@ -130,6 +135,55 @@ async def test_the_app_starts_its_runtime_and_reports_readiness(
         body = ready.json()
         assert set(body["checks"]) == {"database", "kafka"}
         assert "topic_retention" in body
+
+
+async def test_the_app_runs_the_services_own_tasks_inside_its_runtime_and_mounts_its_routes(
+    tmp_path: Path, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """What partners and talent add to the skeleton: work started once the runtime runs (and stopped before
+    it stops), their routers, and the audit record with its retention."""
+    settings = SkeletonSettings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/app.db",
+        kafka_bootstrap_servers=kafka_bootstrap,
+        topic_prefix=topic_prefix,
+        jwt_secret=TEST_SECRET,
+        environment="test",
+    )
+    seen: list[str] = []
+
+    @asynccontextmanager
+    async def started(app: FastAPI, runtime: ServiceRuntime) -> AsyncIterator[None]:
+        assert app.state.runtime is runtime and runtime.relay is not None
+        seen.append("started")
+        yield
+        seen.append("stopped")
+
+    router = APIRouter()
+
+    @router.get("/v1/skeleton/ping")
+    async def ping() -> dict[str, str]:
+        return {"pong": "yes"}
+
+    audit_log = audit_table(MetaData())
+    app = service_app(
+        settings,
+        description="d",
+        outbox=OUTBOX,
+        topics=["exchange.skeleton.v1"],
+        started=started,
+        routers=[router],
+        audit=("/v1/skeleton", audit_log),
+    )
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as client,
+    ):
+        assert seen == ["started"]
+        assert (await client.get("/v1/skeleton/ping")).json() == {"pong": "yes"}
+        assert (await client.get("/v1/skeleton/audit", params={"entity": "x", "entity_id": "1"})).status_code == 401
+        paths = (await client.get("/openapi.json")).json()["paths"]
+        assert {"/v1/skeleton/ping", "/v1/skeleton/audit"} <= set(paths)
+    assert seen == ["started", "stopped"]
 
 
 def test_a_service_is_found_by_its_package_name() -> None:

@@ -189,10 +189,18 @@ def mint_stream_token(config: AuthConfig, parent: Principal, *, scope: str, ttl:
     return token, lifetime
 
 
+def optional_bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header (the scheme in any case), else None: for a
+    route that has another way in (the stream's `access_token` parameter)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    return token if token and scheme.lower() == "bearer" else None
+
+
 def bearer_token(authorization: str | None) -> str:
     """The token of an `Authorization: Bearer <token>` header (the scheme in any case), else 401."""
-    scheme, _, token = (authorization or "").partition(" ")
-    if not token or scheme.lower() != "bearer":
+    token = optional_bearer_token(authorization)
+    if token is None:
         raise Unauthorized("An `Authorization: Bearer <JWT>` header is required.")
     return token
 

@@ -14,7 +14,7 @@ import asyncio
 import importlib
 import importlib.util
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,8 +22,11 @@ from typing import TYPE_CHECKING, Any
 from common.settings import ServiceSettings
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
+    from fastapi import APIRouter, FastAPI
+    from pydantic import BaseModel
     from sqlalchemy import Table
+
+    from common.runtime import ServiceRuntime
 
 SHARED_COMMANDS = ("migrate", "serve", "relay", "republish")
 
@@ -55,22 +58,44 @@ def service_app(
     outbox: Table | None,
     topics: Sequence[str],
     title: str | None = None,
+    started: Callable[[FastAPI, ServiceRuntime], AbstractAsyncContextManager[None]] | None = None,
+    routers: Sequence[APIRouter] = (),
+    audit: tuple[str, Table] | None = None,
+    models: Sequence[type[BaseModel]] = (),
+    **options: Any,
 ) -> FastAPI:
-    """The app of a service that only publishes through its outbox (no consumer of its own yet): the
-    runtime (engine, relay) is built and started in the lifespan; `topics` (unprefixed) are the ones it
-    writes. Routes are added to the returned app by the caller."""
+    """The app of a service that publishes through its outbox: the runtime (engine, relay) is built and
+    started in the lifespan; `topics` (unprefixed) are the ones it writes. `started`: the service's own
+    work (its store and use cases on `app.state`, a scheduler), entered once the runtime runs and left
+    before it stops. `audit`: (route prefix, audit table), the admin's audit route and its retention.
+    `models`: schemas the OpenAPI document lists though no route names them. `options` are
+    `create_service_app`'s (`asyncapi`, `body_limit`, ...)."""
+    from common.audit import audit_retention, audit_router
     from common.runtime import ServiceRuntime
-    from common.web import create_service_app
+    from common.web import create_service_app, document_models
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = ServiceRuntime.build(settings, outbox)
         attach_runtime(app, runtime)
-        async with runtime.running([settings.topic(topic) for topic in topics]):
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(runtime.running([settings.topic(topic) for topic in topics]))
+            if audit is not None:
+                retention = audit_retention(runtime.engine, audit[1], retention_days=settings.audit_retention_days)
+                await stack.enter_async_context(retention)
+            if started is not None:
+                await stack.enter_async_context(started(app, runtime))
             yield
 
     title = title or f"exchange-tracker {settings.service_name}"
-    return create_service_app(settings=settings, title=title, description=description, lifespan=lifespan)
+    app = create_service_app(settings=settings, title=title, description=description, lifespan=lifespan, **options)
+    for router in routers:
+        app.include_router(router)
+    if audit is not None:
+        app.include_router(audit_router(*audit))
+    if models:
+        document_models(app, list(models))
+    return app
 
 
 async def run_relay(settings: ServiceSettings, outbox: Table, topics: Sequence[str]) -> None:

@@ -109,6 +109,23 @@ def test_posts_count_in_the_years_held_and_open_posts_from_their_start():
     assert metrics[("all", 0, "talent.posts")] == 2
 
 
+def test_a_role_and_a_group_talent_adds_later_are_counted_under_their_own_key():
+    """A newer talent's role or group is counted (the report shows it after the vocabulary's keys), not
+    dead-lettered: the same rule as a new event type."""
+    person = PersonState.model_validate(
+        {
+            "version": 1,
+            "groups": ["astronaut"],
+            "country": "CN",
+            "posts": [{"role": "honorary_advisor", "start_date": "2022-01-01"}],
+        }
+    )
+    metrics, _ = totals(person_contribution(person))
+    assert metrics[("all", 0, "talent.posts_by_role.honorary_advisor")] == 1
+    assert metrics[("all", 2022, "talent.posts_open_by_role.honorary_advisor")] == 1
+    assert metrics[("all", 0, "talent.by_group.astronaut")] == 1
+
+
 def test_province_codes():
     assert province_region_of("440000") == "cn:440000"
     assert province_region_of("440300") == "cn:440000"

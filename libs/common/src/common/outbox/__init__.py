@@ -15,8 +15,10 @@ from common.outbox.writer import (
     install_wakeup,
     message_headers,
     message_of,
+    outbox_insert,
     outbox_message,
     outbox_rows,
+    outbox_unnest_insert,
     stage,
 )
 
@@ -33,8 +35,10 @@ __all__ = [
     "install_wakeup",
     "message_headers",
     "message_of",
+    "outbox_insert",
     "outbox_message",
     "outbox_rows",
     "outbox_table",
+    "outbox_unnest_insert",
     "stage",
 ]

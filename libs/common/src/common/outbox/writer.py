@@ -16,6 +16,7 @@ from common.envelope import CONTENT_TYPE, CloudEvent
 from common.errors import Unprocessable
 from common.ids import new_message_id
 from common.observability import traceparent_var
+from common.outbox.table import OUTBOX_TABLE
 
 _PENDING = "outbox_pending"
 
@@ -76,6 +77,26 @@ class OutboxMessage(NamedTuple):
 
 # The outbox columns a writer fills (the table: common.outbox.table); `id` is the database's.
 OUTBOX_COLUMNS = ("event_id", "topic", "key", "payload", "headers", "created_at")
+_OUTBOX_ARRAY_TYPES = {"created_at": "timestamptz"}  # the others travel as text
+
+
+def outbox_insert(values: Sequence[str]) -> str:
+    """`INSERT INTO outbox (<OUTBOX_COLUMNS>) SELECT <values>`: the head of a bulk statement, one SQL
+    expression per column in `OUTBOX_COLUMNS`' order; the caller adds its FROM (a CTE's rows, unnest
+    arrays). Callers build their statements once at import: the bulk paths are hot."""
+    if len(values) != len(OUTBOX_COLUMNS):
+        raise ValueError(f"one value per outbox column ({', '.join(OUTBOX_COLUMNS)}), got {len(values)}")
+    return f"INSERT INTO {OUTBOX_TABLE} ({', '.join(OUTBOX_COLUMNS)}) SELECT {', '.join(values)}"
+
+
+def outbox_unnest_insert(first_param: int = 1) -> str:
+    """The INSERT of many outbox rows for asyncpg: one array per column in `OUTBOX_COLUMNS`' order,
+    parameters `$first_param`... (the values `outbox_rows` builds, transposed)."""
+    arrays = ", ".join(
+        f"${first_param + i}::{_OUTBOX_ARRAY_TYPES.get(name, 'text')}[]" for i, name in enumerate(OUTBOX_COLUMNS)
+    )
+    columns = ", ".join(OUTBOX_COLUMNS)
+    return f"{outbox_insert([f'u.{name}' for name in OUTBOX_COLUMNS])} FROM unnest({arrays}) AS u({columns})"
 
 
 def message_headers(event_type: str) -> str:

@@ -38,10 +38,12 @@ force today that were signed in that year or before.
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 from common.regions import ALL, NATIONAL, is_province_code, regions_of_country
@@ -50,20 +52,21 @@ Json = dict[str, Any]
 XPCC = "660000"  # the Xinjiang Production and Construction Corps counts in Xinjiang (contract, *Common shapes*)
 EXPIRING_DAYS = 90
 MAX_POST_YEARS = 80  # a post counts in at most this many years after its start (reporting's bound)
-GROUPS = ("leading_scientist", "engineer", "young_scientist", "woman_scientist", "youth", "overseas_expert")
-ROLES = ("president", "vice_president", "executive_board", "secretary_general", "committee_chair", "member", "other")
-EVENT_TYPES = (
-    "conference",
-    "forum",
-    "dialogue",
-    "delegation_in",
-    "delegation_out",
-    "youth_camp",
-    "exhibition",
-    "training",
-    "online",
-    "other",
-)
+# The producers' vocabularies, read from the files they publish beside their AsyncAPI: common imports no
+# service, and the checker only runs from this repository's tests (tests/contract/test_checker_catalogue.py
+# holds its metrics equal to reporting's catalogue).
+SERVICES_DIR = Path(__file__).resolve().parents[5] / "services"
+
+
+def published(service: str, name: str) -> tuple[str, ...]:
+    """The keys of one list of a producer's `contracts/vocabulary.json`, in its order."""
+    path = SERVICES_DIR / service / "src" / service / "contracts" / "vocabulary.json"
+    return tuple(json.loads(path.read_text(encoding="utf-8"))[name])
+
+
+GROUPS = published("talent", "groups")
+ROLES = published("talent", "roles")
+EVENT_TYPES = published("events", "event_types")
 
 
 @dataclass(frozen=True)
@@ -208,6 +211,7 @@ def attribute_event(state: Json, tally: Tally, ctx: Context) -> None:
         "events.participants": int(state.get("participants") or 0),
         "events.foreign_participants": int(state.get("foreign_participants") or 0),
         "events.papers": int(state.get("papers") or 0),
+        "events.flagship": int(bool(state.get("flagship"))),
         f"events.by_type.{state['type']}": 1,
     }
     tally.add([ALL, home, *world], metrics)
@@ -250,6 +254,7 @@ def attribute_agreement(state: Json, tally: Tally, ctx: Context) -> None:
         "partners.agreements_signed": int(signed_now),
         "partners.agreements_active": int(active),
         "partners.agreements_expiring_90d": int(expiring),
+        "partners.flagship_agreements": int(signed_now and bool(state.get("flagship"))),
     }
     tally.add(regions, metrics)
     if not signed_now:
@@ -305,6 +310,7 @@ METRICS: dict[str, tuple[str, ...]] = {
         "events.foreign_participants",
         "events.papers",
         "events.countries",
+        "events.flagship",
         *(f"events.by_type.{t}" for t in EVENT_TYPES),
     ),
     "organization": ("partners.organizations", "partners.countries"),
@@ -313,6 +319,7 @@ METRICS: dict[str, tuple[str, ...]] = {
         "partners.agreements_active",
         "partners.agreements_expiring_90d",
         "partners.countries",
+        "partners.flagship_agreements",
     ),
     "person": (
         "talent.persons",

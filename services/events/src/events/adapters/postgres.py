@@ -16,8 +16,7 @@ from typing import Any
 
 import asyncpg
 from common.audit import AUDIT_TABLE
-from common.outbox import OUTBOX_COLUMNS, OutboxMessage
-from common.outbox.table import OUTBOX_TABLE
+from common.outbox import OutboxMessage, outbox_insert
 from pydantic_core import to_json
 from sqlalchemy import ColumnElement, func, literal
 from sqlalchemy.dialects import postgresql
@@ -105,7 +104,7 @@ def _bulk_statement(packed: bool, headers_per_row: bool) -> str:
         f"audited AS (INSERT INTO {AUDIT_TABLE} (at, {', '.join(_ACTOR_PARAMS)}, action, entity, entity_id, changes) "
         f"SELECT {', '.join(audit_values)}, {_RECORDED_CHANGES} "
         "FROM input JOIN inserted ON inserted.id = input.id::uuid ORDER BY input.n) "
-        f"INSERT INTO {OUTBOX_TABLE} ({', '.join(OUTBOX_COLUMNS)}) SELECT {', '.join(outbox_values)} "
+        f"{outbox_insert(outbox_values)} "
         "FROM input JOIN inserted ON inserted.id = input.id::uuid ORDER BY input.n RETURNING key"
     )
 

@@ -20,7 +20,7 @@ COMMANDS = ServiceCommands(
     port=8002,
     outbox="events.adapters.tables:outbox",
     topics=[TOPIC],
-    aggregates="events.application.republish:AGGREGATES",
+    aggregates="events.adapters.republish:AGGREGATES",
 )
 
 

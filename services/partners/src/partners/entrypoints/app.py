@@ -7,11 +7,9 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from common.audit import audit_retention, audit_router
 from common.errors import route_limits
 from common.runtime import ServiceRuntime
-from common.service import attach_runtime
-from common.web import create_service_app, document_models
+from common.service import service_app
 from fastapi import FastAPI
 
 from partners.adapters.documents import LocalDocumentStorage
@@ -33,31 +31,26 @@ def create_app(settings: PartnersSettings | None = None) -> FastAPI:
     topic = settings.topic(TOPIC)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = ServiceRuntime.build(settings, outbox)
-        attach_runtime(app, runtime)
+    async def started(app: FastAPI, runtime: ServiceRuntime) -> AsyncIterator[None]:
         store = SqlStore(runtime.sessions, topic, max_message_bytes=settings.outbox_max_message_bytes)
         service = PartnersService(store, LocalDocumentStorage(settings.documents_dir), today=settings.today)
         app.state.partners = service
-        retention = audit_retention(runtime.engine, audit_log, retention_days=settings.audit_retention_days)
-        async with runtime.running([topic]), retention:
-            scheduler = (
-                asyncio.create_task(run_scheduler(service, settings.scheduler_interval_seconds))
-                if settings.scheduler_enabled
-                else None
-            )
-            try:
-                yield
-            finally:
-                if scheduler is not None:
-                    scheduler.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await scheduler
-                store.close()
+        scheduler = (
+            asyncio.create_task(run_scheduler(service, settings.scheduler_interval_seconds))
+            if settings.scheduler_enabled
+            else None
+        )
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                scheduler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await scheduler
+            store.close()
 
-    app = create_service_app(
-        settings=settings,
-        title="exchange-tracker partners",
+    return service_app(
+        settings,
         description=(
             "Partner organizations, cooperation agreements (with their whole lifecycle: renewals, renewal "
             "notices, expiry by itself, termination, signed documents, history) and memberships in "
@@ -65,11 +58,12 @@ def create_app(settings: PartnersSettings | None = None) -> FastAPI:
             "(see `/asyncapi.json`). Days are dates in the association's time zone (`EXCHANGE_TIMEZONE`). "
             "Errors are `application/problem+json`."
         ),
-        lifespan=lifespan,
+        outbox=outbox,
+        topics=[TOPIC],
+        started=started,
+        routers=[router],
+        audit=("/v1/partners", audit_log),
+        models=[ProblemDetails],
         asyncapi=lambda: asyncapi(topic),
         body_limit=route_limits([DOCUMENT_ROUTE]),
     )
-    app.include_router(router)
-    app.include_router(audit_router("/v1/partners", audit_log))
-    document_models(app, [ProblemDetails])
-    return app

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from common.auth import Principal, mint_stream_token, require_scope, verify_token
+from common.auth import Principal, mint_stream_token, optional_bearer_token, require_scope, verify_token
 from common.errors import Forbidden, NotFound, Unauthorized, language_of, problem_response
 from common.query import no_unknown_query
 from common.regions import all_regions, is_region_code
@@ -199,11 +199,7 @@ async def stream_principal(
     ] = None,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
-    raw = None
-    if authorization and authorization.lower().startswith("bearer "):
-        raw = authorization[7:].strip()
-    elif access_token:
-        raw = access_token
+    raw = optional_bearer_token(authorization) or access_token
     if not raw:
         raise Unauthorized("An `Authorization: Bearer <JWT>` header or an `access_token` parameter is required.")
     principal = await verify_token(raw, request.app.state.auth, "stream")

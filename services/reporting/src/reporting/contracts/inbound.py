@@ -120,15 +120,12 @@ class AgreementState(_Tolerant):
         return self.signed_by
 
 
-PostRole = Literal[
-    "president", "vice_president", "executive_board", "secretary_general", "committee_chair", "member", "other"
-]
-
-
 class Post(_Tolerant):
     organization: Name | None = None
     organization_country: ShortCode | None = None
-    role: PostRole = "other"
+    # A slug, like `groups` and an event's `type`: a role talent adds later is counted under its own key
+    # (the report lists it after the vocabulary's), never dead-lettered (tests/contract/test_vocabularies.py).
+    role: Slug = "other"
     start_date: date | None = None
     end_date: date | None = None
 

@@ -15,13 +15,10 @@ from typing import Any
 import asyncpg
 import orjson
 from common.audit import audit_values
-from common.outbox import MAX_MESSAGE_BYTES, OUTBOX_COLUMNS, message_of, outbox_rows
-from common.outbox.table import OUTBOX_TABLE
-from sqlalchemy import DateTime
+from common.outbox import MAX_MESSAGE_BYTES, OUTBOX_COLUMNS, message_of, outbox_rows, outbox_unnest_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from talent.adapters.sql_store import SqlTalentStore, person_values, post_values
-from talent.adapters.tables import outbox
 from talent.application.ports import Changes, Known
 from talent.domain.model import Person
 
@@ -95,15 +92,8 @@ _INSERT_POSTS = (
     f"SELECT {', '.join(f'u.{n}' for n, _k in _POST_COLUMNS)} FROM {_unnest(_POST_COLUMNS)}"
 )
 _DELETE_POSTS = "DELETE FROM person_posts WHERE person_id = ANY($1::uuid[])"
-# The outbox's columns and rows are common.outbox's (`OUTBOX_COLUMNS`, `outbox_rows`): only their
-# parameter types are spelled here, from the table's own column types.
-_OUTBOX_COLUMNS = [
-    (name, "timestamptz" if isinstance(outbox.c[name].type, DateTime) else "text") for name in OUTBOX_COLUMNS
-]
-_INSERT_OUTBOX = (
-    f"INSERT INTO {OUTBOX_TABLE} ({', '.join(OUTBOX_COLUMNS)}) "
-    f"SELECT {', '.join(f'u.{n}' for n in OUTBOX_COLUMNS)} FROM {_unnest(_OUTBOX_COLUMNS)}"
-)
+# The outbox's rows and their INSERT are common.outbox's (`outbox_rows`, `outbox_unnest_insert`).
+_INSERT_OUTBOX = outbox_unnest_insert()
 _AUDIT_COLUMNS = [
     ("actor_sub", "text"),
     ("actor_kind", "text"),
@@ -179,7 +169,7 @@ class PgWriter:
         if changes.messages:
             built = [message_of(m, max_message_bytes=self.max_message_bytes) for m in changes.messages]
             rows = outbox_rows(built, self.topic, now)
-            await connection.execute(_INSERT_OUTBOX, *_columns(rows, _OUTBOX_COLUMNS))
+            await connection.execute(_INSERT_OUTBOX, *([row[name] for row in rows] for name in OUTBOX_COLUMNS))
             self.staged_messages = True
         if changes.audit:
             entries = [

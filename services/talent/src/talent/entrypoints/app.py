@@ -6,10 +6,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from common.audit import audit_retention, audit_router
 from common.runtime import ServiceRuntime
-from common.service import attach_runtime
-from common.web import create_service_app, document_models
+from common.service import service_app
 from fastapi import FastAPI
 from starlette.types import Scope
 
@@ -43,9 +41,7 @@ def create_app(settings: TalentSettings | None = None) -> FastAPI:
     topic = settings.topic(TOPIC)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = ServiceRuntime.build(settings, outbox)
-        attach_runtime(app, runtime)
+    async def started(app: FastAPI, runtime: ServiceRuntime) -> AsyncIterator[None]:
         store: SqlTalentStore
         if runtime.engine.dialect.name == "postgresql":
             wake = runtime.relay.wake if runtime.relay is not None else (lambda: None)
@@ -61,13 +57,10 @@ def create_app(settings: TalentSettings | None = None) -> FastAPI:
                 runtime.engine, runtime.sessions, topic, max_message_bytes=settings.outbox_max_message_bytes
             )
         app.state.talent = TalentService(store, chunk=settings.sync_chunk)
-        retention = audit_retention(runtime.engine, audit_log, retention_days=settings.audit_retention_days)
-        async with runtime.running([topic]), retention:
-            yield
+        yield
 
-    app = create_service_app(
-        settings=settings,
-        title="exchange-tracker talent",
+    return service_app(
+        settings,
         description=(
             "People in the national societies' talent pools and their posts in international organizations. "
             "Societies sync their pools in bulk (`POST /v1/talent/sync`). Personal fields (name, name_en, gender, "
@@ -75,11 +68,12 @@ def create_app(settings: TalentSettings | None = None) -> FastAPI:
             f"`{TOPIC}` with the person's public state only (see `/asyncapi.json`), and an erased person's personal "
             "fields are deleted. Errors are `application/problem+json`."
         ),
-        lifespan=lifespan,
+        outbox=outbox,
+        topics=[TOPIC],
+        started=started,
+        routers=[router],
+        audit=("/v1/talent", audit_log),
+        models=[SyncRequest, PersonRecord, ProblemDetails],
         asyncapi=lambda: asyncapi(topic),
         body_limit=_body_limit(settings),
     )
-    app.include_router(router)
-    app.include_router(audit_router("/v1/talent", audit_log))
-    document_models(app, [SyncRequest, PersonRecord, ProblemDetails])
-    return app

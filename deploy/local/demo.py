@@ -7,11 +7,14 @@ participants, foreign participants and papers, and 10,000 people in 50 national 
 530 posts in international organizations (34 presidents, 48 vice-presidents, 78 executive-board seats).
 `--scale` multiplies every count (benchmarks load more, tests less).
 
-Everything goes in through the services' HTTP APIs, each write with a token of the body concerned (a
-province posts its own events, a society syncs its own people, HQ records partners), never into a
-database. Loading is idempotent: organizations are found again by name (409 naming the existing id),
-events and agreements by `external_ref`, people by `external_id` in a full sync, so a second load adds
-nothing. The same seed, scale and year give the same dataset.
+Everything goes in through the services' HTTP APIs, each write with a token of the body concerned and the
+least scope it needs (a province posts its own events and signs its own agreements, a society syncs its own
+people, HQ records the organizations and its agreements; nobody needs `admin`), never into a database.
+Loading is idempotent: organizations are found again by name (409 naming the existing id), events and
+agreements by `external_ref`, people by `external_id` in a full sync, so a second load adds nothing. The
+events and people are those of one fixed year (`DEMO_YEAR`), never the calendar's: a load in a new year
+sends the same dataset as the last. Only the agreements' dates follow the day of the load, so that some are
+always expired or expiring soon.
 
     uv run python deploy/local/demo.py --scale 0.5      # against a running `make run`
 """
@@ -31,6 +34,11 @@ from typing import Any
 import httpx
 
 SEED = 20250101
+# The year of the events and of the latest posts. Fixed, not today's year: the dataset, and so a second load
+# finding everything there, must not change on 1 January.
+DEMO_YEAR = 2026
+# The share of agreements a province signs itself (with its own token); HQ signs the rest.
+PROVINCE_SIGNED = 0.25
 # DOMAIN.md: the 2023–2025 plan's targets and the 2015 figures (2,278 conferences, 577,000 participants of
 # whom 43,000 from abroad, 96,000 papers; 530+ posts of which 34 presidents, 48 vice-presidents, 78 board).
 ORGANIZATIONS, AGREEMENTS, EVENTS, PEOPLE, SOCIETIES = 150, 120, 2300, 10_000, 50
@@ -341,7 +349,8 @@ def _split(total: int, parts: int, rng: random.Random) -> list[int]:
 @dataclass
 class Dataset:
     organizations: list[dict[str, Any]] = field(default_factory=list)  # each with a "key" the agreements name
-    agreements: list[dict[str, Any]] = field(default_factory=list)  # "partners": keys of organizations
+    # "partners": keys of organizations; "signer": the signing body (kind, code), whose token records it
+    agreements: list[dict[str, Any]] = field(default_factory=list)
     events: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)  # by organizer (kind, code)
     talent: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # by society code
 
@@ -354,7 +363,7 @@ class Dataset:
         return sum(len(items) for items in self.talent.values())
 
 
-def generate(scale: float = 1.0, year: int = 2025, today: date | None = None, seed: int = SEED) -> Dataset:
+def generate(scale: float = 1.0, year: int = DEMO_YEAR, today: date | None = None, seed: int = SEED) -> Dataset:
     """The dataset for `year` (its events start in it), with agreements' expiry dates spread around
     `today` (default: 1 July of `year`). The same arguments give the same dataset."""
     today = today or date(year, 7, 1)
@@ -367,6 +376,7 @@ def generate(scale: float = 1.0, year: int = 2025, today: date | None = None, se
     data = Dataset()
     _organizations(data, rng("organizations"), scaled(ORGANIZATIONS, scale))
     _agreements(data, rng("agreements"), scaled(AGREEMENTS, scale), today)
+    _signers(data, rng("signers"))
     _events(data, rng("events"), scaled(EVENTS, scale), year)
     _talent(data, rng("talent"), scaled(PEOPLE, scale), scale, year)
     return data
@@ -430,6 +440,12 @@ def _agreements(data: Dataset, rng: random.Random, count: int, today: date) -> N
         if rng.random() < 0.08:
             agreement["flagship"] = True
         data.agreements.append(agreement)
+
+
+def _signers(data: Dataset, rng: random.Random) -> None:
+    for agreement in data.agreements:
+        province = rng.random() < PROVINCE_SIGNED
+        agreement["signer"] = ("province", _weighted(rng, PROVINCES)) if province else ("hq", "HQ")
 
 
 def _events(data: Dataset, rng: random.Random, count: int, year: int) -> None:
@@ -542,9 +558,11 @@ def _chunks(items: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, A
 
 
 def load_partners(client: httpx.Client, url: str, token: TokenFor, data: Dataset) -> Counter[str]:
-    """HQ records the organizations and agreements. 409 on an organization names the one already there."""
+    """HQ records the organizations; each agreement's signer records it with its own token (`partners:write`
+    suffices for both: the signing body comes from the token). 409 on an organization names the one already
+    there."""
     counts: Counter[str] = Counter()
-    headers = {"Authorization": f"Bearer {token('hq', 'HQ', 'admin partners:write')}"}
+    headers = {"Authorization": f"Bearer {token('hq', 'HQ', 'partners:write')}"}
     ids: dict[str, str] = {}
     progress = Progress("partners", len(data.organizations) + len(data.agreements))
     for org in data.organizations:
@@ -556,9 +574,10 @@ def load_partners(client: httpx.Client, url: str, token: TokenFor, data: Dataset
         ids[org["key"]] = response.json()["id" if response.status_code == 201 else "existing_id"]
         progress.add(1)
     for agreement in data.agreements:
-        body = {k: v for k, v in agreement.items() if k != "partners"}
+        body = {k: v for k, v in agreement.items() if k not in ("partners", "signer")}
         body["partner_org_ids"] = [ids[key] for key in agreement["partners"]]
-        response = client.post(f"{url}/v1/partners/agreements", json=body, headers=headers)
+        signer = {"Authorization": f"Bearer {token(*agreement['signer'], 'partners:write')}"}
+        response = client.post(f"{url}/v1/partners/agreements", json=body, headers=signer)
         # 409: the same external_ref was recorded before with other dates (an earlier day's demo load).
         if response.status_code not in (200, 201, 409):
             raise LoadError(f"agreement {agreement['external_ref']}: {response.status_code} {response.text[:300]}")
@@ -613,10 +632,9 @@ def summary(counts: Iterable[tuple[str, int]]) -> str:
     return ", ".join(f"{key}: {n}" for key, n in counts)
 
 
-def load(urls: dict[str, str], token: TokenFor, scale: float = 1.0, year: int | None = None) -> list[str]:
+def load(urls: dict[str, str], token: TokenFor, scale: float = 1.0, year: int = DEMO_YEAR) -> list[str]:
     """Load the dataset into the services at `urls` (by service name); the lines to print."""
-    today = date.today()
-    data = generate(scale=scale, year=year or today.year, today=today)
+    data = generate(scale=scale, year=year, today=date.today())
     lines = []
     with httpx.Client(timeout=120) as client:
         partners = load_partners(client, urls["partners"], token, data)
@@ -634,7 +652,9 @@ def load(urls: dict[str, str], token: TokenFor, scale: float = 1.0, year: int | 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=float(os.environ.get("EXCHANGE_DEMO_SCALE") or 1.0))
-    parser.add_argument("--year", type=int, default=None, help="the year of the events (default: this year)")
+    parser.add_argument(
+        "--year", type=int, default=DEMO_YEAR, help=f"the year of the events (default: {DEMO_YEAR}, whatever the date)"
+    )
     parser.add_argument("--host", default="http://127.0.0.1", help="where the four services listen")
     parser.add_argument("--port-offset", type=int, default=int(os.environ.get("EXCHANGE_PORT_OFFSET") or 0))
     args = parser.parse_args(argv)

@@ -103,8 +103,8 @@ def _counts(line: str) -> dict[str, int]:
     return {k.strip(): int(v) for k, v in (part.rsplit(":", 1) for part in line.split(": ", 1)[1].split(", "))}
 
 
-# 230 events, 15 organizations, 12 agreements (tests/deploy/test_demo_data.py checks the counts); the
-# screenshots in docs/screenshots/ were taken with DEMO_SCALE=1.
+# A tenth of the dataset: 230 events, 15 organizations, 12 agreements, 1,000 people
+# (tests/deploy/test_demo_data.py checks the counts); the screenshots in docs/screenshots/ are this run's.
 SCALE = float(os.environ.get("DEMO_SCALE") or 0.1)
 SCREENSHOTS = ROOT / "test-output" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
@@ -120,9 +120,17 @@ def _demo() -> ModuleType:
     return module
 
 
+async def _shoot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    """A screenshot of the window, after checking nothing sticks out on the right of it."""
+    widths = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], f"{name}: the page is {widths[0]} px wide in a {widths[1]} px window"
+    await page.screenshot(path=str(SCREENSHOTS / name))
+
+
 async def _look_at_the_dashboard(reporting: str, events: str, link: str, province_token: str, persons: int) -> None:
     """The dashboard as people see it, through the signed-in link: after the demo load, after a live change
-    (a province posts an event), in Chinese and in English; the screenshots go to test-output/screenshots/."""
+    (a province posts an event), each in Chinese and in English, none wider than the window; the screenshots go
+    to test-output/screenshots/."""
     from playwright.async_api import async_playwright, expect
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -138,7 +146,13 @@ async def _look_at_the_dashboard(reporting: str, events: str, link: str, provinc
         await expect(page.get_by_test_id("total-talent.persons")).to_have_text(f"{persons:,}", timeout=20000)
         await expect(page.get_by_test_id("empty-chart-regions")).to_be_hidden()
         await page.wait_for_timeout(1500)  # the charts' entry animation
-        await page.screenshot(path=str(SCREENSHOTS / "dashboard-zh.png"))
+        await _shoot(page, "dashboard-zh.png")
+        await page.get_by_test_id("lang").click()
+        await expect(page.locator("h1")).to_have_text("International S&T exchange · live overview")
+        await page.wait_for_timeout(1500)
+        await _shoot(page, "dashboard-en.png")
+        await page.get_by_test_id("lang").click()
+        await expect(page.locator("h1")).to_have_text("国际科技交流 · 实时概览")
 
         cell = page.get_by_test_id(f"cell-cn:{PROVINCE}-events.count")
         before = int((await cell.inner_text()).replace(",", ""))
@@ -163,11 +177,11 @@ async def _look_at_the_dashboard(reporting: str, events: str, link: str, provinc
         await page.locator(f'tr[data-region="cn:{PROVINCE}"]').click()
         await page.evaluate("window.scrollTo(0, 0)")  # the click scrolled to the row; the charts are on top
         await page.wait_for_timeout(1500)
-        await page.screenshot(path=str(SCREENSHOTS / "dashboard-zh-live.png"))
+        await _shoot(page, "dashboard-zh-live.png")
         await page.get_by_test_id("lang").click()
         await expect(page.locator("h1")).to_have_text("International S&T exchange · live overview")
         await page.wait_for_timeout(1500)
-        await page.screenshot(path=str(SCREENSHOTS / "dashboard-en-live.png"))
+        await _shoot(page, "dashboard-en-live.png")
         await browser.close()
 
 

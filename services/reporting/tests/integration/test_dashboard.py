@@ -49,6 +49,12 @@ def watch_console(page) -> list[str]:
     return seen
 
 
+async def assert_fits_the_window(page) -> None:  # type: ignore[no-untyped-def]
+    """Nothing sticks out on the right (a wide table scrolls in its own box, the panels shrink to the window)."""
+    widths = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], f"the page is {widths[0]} px wide in a {widths[1]} px window"
+
+
 def assert_dashboard_policy(headers: dict[str, str]) -> None:
     policy = headers["content-security-policy"]
     directives = {d.split()[0]: d.split()[1:] for d in policy.split(";") if d.strip()}
@@ -129,7 +135,7 @@ async def test_dashboard_updates_live_in_a_real_browser(
     try:
         async with running_service(settings, reader) as service, async_playwright() as p:
             browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = await browser.new_page(viewport={"width": 1600, "height": 1000})
+            page = await browser.new_page(viewport={"width": 1440, "height": 900})
             external = [r.url for r in []]
             page.on("request", lambda r: external.append(r.url) if not r.url.startswith(service.base_url) else None)
             console = watch_console(page)
@@ -244,6 +250,7 @@ async def test_dashboard_updates_live_in_a_real_browser(
             drawn = await page.evaluate(trend)
             assert drawn["events"] == [1, 0, 0, 1] and drawn["min"] == 0 and drawn["smooth"] == [False, False], drawn
             await page.wait_for_timeout(1000)  # the charts redraw at most twice a second
+            await assert_fits_the_window(page)
             await page.screenshot(path=str(OUTPUT / "dashboard.png"), full_page=True)
 
             # The stream drops (e.g. a restart): the page says so and comes back by itself.
@@ -274,6 +281,7 @@ async def test_dashboard_updates_live_in_a_real_browser(
             await expect(page.get_by_test_id("empty-chart-roles")).to_have_text("No data yet")
             await expect(page.get_by_test_id("empty-chart-roles")).to_be_visible()
             await expect(page.get_by_test_id("empty-chart-trend")).to_be_hidden()  # its event is there
+            await assert_fits_the_window(page)
             await page.screenshot(path=str(OUTPUT / "dashboard-en.png"), full_page=True)
 
             # Sorting by a column puts the province with the most events first.
@@ -356,7 +364,7 @@ async def test_partner_panels_show_what_the_partners_service_published(
         reader = token("hq", "HQ", "reporting:read")
         async with running_service(settings, reader) as service, async_playwright() as p:
             browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = await browser.new_page(viewport={"width": 1600, "height": 1000})
+            page = await browser.new_page(viewport={"width": 1440, "height": 900})
             console = watch_console(page)
             await page.goto(service.base_url + "/dashboard/")
             await page.get_by_test_id("token").fill(reader)
@@ -383,6 +391,7 @@ async def test_partner_panels_show_what_the_partners_service_published(
             await expect(page.locator("#targets")).to_contain_text("Partner organizations")
             await expect(page.get_by_test_id("target-partners")).to_have_text(re.compile(r"^3\s*/ 150$"))
             OUTPUT.mkdir(exist_ok=True)
+            await assert_fits_the_window(page)
             await page.screenshot(path=str(OUTPUT / "dashboard-partners.png"), full_page=True)
             assert not [m for m in console if m.startswith("pageerror")], console
             await browser.close()
@@ -420,7 +429,7 @@ async def test_values_from_the_api_are_shown_as_text_never_run(
 
     async with running_service(settings, reader) as service, async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = await browser.new_page(viewport={"width": 1600, "height": 1000})
+        page = await browser.new_page(viewport={"width": 1440, "height": 900})
         for path in bodies:
             await page.route(f"{service.base_url}{path}", hostile)
             await page.route(f"{service.base_url}{path}?*", hostile)

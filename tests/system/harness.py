@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -408,6 +408,81 @@ class System:
             if done(report) or time.monotonic() > deadline:
                 return report
             await asyncio.sleep(1)
+
+
+@dataclass
+class HqPartners:
+    """HQ's partner writes, one `step` at a time, each acknowledged one recorded through `system.write`:
+    step `i` registers an organization (seated in one of six countries, or international), signs an
+    agreement with it and the previous one (by HQ, or by a province HQ names; some inside the 90-day
+    notice window), and in turn moves an earlier organization to another country, renews an earlier
+    agreement out of the notice window, marks one flagship, or terminates one. `assert_in_figures` says
+    reporting's `all` counts exactly these (the checker compares every region)."""
+
+    system: System
+    name: str
+    organizations: list[str] = field(default_factory=list)
+    agreements: list[tuple[str, date]] = field(default_factory=list)  # id, last day in force
+    terminated: set[str] = field(default_factory=set)
+    answers: list[int] = field(default_factory=list)
+
+    async def _write(self, hq: httpx.AsyncClient, kind: str, method: str, path: str, body: Any) -> dict[str, Any]:
+        answer = await self.system.write(hq, kind, method, path, json=body)
+        self.answers.append(answer.status_code)
+        assert answer.status_code in (200, 201), f"{method} {path}: {answer.status_code} {answer.text}"
+        return dict(answer.json())
+
+    async def step(self, hq: httpx.AsyncClient) -> None:
+        i, today = len(self.organizations), association_today()
+        country = (None, "DE", "FR", "US", "BR", "KE", "TH")[i % 7]
+        kind = "international_org" if country is None else "academy"
+        body: dict[str, Any] = {"name": f"Org {self.name}-{i} {self.system.prefix}", "country": country, "kind": kind}
+        self.organizations.append(
+            (await self._write(hq, "organization", "POST", "/v1/partners/organizations", body))["id"]
+        )
+        expires = today + timedelta(days=40 if i % 3 == 0 else 400)
+        body = {
+            "external_ref": f"{self.name}-ag-{i}",
+            "title": f"Agreement {self.name}-{i}",
+            "kind": "mou",
+            "partner_org_ids": self.organizations[-2:],
+            "signed_on": f"{2021 + i % 5}-{1 + i % 12:02d}-15",
+            "expires_on": expires.isoformat(),
+            **({"signed_by": {"kind": "province", "code": ("440000", "310000")[i % 2]}} if i % 4 == 1 else {}),
+        }
+        self.agreements.append(
+            ((await self._write(hq, "agreement", "POST", "/v1/partners/agreements", body))["id"], expires)
+        )
+        if i == 0:
+            return
+        earlier = i // 2  # each earlier one is changed twice, by two kinds of change
+        org, (agreement, last_day) = self.organizations[earlier], self.agreements[earlier]
+        if i % 4 == 1:
+            moved = {"country": ("JP", "GB", "ZA")[i % 3]}
+            await self._write(hq, "organization", "PATCH", f"/v1/partners/organizations/{org}", moved)
+        elif agreement in self.terminated:
+            return
+        elif i % 4 == 2:
+            renewed = last_day + timedelta(days=365)
+            path = f"/v1/partners/agreements/{agreement}/renew"
+            await self._write(hq, "agreement", "POST", path, {"expires_on": renewed.isoformat()})
+            self.agreements[earlier] = (agreement, renewed)
+        elif i % 4 == 3:
+            await self._write(hq, "agreement", "PATCH", f"/v1/partners/agreements/{agreement}", {"flagship": True})
+        else:
+            path = f"/v1/partners/agreements/{agreement}/terminate"
+            await self._write(hq, "agreement", "POST", path, {"reason": "ended early"})
+            self.terminated.add(agreement)
+
+    async def assert_in_figures(self) -> None:
+        """Reporting's `all` of every year counts every organization and agreement written, the
+        terminated ones no longer active."""
+        assert self.organizations, "no partner writes"
+        _, figures, _ = await self.system.figures([])
+        partners = figures["all"]["partners"]
+        assert partners["organizations"] == len(self.organizations), partners
+        assert partners["agreements_signed"] == len(self.agreements), partners
+        assert partners["agreements_active"] == len(self.agreements) - len(self.terminated), partners
 
 
 def event_body(ref: str, province: str, **fields: Any) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from common.testing.plugin import read_topic
-from harness import System, event_body
+from harness import HQ, HqPartners, System, event_body
 
 PROVINCES = ("440000", "310000", "510000", "110000")
 COUNTRIES = ("DE", "JP", "BR", "KE", "TH", "US")
@@ -80,6 +80,14 @@ class Load:
         return sum(1 for t, status, _, _ in self.answers if start <= t <= end and status in (200, 201))
 
 
+async def partners_until(partners: HqPartners, stop: asyncio.Event, minimum: int, pause: float) -> None:
+    """HQ's partner writes, step after step, until stopped (and at least `minimum` steps)."""
+    async with partners.system.client("partners", *HQ) as hq:
+        while not stop.is_set() or len(partners.organizations) < minimum:
+            await partners.step(hq)
+            await asyncio.sleep(pause)
+
+
 def assert_exact(report, budget_left: float) -> None:
     assert report.ok, str(report)
     assert report.regions_checked >= 70
@@ -89,38 +97,50 @@ def assert_exact(report, budget_left: float) -> None:
 @pytest.mark.timeout(300)
 async def test_broker_stopped_30s_during_load(make_system, restartable_broker):
     """Budget 240 s. The services keep acknowledging writes while the broker is away (the outbox holds
-    them) and reporting converges to the exact figures once it is back."""
+    them), events and HQ's organizations and agreements alike, and reporting converges to the exact
+    figures, partners' included, once it is back."""
     started = time.monotonic()
     system = await make_system("brk", bootstrap=restartable_broker.bootstrap)
     load = Load(system, "brk", minimum=300, pause=0.05)
-    task = asyncio.create_task(load.run())
+    partners = HqPartners(system, "brk")
+    tasks = [
+        asyncio.create_task(load.run()),
+        asyncio.create_task(partners_until(partners, load.stop, minimum=12, pause=0.5)),
+    ]
     await asyncio.sleep(3)
     await asyncio.to_thread(restartable_broker.stop)
-    down = time.monotonic()
+    down, steps_before = time.monotonic(), len(partners.organizations)
     await asyncio.sleep(30)
-    up = time.monotonic()
+    up, steps_during = time.monotonic(), len(partners.organizations) - steps_before
     await asyncio.to_thread(restartable_broker.start)
     load.stop.set()
-    await task
+    await asyncio.gather(*tasks)
     assert {status for _, status, _, _ in load.answers} == {201}
     assert load.acknowledged_between(down, up) >= 50  # writes went on during the outage
+    assert steps_during >= 5, steps_during  # so did HQ's partner writes
     report = await system.converged(120)
     assert_exact(report, 240 - (time.monotonic() - started))
+    await partners.assert_in_figures()
 
 
 @pytest.mark.timeout(300)
 async def test_reporting_sigkilled_mid_stream_and_restarted(make_system):
     """Budget 200 s. Reporting is killed (SIGKILL, every process) while it applies a stream of 400
-    events and a society's sync of 150 people; while it is down the society re-syncs (30 changed) in full
-    mode (20 removed) and erases one more; started again: exact figures, talent's included, nothing twice."""
+    events, HQ's organizations and agreements (two steps of `HqPartners` after each batch) and a society's
+    sync of 150 people; while it is down the partner writes go on and the society re-syncs (30 changed) in
+    full mode (20 removed) and erases one more; started again: exact figures, partners' and talent's
+    included, nothing twice."""
     started = time.monotonic()
     system = await make_system("kill")
     reporting = system.services["reporting"]
+    partners = HqPartners(system, "kill")
     async with (
         system.client("events", "province", "440000", "events:write") as client,
         system.client("talent", "society", "CMES", "talent:sync") as society,
+        system.client("partners", *HQ) as hq,
     ):
         for batch in range(8):
+            await partners.step(hq)
             events = [
                 event_body(
                     f"kill-{batch}-{i}", PROVINCES[i % 4], participants=50 + i + batch, countries=[COUNTRIES[i % 6]]
@@ -130,6 +150,7 @@ async def test_reporting_sigkilled_mid_stream_and_restarted(make_system):
             answer = await system.post_batch(client, events)
             assert answer.status_code == 200, answer.text
             assert {item["status"] for item in answer.json()["items"]} == {"created"}
+            await partners.step(hq)
             if batch == 3:
                 answer = await system.sync(society, "CMES", people("CMES", 150))
                 assert answer.status_code == 200, answer.text
@@ -145,6 +166,7 @@ async def test_reporting_sigkilled_mid_stream_and_restarted(make_system):
     await asyncio.to_thread(reporting.wait_ready)
     report = await system.converged(120)
     assert_exact(report, 200 - (time.monotonic() - started))
+    await partners.assert_in_figures()
 
 
 @pytest.mark.timeout(300)

@@ -334,3 +334,31 @@ async def test_405_names_every_method_served_at_the_path():
         answer = await c.options("/things")
     assert_problem(answer, 405)
     assert set(answer.headers["allow"].split(", ")) == {"GET", "HEAD", "POST"}
+
+
+async def test_every_operation_that_takes_a_token_documents_429_with_retry_after():
+    # The rate limit (common.ratelimit) may answer 429 to any request carrying a token: an operation that
+    # documents 401 takes one, and the OpenAPI document must list the 429 beside it.
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+
+    settings = ServiceSettings(service_name="webtest", jwt_secret=TEST_SECRET)
+    app = create_service_app(settings=settings, title="t", description="t", lifespan=lifespan)
+    problem = {"description": "no token", "content": {"application/problem+json": {"schema": {"type": "object"}}}}
+
+    @app.get("/v1/private", responses={401: problem})
+    async def private() -> dict[str, str]:
+        return {}
+
+    @app.get("/v1/public")
+    async def public() -> dict[str, str]:
+        return {}
+
+    paths = app.openapi()["paths"]
+    limited = paths["/v1/private"]["get"]["responses"]["429"]
+    assert limited["content"] == problem["content"]
+    assert limited["headers"]["Retry-After"]["schema"] == {"type": "integer", "minimum": 1}
+    assert "EXCHANGE_RATE_LIMIT_PER_MINUTE" in limited["description"]
+    assert "429" not in paths["/v1/public"]["get"]["responses"]
+    assert "429" not in paths["/healthz"]["get"]["responses"]

@@ -304,6 +304,35 @@ def document_accept_language(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+RATE_LIMITED_DESCRIPTION = (
+    "More requests a minute for this token's subject than `EXCHANGE_RATE_LIMIT_PER_MINUTE` allows (only when "
+    "it is set; per process); retry after `Retry-After` seconds"
+)
+_RETRY_AFTER = {"description": "Seconds to wait", "schema": {"type": "integer", "minimum": 1}}
+
+
+def document_rate_limit(app: FastAPI) -> None:
+    """Every operation that takes a token (it documents 401) also documents the rate limit's 429, with the
+    401's content (the same problem+json)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            for item in schema.get("paths", {}).values():
+                for operation in item.values():
+                    responses = operation.get("responses", {}) if isinstance(operation, dict) else {}
+                    if "401" in responses and "429" not in responses:
+                        responses["429"] = {
+                            "description": RATE_LIMITED_DESCRIPTION,
+                            "headers": {"Retry-After": _RETRY_AFTER},
+                            "content": responses["401"].get("content", {}),
+                        }
+        return app.openapi_schema or generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_service_app(
     *,
     settings: ServiceSettings,
@@ -327,6 +356,7 @@ def create_service_app(
     description = f"{description}\n\n**Language** (`Accept-Language` header): {ACCEPT_LANGUAGE_DOC}"
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan, telemetry=telemetry_off)
     document_accept_language(app)
+    document_rate_limit(app)
     app.state.auth = AuthConfig(
         settings.jwt_secret,
         settings.jwks_url,

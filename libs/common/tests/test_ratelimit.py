@@ -59,6 +59,17 @@ async def test_a_subject_over_its_limit_gets_429_with_retry_after_and_others_go_
         assert (await c.get("/healthz")).status_code == 200  # no token: not limited here
 
 
+async def test_the_operations_endpoints_are_never_limited_even_with_a_token():
+    # A probe or a scraper that sends a token must not be refused (nor take from the subject's bucket):
+    # an orchestrator that sees 429 on /readyz takes the replica out of rotation.
+    async with client(build_app(rate_limit_per_minute=2)) as c:
+        token = bearer("prober")
+        statuses = [(await c.get(path, headers=token)).status_code for path in ("/healthz", "/metrics") * 3]
+        assert statuses == [200] * 6
+        assert [(await c.get("/things", headers=token)).status_code for _ in range(3)] == [200, 200, 429]
+        assert (await c.get("/readyz", headers=token)).status_code == 200
+
+
 async def test_unverifiable_tokens_count_against_the_client_address():
     async with client(build_app(rate_limit_per_minute=2)) as c:
         forged = [{"Authorization": f"Bearer not.a.token{i}"} for i in range(3)]

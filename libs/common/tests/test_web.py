@@ -264,6 +264,10 @@ async def test_every_answer_carries_the_security_headers(client, method, path, b
         assert response.headers.get(name) == value, name
     # An API answer is never a document: it may load nothing and be framed nowhere.
     assert response.headers["content-security-policy"] == API_POLICY == "default-src 'none'; frame-ancestors 'none'"
+    # It may carry personal data (a talent record) and is never reused: no cache, shared or private, keeps it.
+    assert response.headers.get_list("cache-control") == ["no-store"]
+    # Outside development and test (this app's settings are production's) browsers are told: HTTPS only.
+    assert response.headers["strict-transport-security"] == "max-age=31536000"
 
 
 async def test_the_api_docs_keep_working_under_their_own_policy(client):
@@ -295,8 +299,27 @@ async def test_a_path_prefix_may_have_a_policy_of_its_own():
 
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-        assert (await c.get("/page/")).headers["content-security-policy"] == "default-src 'self'"
+        page = await c.get("/page/")
+        assert page.headers["content-security-policy"] == "default-src 'self'"
+        assert "cache-control" not in page.headers  # a page's files stay cacheable
         assert (await c.get("/healthz")).headers["content-security-policy"] == API_POLICY
+
+
+@pytest.mark.parametrize("environment", ["development", "test"])
+async def test_no_hsts_in_development_or_test(environment):
+    # Served over plain HTTP on a developer's machine: a browser that took HSTS from one https answer on
+    # localhost would refuse every other local server's http pages for a year.
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+
+    settings = ServiceSettings(service_name="webtest", jwt_secret=TEST_SECRET, environment=environment)
+    app = create_service_app(settings=settings, title="t", description="t", lifespan=lifespan)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        response = await c.get("/healthz")
+        assert response.headers["x-frame-options"] == "DENY"
+        assert "strict-transport-security" not in response.headers
 
 
 async def test_405_names_every_method_served_at_the_path():
@@ -311,3 +334,31 @@ async def test_405_names_every_method_served_at_the_path():
         answer = await c.options("/things")
     assert_problem(answer, 405)
     assert set(answer.headers["allow"].split(", ")) == {"GET", "HEAD", "POST"}
+
+
+async def test_every_operation_that_takes_a_token_documents_429_with_retry_after():
+    # The rate limit (common.ratelimit) may answer 429 to any request carrying a token: an operation that
+    # documents 401 takes one, and the OpenAPI document must list the 429 beside it.
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+
+    settings = ServiceSettings(service_name="webtest", jwt_secret=TEST_SECRET)
+    app = create_service_app(settings=settings, title="t", description="t", lifespan=lifespan)
+    problem = {"description": "no token", "content": {"application/problem+json": {"schema": {"type": "object"}}}}
+
+    @app.get("/v1/private", responses={401: problem})
+    async def private() -> dict[str, str]:
+        return {}
+
+    @app.get("/v1/public")
+    async def public() -> dict[str, str]:
+        return {}
+
+    paths = app.openapi()["paths"]
+    limited = paths["/v1/private"]["get"]["responses"]["429"]
+    assert limited["content"] == problem["content"]
+    assert limited["headers"]["Retry-After"]["schema"] == {"type": "integer", "minimum": 1}
+    assert "EXCHANGE_RATE_LIMIT_PER_MINUTE" in limited["description"]
+    assert "429" not in paths["/v1/public"]["get"]["responses"]
+    assert "429" not in paths["/healthz"]["get"]["responses"]

@@ -19,13 +19,16 @@ from common.errors import Problem, problem_response
 
 MAX_REMEMBERED_TOKENS = 4096  # verified token → its subject; emptied when full
 MAX_BUCKETS = 100_000  # subjects (and addresses) tracked; emptied when full, which only forgives
+# Probes and scrapes (common.web.operations_router) are never limited, token or not: a 429 on /readyz
+# would take the replica out of rotation.
+UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/asyncapi.json"})
 
 
 class RateLimit:
     """`per_minute` requests per subject, in bursts of up to `per_minute`, refilled evenly. The subject is
     the verified `sub` of the bearer token; a request whose token does not verify counts against its
     client address (it gets 401 further in, but may not try tokens faster than the limit). Requests
-    without a token (operations endpoints, the dashboard's files) are not limited here."""
+    without a token (the dashboard's files) and the operations endpoints are not limited here."""
 
     def __init__(
         self,
@@ -45,7 +48,7 @@ class RateLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             authorization = next((v for k, v in scope["headers"] if k == b"authorization"), None)
-            if authorization is not None:
+            if authorization is not None and scope["path"] not in UNLIMITED_PATHS:
                 wait = self._take(self._key(authorization, scope))
                 if wait:
                     response = problem_response(

@@ -7,7 +7,7 @@ import asyncio
 import inspect
 import os
 import tempfile
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -241,28 +241,40 @@ _STANDARD_HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"cross-origin-resource-policy", b"same-origin"),
 ]
+# An API answer may carry personal data (a talent record) and is never reused: no cache may keep it. A
+# page's own files (the dashboard's, under a prefix of `policies`) stay cacheable.
+_API_ONLY_HEADERS = [(b"cache-control", b"no-store")]
+# HTTPS only, for a year, sent by the services themselves so it does not depend on the gateway's
+# configuration (a browser ignores it on plain HTTP). Not in development or test, where a browser that
+# saw it on localhost would refuse every other local server's plain-HTTP pages.
+HSTS = (b"strict-transport-security", b"max-age=31536000")
 
 
 class SecurityHeaders:
-    """The standard security headers for every HTTP answer, and a Content-Security-Policy: the app's own
-    for a path under one of `policies`' prefixes, else `API_POLICY` (`DOCS_POLICY` on the docs pages).
-    Prepared once; the request context middleware appends them in the `send` it wraps anyway, so they
-    cost no middleware layer of their own on the hot paths."""
+    """The standard security headers for every HTTP answer (with `hsts`, also `HSTS`), and a
+    Content-Security-Policy: the app's own for a path under one of `policies`' prefixes, else `API_POLICY`
+    plus `Cache-Control: no-store` (`DOCS_POLICY` on the docs pages; no Cache-Control on the paths of
+    `own_cache_control`, whose answers set theirs, such as an SSE stream). Prepared once; the request
+    context middleware appends them in the `send` it wraps anyway, so they cost no middleware layer of
+    their own on the hot paths."""
 
-    def __init__(self, policies: Mapping[str, str]) -> None:
+    def __init__(
+        self, policies: Mapping[str, str], *, hsts: bool = False, own_cache_control: Collection[str] = ()
+    ) -> None:
+        self.standard = [*_STANDARD_HEADERS, *([HSTS] if hsts else [])]
         self.by_prefix = [(prefix, self._headers(policy)) for prefix, policy in policies.items()]
-        self.api = self._headers(API_POLICY)
-        self.docs = self._headers(DOCS_POLICY)
+        self.api = [*self._headers(API_POLICY), *_API_ONLY_HEADERS]
+        docs = self._headers(DOCS_POLICY)
+        self.exact = {path: self._headers(API_POLICY) for path in own_cache_control} | dict.fromkeys(_DOCS_PATHS, docs)
 
-    @staticmethod
-    def _headers(policy: str) -> list[tuple[bytes, bytes]]:
-        return [*_STANDARD_HEADERS, (b"content-security-policy", policy.encode())]
+    def _headers(self, policy: str) -> list[tuple[bytes, bytes]]:
+        return [*self.standard, (b"content-security-policy", policy.encode())]
 
     def for_path(self, path: str) -> list[tuple[bytes, bytes]]:
         for prefix, headers in self.by_prefix:
             if path.startswith(prefix):
                 return headers
-        return self.docs if path in _DOCS_PATHS else self.api
+        return self.exact.get(path, self.api)
 
 
 ACCEPT_LANGUAGE_PARAMETER: dict[str, Any] = {
@@ -292,6 +304,35 @@ def document_accept_language(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+RATE_LIMITED_DESCRIPTION = (
+    "More requests a minute for this token's subject than `EXCHANGE_RATE_LIMIT_PER_MINUTE` allows (only when "
+    "it is set; per process); retry after `Retry-After` seconds"
+)
+_RETRY_AFTER = {"description": "Seconds to wait", "schema": {"type": "integer", "minimum": 1}}
+
+
+def document_rate_limit(app: FastAPI) -> None:
+    """Every operation that takes a token (it documents 401) also documents the rate limit's 429, with the
+    401's content (the same problem+json)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            for item in schema.get("paths", {}).values():
+                for operation in item.values():
+                    responses = operation.get("responses", {}) if isinstance(operation, dict) else {}
+                    if "401" in responses and "429" not in responses:
+                        responses["429"] = {
+                            "description": RATE_LIMITED_DESCRIPTION,
+                            "headers": {"Retry-After": _RETRY_AFTER},
+                            "content": responses["401"].get("content", {}),
+                        }
+        return app.openapi_schema or generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_service_app(
     *,
     settings: ServiceSettings,
@@ -302,9 +343,11 @@ def create_service_app(
     direct_routes: Mapping[tuple[str, str], Endpoint] | None = None,
     content_security_policies: Mapping[str, str] | None = None,
     body_limit: BodyLimit | None = None,
+    own_cache_control: Collection[str] = (),
 ) -> FastAPI:
     """`direct_routes`: see `DirectRoutes`; the routes themselves are included by the caller.
     `content_security_policies`: path prefix → policy, for pages the app serves (see `SecurityHeaders`).
+    `own_cache_control`: paths whose answers set their own Cache-Control (see `SecurityHeaders`).
     `body_limit`: per-route body limits (`common.errors.BodyLimit`, e.g. `route_limits`)."""
     # Metrics are Prometheus and trace ids our own (common.observability): FastAPI's native OpenTelemetry
     # stays off, which also spares the look-up of its global providers on every request (~2 % of the
@@ -313,6 +356,7 @@ def create_service_app(
     description = f"{description}\n\n**Language** (`Accept-Language` header): {ACCEPT_LANGUAGE_DOC}"
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan, telemetry=telemetry_off)
     document_accept_language(app)
+    document_rate_limit(app)
     app.state.auth = AuthConfig(
         settings.jwt_secret,
         settings.jwks_url,
@@ -339,7 +383,8 @@ def create_service_app(
             expose_headers=["ETag", "Location", "Retry-After", "X-Request-Id"],
             max_age=600,
         )
-    security = SecurityHeaders(content_security_policies or {})
+    hsts = settings.environment not in ("development", "test")
+    security = SecurityHeaders(content_security_policies or {}, hsts=hsts, own_cache_control=own_cache_control)
     app.add_middleware(RequestContextMiddleware, service=settings.service_name, response_headers=security.for_path)
     app.include_router(operations_router(asyncapi))
     return app

@@ -35,6 +35,7 @@ async def collect(service, *, until, params=None, headers=None, timeout=20.0) ->
         async with client.stream("GET", "/v1/metrics/stream", params=params or {}, headers=request_headers) as resp:
             assert resp.status_code == 200, await resp.aread()
             assert resp.headers["content-type"].startswith("text/event-stream")
+            assert resp.headers.get_list("cache-control") == ["no-store"]  # once: the route's own and the app's
             iterator = read_events(resp).__aiter__()
             while not until(messages):
                 remaining = deadline - time.monotonic()

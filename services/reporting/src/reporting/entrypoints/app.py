@@ -118,6 +118,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         ),
         lifespan=lifespan,
         content_security_policies={"/dashboard": DASHBOARD_POLICY},
+        own_cache_control=["/v1/metrics/stream"],  # sse-starlette's `no-store`, not a second one
     )
     app.state.settings = settings
     app.include_router(router)

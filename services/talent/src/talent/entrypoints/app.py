@@ -17,7 +17,7 @@ from talent.adapters.pg_store import PgTalentStore
 from talent.adapters.sql_store import SqlTalentStore
 from talent.adapters.tables import audit_log, outbox
 from talent.api.routes import NDJSON, SYNC_PATH, router
-from talent.api.schemas import ProblemDetails, SyncRequest
+from talent.api.schemas import ProblemDetails, SyncRequest, any_record_taken
 from talent.application.use_cases import TalentService
 from talent.config import TalentSettings
 from talent.contracts import TOPIC, asyncapi
@@ -82,4 +82,12 @@ def create_app(settings: TalentSettings | None = None) -> FastAPI:
     app.include_router(router)
     app.include_router(audit_router("/v1/talent", audit_log))
     document_models(app, [SyncRequest, PersonRecord, ProblemDetails])
+    documented = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = documented()
+        any_record_taken(document)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

@@ -15,7 +15,9 @@ _DECLARED: dict[int, frozenset[str]] = {}
 def _declared(route: APIRoute) -> frozenset[str]:
     names = _DECLARED.get(id(route))
     if names is None:
-        names = frozenset(_query_names(route.dependant))
+        # and those a route that reads its query itself states in `openapi_extra` (talent's stream options)
+        stated = (route.openapi_extra or {}).get("parameters", [])
+        names = frozenset(_query_names(route.dependant) | {p["name"] for p in stated if p.get("in") == "query"})
         _DECLARED[id(route)] = names
     return names
 

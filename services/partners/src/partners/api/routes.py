@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from common.auth import CurrentPrincipal, Principal
 from common.errors import Forbidden, Problem, Unprocessable
 from common.openapi_types import COUNTRY, CURSOR
+from common.query import no_unknown_query
 from common.regions import all_regions, countries_of_region, is_region_code
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -21,7 +22,8 @@ from partners.domain.base import Body
 from partners.domain.membership import MembershipStatus
 from partners.domain.organization import OrganizationKind, OrganizationStatus
 
-router = APIRouter(prefix="/v1/partners")
+# Unknown query parameters are 422 (common.query), on every route here.
+router = APIRouter(prefix="/v1/partners", dependencies=[Depends(no_unknown_query)])
 
 _ETAG = re.compile(r'^(?:W/)?"?(\d{1,12})"?$')
 _ETAG_HEADER = {"ETag": {"description": 'The version, quoted: `"1"`.', "schema": {"type": "string"}}}

@@ -20,7 +20,8 @@ from common.errors import (
 )
 from common.i18n import DEFAULT, localize_errors
 from common.openapi_types import COUNTRY, CURSOR
-from fastapi import APIRouter, Header, Path, Query, Request
+from common.query import no_unknown_query
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.requests import ClientDisconnect
@@ -45,7 +46,8 @@ from talent.application.use_cases import BadRecord, TalentService
 from talent.contracts.v1 import GroupName, RoleName
 from talent.domain.model import MAX_SYNC_RECORDS, Mode
 
-router = APIRouter(prefix="/v1/talent", tags=["talent"])
+# Unknown query parameters are 422 (common.query), on every route here.
+router = APIRouter(prefix="/v1/talent", tags=["talent"], dependencies=[Depends(no_unknown_query)])
 
 NDJSON = "application/x-ndjson"
 MAX_LINE_BYTES = 256 * 1024  # one record of a stream; a record within the contract's bounds is far smaller

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import (
     JSON,
@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from common.auth import CurrentPrincipal, Principal
 from common.errors import PROBLEM, Forbidden
+from common.query import no_unknown_query
 
 log = logging.getLogger(__name__)
 AUDIT_TABLE = "audit_log"
@@ -221,7 +222,8 @@ class AuditPage(BaseModel):
 def audit_router(prefix: str, table: Table) -> APIRouter:
     """`GET {prefix}/audit?entity=&entity_id=`: the audit record of one entity, for `admin` only. It reads
     the service's database through its `ServiceRuntime` (`app.state.runtime.engine`)."""
-    router = APIRouter(prefix=prefix, tags=["audit"])
+    # Unknown query parameters are 422 (common.query), as on the services' own routes.
+    router = APIRouter(prefix=prefix, tags=["audit"], dependencies=[Depends(no_unknown_query)])
 
     @router.get(
         "/audit",
@@ -236,8 +238,16 @@ def audit_router(prefix: str, table: Table) -> APIRouter:
     async def read_audit(
         request: Request,
         principal: CurrentPrincipal,
-        entity: Annotated[str, Query(min_length=1, max_length=32, description="The kind of entity, e.g. `agreement`.")],
-        entity_id: Annotated[str, Query(min_length=1, max_length=64, description="The entity's id.")],
+        # no NUL: it cannot be stored, so the request is refused before it gets here (422)
+        entity: Annotated[
+            str,
+            Query(
+                min_length=1, max_length=32, pattern=r"^[^\x00]+$", description="The kind of entity, e.g. `agreement`."
+            ),
+        ],
+        entity_id: Annotated[
+            str, Query(min_length=1, max_length=64, pattern=r"^[^\x00]+$", description="The entity's id.")
+        ],
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$", description="`next_cursor` of a page.")] = None,
     ) -> dict[str, Any]:

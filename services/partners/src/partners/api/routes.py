@@ -118,7 +118,8 @@ async def list_organizations(
         ),
     ] = None,
     q: Annotated[
-        str | None, Query(min_length=1, max_length=300, description="Name search, English or Chinese.")
+        str | None,
+        Query(min_length=1, max_length=300, pattern=r"^[^\x00]+$", description="Name search, English or Chinese."),
     ] = None,
     status: Annotated[OrganizationStatus, Query(description="`active` (default) or `merged`.")] = "active",
     limit: Limit = 50,

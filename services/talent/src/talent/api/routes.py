@@ -262,7 +262,8 @@ async def list_persons(
     reserve: Annotated[bool | None, Query(description="In the reserve pool for international posts.")] = None,
     has_post: Annotated[bool | None, Query(description="Holding (or having held) a post.")] = None,
     organization: Annotated[
-        str | None, Query(description="Holding a post in this organization.", min_length=1, max_length=300)
+        str | None,
+        Query(description="Holding a post in this organization.", min_length=1, max_length=300, pattern=r"^[^\x00]+$"),
     ] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -334,7 +335,9 @@ async def list_posts(
     principal: CurrentPrincipal,
     request: Request,
     role: Annotated[RoleName | None, Query(description="The post's level.")] = None,
-    organization: Annotated[str | None, Query(description="The organization.", min_length=1, max_length=300)] = None,
+    organization: Annotated[
+        str | None, Query(description="The organization.", min_length=1, max_length=300, pattern=r"^[^\x00]+$")
+    ] = None,
     society: Society = None,
     limit: Limit = 50,
     cursor: PostCursor = None,

@@ -205,7 +205,7 @@ async def test_filters_and_posts(service: Service, token) -> None:
     ).json()
     assert [(p["organization"], p["role"]) for p in posts["items"]] == [("ISC", "president")]
     assert "name" not in posts["items"][0]
-    for params in ({"cursor": "not-a-cursor"}, {"country": "ıt"}, {"contry": "DE"}):
+    for params in ({"cursor": "not-a-cursor"}, {"country": "ıt"}, {"contry": "DE"}, {"organization": ["ISC", "X"]}):
         bad = await service.client.get("/v1/talent/persons", params=params, headers=headers)
         assert bad.status_code == 422, params
     bad = await service.client.get("/v1/talent/posts", params={"cursor": "A" * 22}, headers=headers)

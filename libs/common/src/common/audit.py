@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import (
     JSON,
@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from common.auth import CurrentPrincipal, Principal
 from common.errors import PROBLEM, Forbidden
+from common.query import no_unknown_query
 
 log = logging.getLogger(__name__)
 AUDIT_TABLE = "audit_log"
@@ -251,7 +252,8 @@ _PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 def audit_router(prefix: str, table: Table) -> APIRouter:
     """`GET {prefix}/audit?entity=&entity_id=`: the audit record of one entity, for `admin` only. It reads
     the service's database through its `ServiceRuntime` (`app.state.runtime.engine`)."""
-    router = APIRouter(prefix=prefix, tags=["audit"])
+    # Unknown query parameters are 422 (common.query), as on the services' own routes.
+    router = APIRouter(prefix=prefix, tags=["audit"], dependencies=[Depends(no_unknown_query)])
 
     @router.get(
         "/audit",

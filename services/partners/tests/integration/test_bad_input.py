@@ -160,6 +160,12 @@ async def test_bad_membership(service, headers, partner, body, field):
         ("/v1/partners/agreements", {"expiring_within_days": -1}, 422),
         ("/v1/partners/agreements", {"signed_by": "nobody"}, 422),
         ("/v1/partners/agreements", {"status": "renewed"}, 422),
+        ("/v1/partners/agreements", {"contry": "DE"}, 422),  # a misspelt filter is not ignored
+        ("/v1/partners/organizations", {"country": ["DE", "FR"]}, 422),  # nor one given twice
+        ("/v1/partners/organizations", {"country": "ıt"}, 422),  # dotless i: not `IT`
+        ("/v1/partners/organizations", {"cursor": "A" * 23}, 422),
+        (f"/v1/partners/agreements/{NO_SUCH}/history", {"cursor": "²"}, 422),
+        ("/v1/partners/memberships", {"member": "society:"}, 422),
         ("/v1/partners/agreements/not-a-uuid", {}, 422),
         (f"/v1/partners/agreements/{NO_SUCH}", {}, 404),
         (f"/v1/partners/organizations/{NO_SUCH}", {}, 404),

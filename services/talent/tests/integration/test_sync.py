@@ -205,7 +205,10 @@ async def test_filters_and_posts(service: Service, token) -> None:
     ).json()
     assert [(p["organization"], p["role"]) for p in posts["items"]] == [("ISC", "president")]
     assert "name" not in posts["items"][0]
-    bad = await service.client.get("/v1/talent/persons", params={"cursor": "not-a-cursor"}, headers=headers)
+    for params in ({"cursor": "not-a-cursor"}, {"country": "ıt"}, {"contry": "DE"}, {"organization": ["ISC", "X"]}):
+        bad = await service.client.get("/v1/talent/persons", params=params, headers=headers)
+        assert bad.status_code == 422, params
+    bad = await service.client.get("/v1/talent/posts", params={"cursor": "A" * 22}, headers=headers)
     assert bad.status_code == 422
 
 
@@ -236,5 +239,18 @@ async def test_body_limits_and_media(service: Service, token) -> None:
     assert bad_mode.status_code == 422
     extra = await service.client.post("/v1/talent/sync", json={"mode": "delta", "records": [], "x": 1}, headers=headers)
     assert extra.status_code == 422
+    # as the OpenAPI says: `dry_run` a boolean, the query options checked whatever the body, no unknown ones
+    for body, params in (
+        ({"mode": "delta", "records": [], "dry_run": 0}, {}),
+        ({"mode": "delta", "records": []}, {"society": ""}),
+        ({"mode": "delta", "records": []}, {"dryrun": "true"}),
+    ):
+        refused = await service.client.post("/v1/talent/sync", json=body, params=params, headers=headers)
+        assert refused.status_code == 422, (body, params)
+    # any item is a record answered on its own: one that is not an object is rejected alone
+    odd = await service.client.post(
+        "/v1/talent/sync", json={"mode": "delta", "records": [[None], 0], "dry_run": True}, headers=headers
+    )
+    assert odd.status_code == 200 and [r["index"] for r in odd.json()["rejected"]] == [0, 1]
     xml = await service.client.post("/v1/talent/sync", content=b"<a/>", headers={**headers, "Content-Type": "text/xml"})
     assert xml.status_code == 415 and xml.headers["content-type"] == "application/problem+json"

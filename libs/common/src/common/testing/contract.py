@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import schemathesis
@@ -38,21 +38,45 @@ def bounded(max_examples: int, *, stateful_steps: int | None = None) -> settings
     )
 
 
-def load(document: dict[str, Any], *, also_accepted: Iterable[int] = (), also_refusing: Iterable[int] = ()) -> Any:
+def load(
+    document: dict[str, Any],
+    *,
+    also_accepted: Iterable[int] = (),
+    also_refusing: Iterable[int] = (),
+    accepted_at: Mapping[str, Iterable[int]] | None = None,
+) -> Any:
     """The schema of `document`. `also_accepted`: answers to schema-valid requests that are not a rejection
     of the data (412: an `If-Match` naming a version the event has left); `also_refusing`: documented
-    refusals of schema-invalid requests besides the usual ones (413: a list over its `maxItems`)."""
+    refusals of schema-invalid requests besides the usual ones (413: a list over its `maxItems`);
+    `accepted_at`: the same as `also_accepted` for one operation only (`"POST /v1/x/{id}/renew"`), where a
+    documented rule depends on stored state that no schema can state (a new expiry after the stored one)."""
     accepted = [*POSITIVE_DEFAULT, *(str(status) for status in also_accepted)]
     refusing = [*NEGATIVE_DEFAULT, *(str(status) for status in also_refusing)]
+    operations = [
+        {
+            "include-name": name,
+            "checks": {"positive_data_acceptance": {"expected-statuses": [*accepted, *map(str, statuses)]}},
+        }
+        for name, statuses in (accepted_at or {}).items()
+    ]
     config = SchemathesisConfig.from_dict(
         {
             "checks": {
                 "positive_data_acceptance": {"expected-statuses": accepted},
                 "negative_data_rejection": {"expected-statuses": refusing},
-            }
+            },
+            "operations": operations,
         }
     )
-    return schemathesis.openapi.from_dict(document, config=config)
+    schema = schemathesis.openapi.from_dict(document, config=config)
+    unknown = {name for name in (accepted_at or {})} - {op.label for op in _operations(schema)}
+    if unknown:
+        raise ValueError(f"no such operations: {sorted(unknown)}")
+    return schema
+
+
+def _operations(schema: Any) -> list[Any]:
+    return [result.ok() for result in schema.get_all_operations()]
 
 
 # schemathesis's own defaults, which the lists above extend.

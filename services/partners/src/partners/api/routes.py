@@ -8,7 +8,9 @@ from typing import Annotated, Any
 
 from common.auth import CurrentPrincipal, Principal
 from common.errors import Forbidden, Problem, Unprocessable
-from common.regions import countries_of_region, is_region_code
+from common.openapi_types import COUNTRY, CURSOR
+from common.query import no_unknown_query
+from common.regions import all_regions, countries_of_region, is_region_code
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
@@ -20,7 +22,8 @@ from partners.domain.base import Body
 from partners.domain.membership import MembershipStatus
 from partners.domain.organization import OrganizationKind, OrganizationStatus
 
-router = APIRouter(prefix="/v1/partners")
+# Unknown query parameters are 422 (common.query), on every route here.
+router = APIRouter(prefix="/v1/partners", dependencies=[Depends(no_unknown_query)])
 
 _ETAG = re.compile(r'^(?:W/)?"?(\d{1,12})"?$')
 _ETAG_HEADER = {"ETag": {"description": 'The version, quoted: `"1"`.', "schema": {"type": "string"}}}
@@ -32,7 +35,11 @@ IfMatch = Annotated[
     ),
 ]
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size (default 50, at most 500).")]
-Cursor = Annotated[str | None, Query(max_length=100, description="`next_cursor` of the previous page.")]
+Cursor = Annotated[str | None, Query(pattern=CURSOR, description="`next_cursor` of the previous page (22 characters).")]
+# The filters' codes as the document states them: the regions of `/v1/regions` that hold countries (not
+# provinces or national bodies), and a body as `kind:code`.
+REGIONS = [r.code for r in all_regions() if not r.code.startswith(("cn:", "body:"))]
+BODY = r"^(?:province|society|hq):[^\x00-\x1f\x7f]{1,32}$"
 
 
 async def _writer(principal: CurrentPrincipal) -> Principal:
@@ -100,13 +107,19 @@ async def register_organization(body: s.OrganizationCreate, principal: Writer, r
 async def list_organizations(
     principal: CurrentPrincipal,
     request: Request,
-    country: Annotated[str | None, Query(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2.")] = None,
+    country: Annotated[str | None, Query(pattern=COUNTRY, description="ISO 3166-1 alpha-2, either case.")] = None,
     kind: Annotated[OrganizationKind | None, Query(description="Kind of organization.")] = None,
     region: Annotated[
-        str | None, Query(max_length=64, description="A region code of `/v1/regions` (`m49:150`, `group:asean`).")
+        str | None,
+        Query(
+            max_length=64,
+            description="A region code of `/v1/regions` (`m49:150`, `group:asean`); not a province's or body's.",
+            json_schema_extra={"enum": REGIONS},
+        ),
     ] = None,
     q: Annotated[
-        str | None, Query(min_length=1, max_length=300, description="Name search, English or Chinese.")
+        str | None,
+        Query(min_length=1, max_length=300, pattern=r"^[^\x00]+$", description="Name search, English or Chinese."),
     ] = None,
     status: Annotated[OrganizationStatus, Query(description="`active` (default) or `merged`.")] = "active",
     limit: Limit = 50,
@@ -120,12 +133,9 @@ async def list_organizations(
                 "Unknown region.", errors=[{"loc": ["query", "region"], "msg": "not a world region or group"}]
             )
         countries = countries_of_region(region)
-    if country is not None:
-        try:
-            country = s._country(country)
-        except ValueError as exc:
-            raise Unprocessable("Unknown country.", errors=[{"loc": ["query", "country"], "msg": str(exc)}]) from exc
-    query = OrganizationQuery(country=country, countries=countries, kind=kind, status=status, search=q)
+    query = OrganizationQuery(
+        country=country.upper() if country else None, countries=countries, kind=kind, status=status, search=q
+    )
     return _page(await _service(request).list_organizations(query, limit=limit, cursor=cursor))
 
 
@@ -202,7 +212,9 @@ async def list_agreements(
     request: Request,
     status: Annotated[AgreementStatus | None, Query(description="`active`, `expired` or `terminated`.")] = None,
     kind: Annotated[AgreementKind | None, Query(description="Kind of agreement.")] = None,
-    signed_by: Annotated[str | None, Query(max_length=50, description="The signing body, `kind:code`.")] = None,
+    signed_by: Annotated[
+        str | None, Query(pattern=BODY, description="The signing body, `kind:code` (`society:CMES`).")
+    ] = None,
     partner_org_id: Annotated[uuid.UUID | None, Query(description="Agreements with this partner.")] = None,
     expiring_within_days: Annotated[
         int | None,
@@ -295,15 +307,15 @@ async def terminate_agreement(
     responses=s.problems(401, 404, 422),
 )
 async def agreement_history(
-    agreement_id: Id, principal: CurrentPrincipal, request: Request, limit: Limit = 50, cursor: Cursor = None
+    agreement_id: Id,
+    principal: CurrentPrincipal,
+    request: Request,
+    limit: Limit = 50,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$", description="`next_cursor` of a page.")] = None,
 ) -> dict[str, Any]:
     """Every change of an agreement, oldest first: who (the token's client and body), when, which
     fields, old and new values."""
-    after = 0
-    if cursor is not None:
-        if not cursor.isdigit() or len(cursor) > 18:
-            raise Unprocessable("Invalid cursor.", errors=[{"loc": ["query", "cursor"], "msg": "not a valid cursor"}])
-        after = int(cursor)
+    after = 0 if cursor is None else int(cursor)
     entries = await _service(request).agreement_history(str(agreement_id), after=after, limit=limit + 1)
     items = [
         {"at": e.at.isoformat().replace("+00:00", "Z"), "actor": e.actor, "action": e.action, "changes": e.changes}
@@ -320,7 +332,8 @@ async def agreement_history(
     openapi_extra={
         "requestBody": {
             "required": True,
-            "description": "The signed PDF scan, at most 20 MB (`Content-Type: application/pdf`).",
+            "description": "The signed PDF scan, at most 20 MB (`Content-Type: application/pdf`); a body that "
+            "does not start as a PDF does (`%PDF-`) is 422.",
             "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
         }
     },
@@ -376,7 +389,9 @@ async def list_memberships(
     principal: CurrentPrincipal,
     request: Request,
     organization_id: Annotated[uuid.UUID | None, Query(description="Memberships in this organization.")] = None,
-    member: Annotated[str | None, Query(max_length=50, description="The member body, `kind:code`.")] = None,
+    member: Annotated[
+        str | None, Query(pattern=BODY, description="The member body, `kind:code` (`society:CMES`).")
+    ] = None,
     status: Annotated[MembershipStatus | None, Query(description="`active` or `ended`.")] = None,
     limit: Limit = 50,
     cursor: Cursor = None,

@@ -3,14 +3,15 @@ contract says; write bodies refuse unknown fields."""
 
 from __future__ import annotations
 
+import re
 import uuid
-from datetime import date
 from typing import Annotated, Any, Literal
 
 import common.problems
 from common.errors import PROBLEM
-from common.regions import is_country_code
+from common.openapi_types import COUNTRY, Day
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from partners.contracts.v1 import AgreementState, BodyRef, MembershipState, OrganizationState
 from partners.domain.agreement import AgreementKind
@@ -19,7 +20,10 @@ from partners.domain.organization import OrganizationKind
 
 Responses = dict[int | str, dict[str, Any]]
 MAX_ITEMS = 250
-EARLIEST, LATEST = date(1949, 1, 1), date(2100, 12, 31)
+# What the document states, exactly as the checks below accept it (schemathesis checks both ways).
+WEBSITE = r"^https?://[^\s\x00-\x1f\x7f]{4,}$"
+_ROR_CHARS = "0-9a-hjkmnp-tv-zA-HJKMNP-TV-Z"
+ROR = rf"^\s*(?:[Hh][Tt][Tt][Pp][Ss]?://[Rr][Oo][Rr]\.[Oo][Rr][Gg]/)?0[{_ROR_CHARS}]{{6}}[0-9]{{2}}\s*$"
 
 
 def _text(value: str) -> str:
@@ -32,29 +36,23 @@ def _text(value: str) -> str:
 def _country(value: str | None) -> str | None:
     if value is None:
         return None
-    code = value.strip().upper()
-    if not is_country_code(code):
+    if not re.fullmatch(COUNTRY, value):
         raise ValueError("not an ISO 3166-1 alpha-2 country code")
-    return code
-
-
-def _day(value: date) -> date:
-    if not EARLIEST <= value <= LATEST:
-        raise ValueError(f"must be between {EARLIEST} and {LATEST}")
-    return value
+    return value.upper()
 
 
 def _website(value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = value.strip()
-    if not value.startswith(("https://", "http://")) or len(value) < 11 or any(c.isspace() for c in value):
+    if value is not None and not re.fullmatch(WEBSITE, value):
         raise ValueError("must be an http(s):// address")
     return value
 
 
 def _ror(value: str | None) -> str | None:
-    return ror_id(value) if value is not None else None
+    if value is None:
+        return None
+    if not re.fullmatch(ROR, value):
+        raise ValueError("not a ROR id: `0`, six base-32 characters and two check digits (e.g. `03wnrjx87`)")
+    return ror_id(value)
 
 
 _NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
@@ -63,16 +61,29 @@ FreeText = Annotated[str, Field(min_length=1, max_length=2000, pattern=r"^[^\x00
 Code = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Country = Annotated[
     str | None,
-    Field(max_length=2, description="ISO 3166-1 alpha-2 (`DE`); null for an international organization."),
+    Field(
+        description="ISO 3166-1 alpha-2, either case (`DE`); null for an international organization.",
+        json_schema_extra={"anyOf": [{"type": "string", "pattern": COUNTRY}, {"type": "null"}]},
+    ),
     AfterValidator(_country),
 ]
-Day = Annotated[date, AfterValidator(_day)]
 RorId = Annotated[
-    str | None,
-    Field(max_length=40, description="A ROR id, bare (`03wnrjx87`) or as its URL; format and check digits checked."),
+    Annotated[str, Field(max_length=40)] | None,
+    Field(
+        description="A ROR id, bare (`03wnrjx87`) or as its URL, either case: `0`, six Crockford base-32 "
+        "characters and two ISO 7064 Mod 97-10 check digits (the pattern; wrong check digits: 422).",
+        json_schema_extra={"anyOf": [{"type": "string", "maxLength": 40, "pattern": ROR}, {"type": "null"}]},
+    ),
     AfterValidator(_ror),
 ]
-Website = Annotated[str | None, Field(max_length=2000, description="An http(s) address."), AfterValidator(_website)]
+Website = Annotated[
+    Annotated[str, Field(max_length=2000)] | None,
+    Field(
+        description="An http(s) address, no spaces or control characters.",
+        json_schema_extra={"anyOf": [{"type": "string", "maxLength": 2000, "pattern": WEBSITE}, {"type": "null"}]},
+    ),
+    AfterValidator(_website),
+]
 
 
 class _Write(BaseModel):
@@ -94,14 +105,19 @@ class OrganizationCreate(_Write):
                     "ror_id": "03wnrjx87",
                     "website": "https://royalsociety.org",
                 }
-            ]
+            ],
+            # Only an international organization has no country.
+            "if": {"not": {"required": ["country"], "properties": {"country": {"type": "string"}}}},
+            "then": {"properties": {"kind": {"const": "international_org"}}},
         },
     )
 
     name: Name = Field(description="The name in English (or its own language).")
     name_zh: Name | None = Field(default=None, description="The name in Chinese.")
     country: Country = None
-    kind: OrganizationKind = Field(description="What kind of organization it is.")
+    kind: OrganizationKind = Field(
+        description="What kind of organization it is (without a country: `international_org`)."
+    )
     ror_id: RorId = None
     website: Website = None
 
@@ -109,10 +125,12 @@ class OrganizationCreate(_Write):
 class OrganizationUpdate(_Write):
     """Fields to change (those sent); the result must still be a valid, non-duplicate organization."""
 
-    name: Name | None = None
+    # `null` clears the optional fields; `name` and `kind` cannot be cleared (null: 422), so the document
+    # shows no null for them.
+    name: Name | SkipJsonSchema[None] = None
     name_zh: Name | None = None
     country: Country = None
-    kind: OrganizationKind | None = None
+    kind: OrganizationKind | SkipJsonSchema[None] = None
     ror_id: RorId = None
     website: Website = None
 
@@ -192,12 +210,15 @@ class AgreementCreate(_Write):
 class AgreementUpdate(_Write):
     """Fields to change (those sent). `expires_on` changes by renewing; `status` by terminating."""
 
-    title: Name | None = None
-    kind: AgreementKind | None = None
-    partner_org_ids: PartnerIds | None = None
-    fields: Fields | None = None
-    flagship: bool | None = None
-    will_not_renew: bool | None = Field(default=None, description="true: no renewal is planned; notices stop.")
+    # No field can be cleared (null: 422), so the document shows no null.
+    title: Name | SkipJsonSchema[None] = None
+    kind: AgreementKind | SkipJsonSchema[None] = None
+    partner_org_ids: PartnerIds | SkipJsonSchema[None] = None
+    fields: Fields | SkipJsonSchema[None] = None
+    flagship: bool | SkipJsonSchema[None] = None
+    will_not_renew: bool | SkipJsonSchema[None] = Field(
+        default=None, description="true: no renewal is planned; notices stop."
+    )
 
     @model_validator(mode="after")
     def _no_nulls(self) -> AgreementUpdate:

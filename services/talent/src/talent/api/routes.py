@@ -19,13 +19,15 @@ from common.errors import (
     validation_errors,
 )
 from common.i18n import DEFAULT, localize_errors
-from common.regions import is_country_code
-from fastapi import APIRouter, Header, Path, Query, Request
+from common.openapi_types import COUNTRY, CURSOR
+from common.query import no_unknown_query
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.requests import ClientDisconnect
 
 from talent.api.schemas import (
+    ANY_RECORD,
     FORBIDDEN,
     INVALID,
     NOT_FOUND,
@@ -44,7 +46,8 @@ from talent.application.use_cases import BadRecord, TalentService
 from talent.contracts.v1 import GroupName, RoleName
 from talent.domain.model import MAX_SYNC_RECORDS, Mode
 
-router = APIRouter(prefix="/v1/talent", tags=["talent"])
+# Unknown query parameters are 422 (common.query), on every route here.
+router = APIRouter(prefix="/v1/talent", tags=["talent"], dependencies=[Depends(no_unknown_query)])
 
 NDJSON = "application/x-ndjson"
 MAX_LINE_BYTES = 256 * 1024  # one record of a stream; a record within the contract's bounds is far smaller
@@ -53,7 +56,12 @@ SYNC_PATH = "/v1/talent/sync"
 PersonId = Annotated[uuid.UUID, Path(description="The person's id.")]
 Society = Annotated[str | None, Query(description="A society's code.", max_length=32, pattern=r"^[A-Za-z0-9_-]{1,32}$")]
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size (default 50, at most 500).")]
-Cursor = Annotated[str | None, Query(max_length=100, description="`next_cursor` of the previous page.")]
+Cursor = Annotated[str | None, Query(pattern=CURSOR, description="`next_cursor` of the previous page (22 characters).")]
+# A posts cursor holds a position besides the person's id: 18 bytes, 24 characters.
+PostCursor = Annotated[
+    str | None,
+    Query(pattern=r"^[A-Za-z0-9_-]{24}$", description="`next_cursor` of the previous page (24 characters)."),
+]
 _ETAG = re.compile(r'^(?:W/)?"?(\d{1,12})"?$')
 _ETAG_HEADER = {"ETag": {"description": 'The version, quoted: `"1"`.', "schema": {"type": "string"}}}
 
@@ -98,21 +106,24 @@ interleave. Syncs of different societies run side by side."""
                 "name": "mode",
                 "in": "query",
                 "required": False,
-                "description": "For an `application/x-ndjson` body: `delta` (default) or `full`.",
+                "description": "For an `application/x-ndjson` body: `delta` (default) or `full`; checked (422) but "
+                "not used with a JSON body, which states its own.",
                 "schema": {"type": "string", "enum": ["delta", "full"]},
             },
             {
                 "name": "dry_run",
                 "in": "query",
                 "required": False,
-                "description": "For an `application/x-ndjson` body: answer, change nothing.",
+                "description": "For an `application/x-ndjson` body: answer, change nothing; checked (422) but not "
+                "used with a JSON body.",
                 "schema": {"type": "boolean"},
             },
             {
                 "name": "society",
                 "in": "query",
                 "required": False,
-                "description": "For an `application/x-ndjson` body sent by hq with admin.",
+                "description": "For an `application/x-ndjson` body sent by hq with admin; checked (422) but not used "
+                "with a JSON body.",
                 "schema": {"type": "string", "maxLength": 32, "pattern": r"^[A-Za-z0-9_-]{1,32}$"},
             },
         ],
@@ -121,7 +132,8 @@ interleave. Syncs of different societies run side by side."""
             "content": {
                 "application/json": {"schema": {"$ref": "#/components/schemas/SyncRequest"}},
                 NDJSON: {
-                    "schema": {"$ref": "#/components/schemas/PersonRecord"},
+                    # one line's schema: a line that is not a valid record is answered in `rejected`
+                    "schema": ANY_RECORD,
                     "description": "One PersonRecord per line.",
                 },
             },
@@ -131,8 +143,8 @@ interleave. Syncs of different societies run side by side."""
 async def sync(principal: CurrentPrincipal, request: Request) -> JSONResponse:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     service = _service(request)
+    mode, dry_run, society = _stream_options(request)  # checked whatever the body (a JSON body ignores them)
     if media == NDJSON:
-        mode, dry_run, society = _stream_options(request)
         result = await service.sync(
             actor=principal, society=society, mode=mode, records=_lines(request), dry_run=dry_run
         )
@@ -245,22 +257,19 @@ async def list_persons(
     group: Annotated[GroupName | None, Query(description="People in this pool.")] = None,
     society: Society = None,
     country: Annotated[
-        str | None, Query(description="Country of residence (ISO 3166-1 alpha-2).", pattern=r"^[A-Za-z]{2}$")
+        str | None, Query(description="Country of residence (ISO 3166-1 alpha-2, either case).", pattern=COUNTRY)
     ] = None,
     reserve: Annotated[bool | None, Query(description="In the reserve pool for international posts.")] = None,
     has_post: Annotated[bool | None, Query(description="Holding (or having held) a post.")] = None,
     organization: Annotated[
-        str | None, Query(description="Holding a post in this organization.", min_length=1, max_length=300)
+        str | None,
+        Query(description="Holding a post in this organization.", min_length=1, max_length=300, pattern=r"^[^\x00]+$"),
     ] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> JSONResponse:
     """People not erased, in id order. Personal fields are shown only to `talent:sync` of the person's
     own society and to hq with admin; every other reader gets each person's public shape."""
-    if country is not None and not is_country_code(country.upper()):
-        raise Unprocessable(
-            "Unknown country.", errors=[{"loc": ["query", "country"], "msg": "not an ISO 3166-1 alpha-2 code"}]
-        )
     where = PersonFilter(
         society=society,
         group=group,
@@ -326,10 +335,12 @@ async def list_posts(
     principal: CurrentPrincipal,
     request: Request,
     role: Annotated[RoleName | None, Query(description="The post's level.")] = None,
-    organization: Annotated[str | None, Query(description="The organization.", min_length=1, max_length=300)] = None,
+    organization: Annotated[
+        str | None, Query(description="The organization.", min_length=1, max_length=300, pattern=r"^[^\x00]+$")
+    ] = None,
     society: Society = None,
     limit: Limit = 50,
-    cursor: Cursor = None,
+    cursor: PostCursor = None,
 ) -> JSONResponse:
     """Who holds which post: every post of the people in the pools (public: no names), any valid token."""
     posts, next_cursor = await _service(request).list_posts(

@@ -27,6 +27,21 @@ class ProblemDetails(common.problems.ProblemDetails):
     errors: list[ValidationIssue] | None = Field(default=None, description="For 422: every invalid field.")  # type: ignore[assignment]
 
 
+# Any item is taken: one that is not a valid record is answered in `rejected`, with its errors.
+ANY_RECORD: dict[str, Any] = {
+    "anyOf": [
+        {"$ref": "#/components/schemas/PersonRecord"},
+        {"description": "Anything else: answered in `rejected`, with its errors."},
+    ]
+}
+
+
+def any_record_taken(document: dict[str, Any]) -> None:
+    """The document's `SyncRequest.records` items as `ANY_RECORD` (a `$ref` pydantic cannot resolve while
+    it builds `SyncRequest` alone)."""
+    document["components"]["schemas"]["SyncRequest"]["properties"]["records"]["items"] = ANY_RECORD
+
+
 _RECORD_EXAMPLES: Any = PersonRecord.model_config.get("json_schema_extra", {})
 
 
@@ -37,10 +52,13 @@ class SyncRequest(BaseModel):
     )
 
     mode: Mode = Field(description="`delta`: only these records; `full`: also remove the society's people not named.")
-    records: list[dict[str, Any]] = Field(
-        max_length=MAX_SYNC_RECORDS, description="At most 10,000 `PersonRecord`s, each validated on its own."
+    records: list[Any] = Field(
+        max_length=MAX_SYNC_RECORDS,
+        description="At most 10,000 `PersonRecord`s (more: 413), each validated on its own: one that is not a "
+        "valid record is answered in `rejected` and the others are still synced.",
     )
-    dry_run: bool = Field(default=False, description="Answer what the sync would do; change nothing.")
+    # strict: `0` or `"no"` are not the boolean the document states
+    dry_run: bool = Field(default=False, strict=True, description="Answer what the sync would do; change nothing.")
     society: str | None = Field(
         default=None, max_length=32, description="Only for hq with admin: the society whose pool this is."
     )

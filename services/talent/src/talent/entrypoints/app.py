@@ -15,7 +15,7 @@ from talent.adapters.pg_store import PgTalentStore
 from talent.adapters.sql_store import SqlTalentStore
 from talent.adapters.tables import audit_log, outbox
 from talent.api.routes import NDJSON, SYNC_PATH, router
-from talent.api.schemas import ProblemDetails, SyncRequest
+from talent.api.schemas import ProblemDetails, SyncRequest, any_record_taken
 from talent.application.use_cases import TalentService
 from talent.config import TalentSettings
 from talent.contracts import TOPIC, asyncapi
@@ -59,7 +59,7 @@ def create_app(settings: TalentSettings | None = None) -> FastAPI:
         app.state.talent = TalentService(store, chunk=settings.sync_chunk)
         yield
 
-    return service_app(
+    app = service_app(
         settings,
         description=(
             "People in the national societies' talent pools and their posts in international organizations. "
@@ -77,3 +77,12 @@ def create_app(settings: TalentSettings | None = None) -> FastAPI:
         asyncapi=lambda: asyncapi(topic),
         body_limit=_body_limit(settings),
     )
+    documented = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = documented()
+        any_record_taken(document)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from common.db import create_engine
 from common.migrations import upgrade_async
-from events.application.ports import recorded_changes
+from events.application.ports import RECORDED_CHANGES
 from sqlalchemy import text
 
 from ..conftest import SERVICE_DIR, Service, body, migrated_database, running_service
@@ -48,8 +48,7 @@ def _actor(kind: str, code: str) -> dict[str, str]:
     return {"sub": f"{kind}:{code}", "kind": kind, "code": code}
 
 
-async def test_a_single_post_is_recorded_with_its_acting_body_and_every_field(audited, token):
-    # PostgreSQL writes a new event's changes from the statement's values: text that JSON must escape
+async def test_a_single_post_is_recorded_with_its_acting_body(audited, token):
     title = 'Forum "Ω" \\ 论坛 😀 </script>'
     sent = body(host_province="440000", city=None, title=title, partner_org_ids=[str(uuid.uuid4())])
     created = await audited.client.post("/v1/events", json=sent, headers={"Authorization": token(*GUANGDONG)})
@@ -58,13 +57,7 @@ async def test_a_single_post_is_recorded_with_its_acting_body_and_every_field(au
     [entry] = await _entries(audited, token, state["id"])
     assert entry["action"] == "record" and entry["entity"] == "event" and entry["entity_id"] == state["id"]
     assert entry["actor"] == _actor("province", "440000")
-    assert entry["changes"]["title"] == {"old": None, "new": title}
-    assert entry["changes"]["organizer"] == {"old": None, "new": {"kind": "province", "code": "440000"}}
-    assert entry["changes"]["countries"] == {"old": None, "new": ["DE", "FR"]}
-    assert entry["changes"]["status"] == {"old": None, "new": "active"}
-    # a field left empty is no change; the version and the times are the record's own
-    assert not {"city", "version", "created_at", "updated_at"} & set(entry["changes"])
-    assert entry["changes"] == recorded_changes(state)  # what SQLite, the fake and the generic comparison give
+    assert entry["changes"] == RECORDED_CHANGES  # version 1 is the event's state and its later entries' `old`
 
     again = await audited.client.post("/v1/events", json=sent, headers={"Authorization": token(*GUANGDONG)})
     assert again.status_code == 200, again.text  # the same POST again writes nothing
@@ -83,7 +76,7 @@ async def test_grouped_single_posts_each_carry_their_own_acting_body(audited, to
     for (who, _b), answer in zip(bodies, answers, strict=True):
         [entry] = await _entries(audited, token, answer.json()["id"])
         assert entry["actor"] == _actor(who[0], who[1])
-        assert entry["changes"]["organizer"]["new"] == answer.json()["organizer"]
+        assert entry["changes"] == RECORDED_CHANGES
 
 
 async def test_a_batch_records_each_new_event_once_and_nothing_for_the_rest(audited, token):
@@ -97,8 +90,7 @@ async def test_a_batch_records_each_new_event_once_and_nothing_for_the_rest(audi
         [entry] = await _entries(audited, token, item["id"])
         assert entry["action"] == "record" and entry["actor"] == _actor("province", "110000")
         state = (await audited.client.get(f"/v1/events/{item['id']}", headers=headers)).json()
-        assert entry["changes"] == recorded_changes(state)
-        assert entry["changes"]["external_ref"] == {"old": None, "new": expected["external_ref"]}
+        assert entry["changes"] == RECORDED_CHANGES and state["external_ref"] == expected["external_ref"]
 
     # resent, with one more: only the new one is written, and only it is recorded
     resent = await audited.client.post(

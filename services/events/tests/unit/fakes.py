@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from common.outbox import OutboxMessage
-from events.application.ports import RECORD, Actor, AuditNote, Decide, EventFilter, recorded_changes
+from events.application.ports import RECORD, RECORDED_CHANGES, Actor, AuditNote, Decide, EventFilter
 from events.domain.event import Event, Key
 
 
@@ -43,7 +43,7 @@ class InMemoryEventStore:
             self.events[event.id] = Event(copy.deepcopy(event.state))
             taken[event.key] = event
             self.messages.append(message)
-            self.audit.append((event.id, AuditNote(actor, RECORD, recorded_changes(event.state))))
+            self.audit.append((event.id, AuditNote(actor, RECORD, RECORDED_CHANGES)))
             inserted.add(event.id)
         return inserted
 

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from events.adapters.pg import PgPool
 from events.adapters.repository import SqlEventStore, event_of
 from events.adapters.tables import events
-from events.application.ports import AUDITED_ENTITY, NOT_AUDITED, RECORD, Actor
+from events.application.ports import AUDITED_ENTITY, RECORD, Actor
 from events.domain.event import Event, Key
 
 # Groups of new events written at once: one statement in PostgreSQL while the next group gathers.
@@ -55,30 +55,6 @@ _SEP, _NULL = "\x1f", "\x1e"
 _TEXT_PARAMS = [n for n in _NEW_COLUMNS if _PG_TYPES.get(n) not in ("int4", "bool")] + _MESSAGE_PARAMS + _ACTOR_PARAMS
 _OTHER_PARAMS = [n for n in _NEW_COLUMNS if _PG_TYPES.get(n) in ("int4", "bool")]
 
-# A new event's audit changes, `recorded_changes(state)` (application.ports), are written by PostgreSQL
-# from the values the statement has anyway, as JSON text: built and sent from Python they cost more API
-# CPU than the rest of a batch item's storage (the whole state once more, nested), and PostgreSQL joins
-# the text for less. The same fields in the same (sorted) order; a null value is no change: its piece
-# is null, which `concat_ws` leaves out. Text is quoted by `to_json`, lists are their JSON already.
-_AUDITED = sorted({*_NEW_COLUMNS, "organizer"} - {"organizer_kind", "organizer_code"} - NOT_AUDITED)
-
-
-def _audited_value(name: str) -> str:
-    """The JSON text of a field's value, from the statement's input."""
-    if name == "organizer":
-        kind, code = "to_json(input.organizer_kind)::text", "to_json(input.organizer_code)::text"
-        return f"""'{{"kind":' || {kind} || ',"code":' || {code} || '}}'"""
-    if name in _JSONB or _PG_TYPES.get(name) in ("int4", "bool"):
-        return f"input.{name}::text"
-    return f"to_json(input.{name})::text"
-
-
-_RECORDED_CHANGES = (
-    "('{' || concat_ws(',', "
-    + ", ".join(f"""'"{name}":{{"old":null,"new":' || {_audited_value(name)} || '}}'""" for name in _AUDITED)
-    + ") || '}')::json"
-)
-
 
 def _bulk_statement(packed: bool, headers_per_row: bool) -> str:
     """`headers_per_row`: each message its own headers (grouped single creates carry each request's
@@ -102,7 +78,7 @@ def _bulk_statement(packed: bool, headers_per_row: bool) -> str:
         f"ORDER BY n {_ON_CONFLICT}), "
         # Run to completion although the main statement does not read it (as every data-modifying WITH).
         f"audited AS (INSERT INTO {AUDIT_TABLE} (at, {', '.join(_ACTOR_PARAMS)}, action, entity, entity_id, changes) "
-        f"SELECT {', '.join(audit_values)}, {_RECORDED_CHANGES} "
+        f"SELECT {', '.join(audit_values)}, '{{}}'::json "  # RECORDED_CHANGES
         "FROM input JOIN inserted ON inserted.id = input.id::uuid ORDER BY input.n) "
         f"{outbox_insert(outbox_values)} "
         "FROM input JOIN inserted ON inserted.id = input.id::uuid ORDER BY input.n RETURNING key"

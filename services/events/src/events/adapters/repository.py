@@ -15,7 +15,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from events.adapters.tables import audit_log, events, outbox
-from events.application.ports import AUDITED_ENTITY, RECORD, Actor, AuditNote, Decide, EventFilter, recorded_changes
+from events.application.ports import AUDITED_ENTITY, RECORD, RECORDED_CHANGES, Actor, AuditNote, Decide, EventFilter
 from events.domain.event import Event, Key
 from events.domain.model import CONTENT_FIELDS
 
@@ -110,7 +110,7 @@ class SqlEventStore:
             written = [(e, m, a) for e, m, a in zip(events, messages, actors, strict=True) if e.id in inserted]
             await stage(session, outbox, [m for _e, m, _a in written], self.topic)
             if written:
-                notes = [(e.id, AuditNote(a, RECORD, recorded_changes(e.state))) for e, _m, a in written]
+                notes = [(e.id, AuditNote(a, RECORD, RECORDED_CHANGES)) for e, _m, a in written]
                 await session.execute(insert(audit_log), [audit_row(i, note, now) for i, note in notes])
         return inserted
 

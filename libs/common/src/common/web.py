@@ -286,8 +286,8 @@ ACCEPT_LANGUAGE_PARAMETER: dict[str, Any] = {
 }
 
 
-def document_accept_language(app: FastAPI) -> None:
-    """Every operation of the OpenAPI document lists `Accept-Language` (read only to answer an error)."""
+def edit_operations(app: FastAPI, edit: Callable[[dict[str, Any]], None]) -> None:
+    """Apply `edit` to every operation of the OpenAPI document, once, when it is first generated."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -295,13 +295,23 @@ def document_accept_language(app: FastAPI) -> None:
             schema = generate()
             for item in schema.get("paths", {}).values():
                 for operation in item.values():
-                    if isinstance(operation, dict) and "responses" in operation:
-                        parameters = operation.setdefault("parameters", [])
-                        if not any(p.get("name", "").lower() == "accept-language" for p in parameters):
-                            parameters.append(ACCEPT_LANGUAGE_PARAMETER)
+                    if isinstance(operation, dict):
+                        edit(operation)
         return app.openapi_schema or generate()
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def document_accept_language(app: FastAPI) -> None:
+    """Every operation of the OpenAPI document lists `Accept-Language` (read only to answer an error)."""
+
+    def add(operation: dict[str, Any]) -> None:
+        if "responses" in operation:
+            parameters = operation.setdefault("parameters", [])
+            if not any(p.get("name", "").lower() == "accept-language" for p in parameters):
+                parameters.append(ACCEPT_LANGUAGE_PARAMETER)
+
+    edit_operations(app, add)
 
 
 RATE_LIMITED_DESCRIPTION = (
@@ -314,23 +324,17 @@ _RETRY_AFTER = {"description": "Seconds to wait", "schema": {"type": "integer", 
 def document_rate_limit(app: FastAPI) -> None:
     """Every operation that takes a token (it documents 401) also documents the rate limit's 429, with the
     401's content (the same problem+json)."""
-    generate = app.openapi
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = generate()
-            for item in schema.get("paths", {}).values():
-                for operation in item.values():
-                    responses = operation.get("responses", {}) if isinstance(operation, dict) else {}
-                    if "401" in responses and "429" not in responses:
-                        responses["429"] = {
-                            "description": RATE_LIMITED_DESCRIPTION,
-                            "headers": {"Retry-After": _RETRY_AFTER},
-                            "content": responses["401"].get("content", {}),
-                        }
-        return app.openapi_schema or generate()
+    def add(operation: dict[str, Any]) -> None:
+        responses = operation.get("responses", {})
+        if "401" in responses and "429" not in responses:
+            responses["429"] = {
+                "description": RATE_LIMITED_DESCRIPTION,
+                "headers": {"Retry-After": _RETRY_AFTER},
+                "content": responses["401"].get("content", {}),
+            }
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    edit_operations(app, add)
 
 
 def create_service_app(

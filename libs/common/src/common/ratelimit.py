@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from common.auth import AuthConfig, decode_token
+from common.auth import AuthConfig, decode_token, optional_bearer_token
 from common.errors import Problem, problem_response
 
 MAX_REMEMBERED_TOKENS = 4096  # verified token → its subject; emptied when full
@@ -65,11 +65,11 @@ class RateLimit:
         subject = self.subjects.get(authorization)
         if subject is not None:
             return subject
-        scheme, _, token = authorization.decode("latin-1").partition(" ")
+        token = optional_bearer_token(authorization.decode("latin-1"))
         try:
-            if scheme.lower() != "bearer":
-                raise ValueError(scheme)
-            principal = decode_token(token.strip(), self.auth(), purpose="api")
+            if token is None:
+                raise ValueError("not a Bearer token")
+            principal = decode_token(token, self.auth(), purpose="api")
         except (Problem, ValueError):
             client = scope.get("client")
             return f"address:{client[0] if client else '-'}"

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from fakes import InMemoryProjectionWriter
 from reporting.api.reports import columns, to_csv
 from reporting.api.schemas import RegionMetrics
 from reporting.catalogue import METRICS, Metric, keys_of, labels
+from reporting.projections.apply import apply_changes
+from reporting.projections.attribution import OPEN_POSTS
+from reporting.projections.changes import decode_change
 from reporting.read.queries import RegionFigures, metrics_object
+from support import agreement_message, event_data, event_message, organization_message, person_message
 
 
 def test_the_figures_object_and_the_schema_have_exactly_the_catalogue_metrics() -> None:
@@ -73,3 +78,30 @@ def test_the_dashboard_shows_what_the_catalogue_marks_and_every_breakdown() -> N
 
 def _page_order(m: Metric) -> int:
     return ("events", "partners", "talent").index(m.section)
+
+
+async def test_every_counter_the_projections_write_is_declared_in_the_catalogue() -> None:
+    """A counter the projections write but no metric declares would be stored and never shown."""
+    store = InMemoryProjectionWriter()
+    posts = [
+        {"organization": "IUPAP", "organization_country": "FR", "role": "member", "start_date": "2020-01-01"},
+        {"organization": "IAU", "role": "president", "start_date": "2019-01-01", "end_date": "2021-06-30"},
+    ]
+    messages = [
+        event_message(event_data(id="e1", host_province="440000", countries=["DE"], flagship=True, papers=3)),
+        organization_message("o1", "DE"),
+        agreement_message("a1", ["o1"], flagship=True),
+        person_message("p1", reserve=True, groups=("young_scientist", "expert"), posts=posts),
+    ]
+    changes = [decode_change(m) for m in messages]
+    await apply_changes(store, 1, [c for c in changes if c is not None])
+    written = {metric for (_region, _year, metric) in store.figures()}
+    assert len(written) >= 12  # every aggregate kind wrote its counters
+
+    def declared(metric: str) -> bool:
+        if metric.startswith(OPEN_POSTS):  # open posts: counted into talent.posts* for each year they last
+            metric = metric.replace(OPEN_POSTS, "talent.posts", 1)
+        return any(m.counter == metric if not m.vocabulary else metric.startswith(m.counter) for m in METRICS)
+
+    assert sorted(m for m in written if not declared(m)) == []
+    assert declared("talent.posts_open_by_role.member") and not declared("events.undeclared")

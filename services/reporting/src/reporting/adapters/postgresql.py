@@ -23,6 +23,7 @@ from reporting.projections.event_facts import EventFacts
 from reporting.projections.ports import ConcurrentApply, EventRow, StoredAggregate, Writes
 
 PARTNER_LINKS_LOCK = 7_304_222  # an arbitrary advisory-lock key (with the generation), the same in every process
+REBUILD_LOCK = 7_304_221  # an arbitrary advisory-lock key, the same in every process
 CHANNEL = "reporting_changes"
 MAX_PAYLOAD = 7000  # PostgreSQL's limit is 8000 bytes per notification
 
@@ -162,6 +163,29 @@ async def _upsert_deltas(driver: Any, statement: str, gen: int, deltas: dict[Any
         await driver.execute(
             statement, gen, *(list(column) for column in zip(*keys, strict=True)), [deltas[k] for k in keys]
         )
+
+
+class PostgresGenerationStore:
+    """PostgreSQL: snapshots and advisory locks per transaction; every process listens for announcements."""
+
+    replays_in_processes = True
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def read_one_snapshot(self) -> None:
+        """One REPEATABLE READ read-only transaction: the read engine otherwise autocommits each
+        statement, each with its own snapshot."""
+        await self.session.connection(
+            execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+        )
+
+    async def lock_rebuilds(self) -> bool:
+        """A transaction-level advisory lock: it ends with the transaction, never left on a pooled connection."""
+        return bool(await self.session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": REBUILD_LOCK}))
+
+    async def announce_swap(self, regions: Iterable[str]) -> None:
+        await announce(self.session, regions)
 
 
 def payloads(regions: Iterable[str]) -> list[str]:

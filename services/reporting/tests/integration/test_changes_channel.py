@@ -8,7 +8,8 @@ import time
 
 import pytest
 from common.db import create_engine, session_factory
-from reporting.stream.changes_channel import ChangeListener, announce
+from reporting.adapters.postgresql import announce
+from reporting.stream.changes_channel import ChangeListener
 from sqlalchemy import text
 from sse import read_events
 from support import EVENTS, event_data, event_message, prepare, running_service

@@ -444,7 +444,8 @@ async def test_a_rebuild_worker_exits_when_its_parent_goes(service):
 
 
 async def test_only_one_rebuild_runs_at_a_time(service):
-    from reporting.rebuild.replay import REBUILD_LOCK, RebuildRunning
+    from reporting.adapters.postgresql import REBUILD_LOCK
+    from reporting.rebuild.replay import RebuildRunning
     from sqlalchemy import text
 
     engine = create_engine(service.settings.database_url)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reporting.stream.changes_channel import MAX_PAYLOAD, payloads
+from reporting.adapters.postgresql import MAX_PAYLOAD, payloads
 
 
 def test_regions_are_split_under_the_limit_and_none_is_lost() -> None:

@@ -1,8 +1,11 @@
-"""`ProjectionWriter` for PostgreSQL: the fast path of the projections.
+"""PostgreSQL's side of reporting's ports: the `ProjectionWriter`, the fast path of the projections, and
+the `GenerationStore`.
 
 Rows travel as arrays (one bind per column) through `unnest`, so each statement is one round trip
 whatever the batch size, straight on the asyncpg connection under the session's transaction; keys are
 sorted, so concurrent consumers (`serve --workers`, `rebuild --workers`) lock rows in the same order.
+Changed regions are announced on a NOTIFY channel (`announce`), which every process's stream listens to
+(stream/changes_channel.py).
 """
 
 from __future__ import annotations
@@ -13,12 +16,16 @@ from typing import Any
 from common.db import asyncpg_connection
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from reporting.adapters.sqlite import EVENT_COLUMNS, SqlProjectionWriter, dumps, stored_aggregate, stored_event
 from reporting.projections.event_facts import EventFacts
 from reporting.projections.ports import ConcurrentApply, EventRow, StoredAggregate, Writes
 
 PARTNER_LINKS_LOCK = 7_304_222  # an arbitrary advisory-lock key (with the generation), the same in every process
+REBUILD_LOCK = 7_304_221  # an arbitrary advisory-lock key, the same in every process
+CHANNEL = "reporting_changes"
+MAX_PAYLOAD = 7000  # PostgreSQL's limit is 8000 bytes per notification
 
 _LOAD = (
     "SELECT id, version, facts, contribution FROM rm_aggregates WHERE gen = $1 AND kind = $2 AND id = ANY($3::text[])"
@@ -179,3 +186,50 @@ async def _upsert_deltas(driver: Any, statement: str, gen: int, deltas: dict[Any
         await driver.execute(
             statement, gen, *(list(column) for column in zip(*keys, strict=True)), [deltas[k] for k in keys]
         )
+
+
+class PostgresGenerationStore:
+    """PostgreSQL: snapshots and advisory locks per transaction; every process listens for announcements."""
+
+    replays_in_processes = True
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def read_one_snapshot(self) -> None:
+        """One REPEATABLE READ read-only transaction: the read engine otherwise autocommits each
+        statement, each with its own snapshot."""
+        await self.session.connection(
+            execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+        )
+
+    async def lock_rebuilds(self) -> bool:
+        """A transaction-level advisory lock: it ends with the transaction, never left on a pooled connection."""
+        return bool(await self.session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": REBUILD_LOCK}))
+
+    async def announce_swap(self, regions: Iterable[str]) -> None:
+        await announce(self.session, regions)
+
+
+def payloads(regions: Iterable[str]) -> list[str]:
+    """The regions, comma-separated, split into notifications under the size limit."""
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for region in sorted(regions):
+        if current and size + len(region) + 1 > MAX_PAYLOAD:
+            chunks.append(",".join(current))
+            current, size = [], 0
+        current.append(region)
+        size += len(region) + 1
+    if current:
+        chunks.append(",".join(current))
+    return chunks
+
+
+async def announce(session: AsyncSession, regions: Iterable[str]) -> None:
+    """Queue the notifications in the session's transaction (sent by PostgreSQL at its commit)."""
+    chunks = payloads(regions)
+    if chunks:
+        driver = await asyncpg_connection(session)
+        await driver.execute("SELECT pg_notify($1, c) FROM unnest($2::text[]) AS c", CHANNEL, chunks)

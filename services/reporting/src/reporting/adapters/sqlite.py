@@ -1,4 +1,5 @@
-"""`ProjectionWriter` through SQLAlchemy Core: SQLite (local use, one process). Bulk upserts in chunks."""
+"""SQLite's side of reporting's ports (local use, one process): the `ProjectionWriter` through SQLAlchemy
+Core, bulk upserts in chunks, and the `GenerationStore`."""
 
 from __future__ import annotations
 
@@ -264,3 +265,23 @@ class SqlProjectionWriter:
                 for (k, code), at in sorted(writes.body_changes.items())
             ],
         )
+
+
+class SqlGenerationStore:
+    """SQLite: one process, and a session is one BEGIN IMMEDIATE transaction (common/db.py)."""
+
+    replays_in_processes = False  # one process writes a SQLite file
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def read_one_snapshot(self) -> None:
+        """The session's one transaction reads one snapshot already, and no swap commits inside it."""
+
+    async def lock_rebuilds(self) -> bool:
+        """Nothing to take: SQLite has no lock a session can hold without holding off every writer, the
+        rebuild's own transactions among them."""
+        return True
+
+    async def announce_swap(self, regions: Iterable[str]) -> None:
+        """No channel between processes: the serving process's stream hears only of its own consumer's changes."""

@@ -7,6 +7,10 @@ composition root picks one, nothing here knows which.
 
 `ChangeAnnouncer` is how the projections tell the stream which regions changed: the stream implements
 it (PostgreSQL NOTIFY inside the batch's transaction), so no arrow runs from projections up to stream.
+
+`GenerationStore` is what the readers and the rebuild need of the generations' storage beyond plain SQL,
+where PostgreSQL and SQLite differ (snapshots, the rebuild's lock, processes, announcements); it is
+declared here, beside the generations' writer, so the adapters below the readers can implement it.
 """
 
 from __future__ import annotations
@@ -105,3 +109,27 @@ class ChangeAnnouncer(Protocol):
 
 
 WriterFactory = Callable[[Any], ProjectionWriter]  # a writer for the session of one transaction
+
+
+class GenerationStore(Protocol):
+    """The generations' storage as the readers and the rebuild see it, for one session."""
+
+    @property
+    def replays_in_processes(self) -> bool:
+        """Whether a rebuild may replay in several processes at once, each with its own connections."""
+        ...
+
+    async def read_one_snapshot(self) -> None:
+        """Make every statement of the session, up to its end, read one snapshot (read-only): a rebuild's
+        swap committed between two of them must not mix two generations."""
+        ...
+
+    async def lock_rebuilds(self) -> bool:
+        """Take the one-rebuild-at-a-time lock until the session's transaction ends (a crashed rebuild
+        never leaves it behind); False when another rebuild holds it."""
+        ...
+
+    async def announce_swap(self, regions: Iterable[str]) -> None:
+        """Inside the swap's transaction: tell every process's stream that `regions` may read differently
+        once it commits."""
+        ...

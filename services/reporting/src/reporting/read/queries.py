@@ -18,6 +18,7 @@ from common.settings import association_today
 from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from reporting.adapters.writers import generation_store
 from reporting.catalogue import METRICS, SECTIONS, Metric, keys_of
 from reporting.projections.attribution import BODY_PREFIX, OPEN_POSTS, is_pool_metric
 
@@ -28,14 +29,9 @@ CURRENT_GEN = "(SELECT current FROM rm_generation WHERE id = 1)"
 @contextlib.asynccontextmanager
 async def one_snapshot(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """A session whose statements all read one snapshot, for reads of more than one statement: a
-    rebuild's swap committed between them must not mix two generations. PostgreSQL: one REPEATABLE
-    READ read-only transaction (the read engine otherwise autocommits each statement, each with its own
-    snapshot). SQLite: a session is one BEGIN IMMEDIATE transaction already (common/db.py)."""
+    rebuild's swap committed between them must not mix two generations."""
     async with sessions() as session:
-        if session.get_bind().dialect.name == "postgresql":
-            await session.connection(
-                execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
-            )
+        await generation_store(session).read_one_snapshot()
         yield session
 
 

@@ -36,7 +36,7 @@ from typing import Any, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from common.kafka.failures import decode_failure_reason
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from reporting.adapters.tables import (
@@ -49,18 +49,16 @@ from reporting.adapters.tables import (
     generation,
     metrics,
 )
-from reporting.adapters.writers import projection_writer
+from reporting.adapters.writers import generation_store, projection_writer
 from reporting.projections.apply import apply_changes
 from reporting.projections.changes import Change, decode_message
 from reporting.read.queries import catalogue_codes
 from reporting.rebuild.failures import apply_failure_is_poison
-from reporting.stream.changes_channel import announce
 
 log = logging.getLogger(__name__)
 CHUNK = 50_000  # aggregates applied per transaction: the counter and country rows are written once each
 PROGRESS_SECONDS = 5.0
 LINKED_TOPIC = "exchange.partners.v1"  # its aggregates refer to one another (agreements name organizations)
-REBUILD_LOCK = 7_304_221  # an arbitrary advisory-lock key, the same in every process
 PROJECTION_TABLES = (metrics, country_refs, aggregates, event_facts, agreement_regions, agreement_orgs, bodies)
 MAX_NAMED = 10_000  # skipped messages named in the report (all are counted and logged)
 
@@ -390,9 +388,11 @@ async def rebuild(
     through the URL of the sessions' engine."""
     started = time.perf_counter()
     async with sessions() as lock_session:  # its transaction (and the lock) ends with the rebuild
-        if workers > 1 and lock_session.get_bind().dialect.name != "postgresql":
+        store = generation_store(lock_session)
+        if workers > 1 and not store.replays_in_processes:
             raise ValueError("a rebuild in several processes needs PostgreSQL")
-        await _lock_rebuilds(lock_session)
+        if not await store.lock_rebuilds():
+            raise RebuildRunning("another `reporting rebuild` is running")
         return await _rebuild(
             sessions, started, bootstrap_servers, topics, max_records, keep_previous, workers, progress
         )
@@ -416,15 +416,6 @@ async def refuse_deleted_records(consumer: AIOKafkaConsumer, partitions: Sequenc
             "figures they hold, so the live figures stay. The topics must be log-compacted "
             "(cleanup.policy=compact), never deleted from."
         )
-
-
-async def _lock_rebuilds(session: AsyncSession) -> None:
-    """One rebuild at a time (PostgreSQL: a transaction-level advisory lock, held until the session's
-    transaction ends — so a crashed rebuild never leaves it behind on a pooled connection)."""
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    if not await session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": REBUILD_LOCK}):
-        raise RebuildRunning("another `reporting rebuild` is running")
 
 
 async def _rebuild(
@@ -484,10 +475,9 @@ async def _rebuild(
             await session.execute(
                 update(generation).where(generation.c.id == 1).values(current=new_gen, swapped_at=datetime.now(UTC))
             )
-            if session.get_bind().dialect.name == "postgresql":
-                # Every region may read differently now (a group's members changed): the running
-                # processes' streams republish them all when the swap commits.
-                await announce(session, catalogue_codes())
+            # Every region may read differently now (a group's members changed): the running
+            # processes' streams republish them all when the swap commits.
+            await generation_store(session).announce_swap(catalogue_codes())
     finally:
         await consumer.stop()
     if not keep_previous:

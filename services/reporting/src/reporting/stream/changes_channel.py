@@ -4,7 +4,8 @@ A consumer batch announces its changed regions with `pg_notify` inside its own t
 announcement is delivered exactly when the figures are committed, and never for a batch rolled back.
 Every reporting process listens, so its SSE subscribers see every region's changes whichever process
 consumed them: the consumers scale out (`reporting serve --workers N`, `reporting consume`), and the
-streams stay complete. SQLite (one process) keeps the in-process path.
+streams stay complete. SQLite (one process) keeps the in-process path. The sending side, `announce`,
+is PostgreSQL's adapter's (adapters/postgresql.py): a rebuild's swap announces through it too.
 """
 
 from __future__ import annotations
@@ -15,36 +16,11 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from common.db import asyncpg_connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from reporting.adapters.postgresql import CHANNEL, announce
+
 log = logging.getLogger(__name__)
-CHANNEL = "reporting_changes"
-MAX_PAYLOAD = 7000  # PostgreSQL's limit is 8000 bytes per notification
-
-
-def payloads(regions: Iterable[str]) -> list[str]:
-    """The regions, comma-separated, split into notifications under the size limit."""
-    chunks: list[str] = []
-    current: list[str] = []
-    size = 0
-    for region in sorted(regions):
-        if current and size + len(region) + 1 > MAX_PAYLOAD:
-            chunks.append(",".join(current))
-            current, size = [], 0
-        current.append(region)
-        size += len(region) + 1
-    if current:
-        chunks.append(",".join(current))
-    return chunks
-
-
-async def announce(session: AsyncSession, regions: Iterable[str]) -> None:
-    """Queue the notifications in the session's transaction (sent by PostgreSQL at its commit)."""
-    chunks = payloads(regions)
-    if chunks:
-        driver = await asyncpg_connection(session)
-        await driver.execute("SELECT pg_notify($1, c) FROM unnest($2::text[]) AS c", CHANNEL, chunks)
 
 
 class NotifyAnnouncer:

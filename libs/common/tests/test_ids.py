@@ -35,7 +35,7 @@ def test_ids_are_unique_and_canonical_strings() -> None:
     assert all(str(uuid.UUID(v)) == v for v in values)
 
 
-def test_new_events_get_time_ordered_ids() -> None:
+def test_a_messages_id_is_time_ordered() -> None:
     event = cloud_event(source="/test", type="test.happened", subject="x", data={})
     assert uuid.UUID(event.id).version == 7
 

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -98,7 +98,8 @@ async def republish(
                 rows = (await session.execute(query)).mappings().all()
                 if not rows:
                     break
-                await stage(session, outbox, republished_messages(aggregate, rows), topic)
+                messages = republished_messages(aggregate, cast(Sequence[Mapping[str, Any]], rows))
+                await stage(session, outbox, messages, topic)
             counts[aggregate.name] += len(rows)
             last = rows[-1][aggregate.key_column]
     return counts

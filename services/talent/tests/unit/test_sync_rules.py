@@ -50,7 +50,7 @@ async def test_created_then_unchanged_then_updated_and_nothing_published_twice(s
 
 async def test_a_change_whose_message_would_pass_the_bound_is_422_and_nothing_is_written(store) -> None:
     service = TalentService(store, max_message_bytes=4096)
-    posts = [{"organization": f"{n} " + "国" * 250, "role": "member", "start_date": "2020-01-01"} for n in range(3)]
+    posts = [{"organization": f"{n} " + "国" * 250, "role": "member", "start_date": "2020-01-01"} for n in range(8)]
     records = [person(1), person(2, posts=posts)]
     for dry_run in (True, False):  # a dry run answers what the sync would
         with pytest.raises(MessageTooLarge) as refused:

@@ -21,9 +21,8 @@ import uuid
 
 from aiokafka import AIOKafkaConsumer
 from common.db import create_engine, new_metadata, session_factory, without_loopback_tls
-from common.envelope import new_event
 from common.kafka import ensure_topics, new_producer
-from common.outbox import OutboxRelay, add_to_outbox, install_wakeup, outbox_table
+from common.outbox import OutboxRelay, install_wakeup, outbox_message, outbox_table, stage
 from common.testing.infra import drop_database, kafka_bootstrap_servers, postgres_admin_url
 from sqlalchemy import Column, Integer, String, Table, insert, text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -34,13 +33,13 @@ changes = Table("changes", metadata, Column("id", Integer, primary_key=True), Co
 
 
 def payload(n: int) -> str:
-    event = new_event(
+    message = outbox_message(
         source="/bench",
         type="exchange.bench.recorded",
         subject=f"agg-{n % 1000}",
         data={"seq": n, "title": "International Conference on Materials " * 4, "version": 1},
     )
-    return event.model_dump_json()
+    return message.payload
 
 
 def cpu() -> float:
@@ -133,11 +132,11 @@ async def latency(url: str, bootstrap: str, topic: str, rate: int, seconds: int)
             await asyncio.sleep(delay)
         async with sessions() as session, session.begin():
             await session.execute(insert(changes).values(note=f"change {n}"))
-            event = new_event(
+            message = outbox_message(
                 source="/bench", type="exchange.bench.recorded", subject=f"agg-{n % 100}", data={"seq": n}
             )
-            await add_to_outbox(session, outbox, event, topic)
-        committed[event.id] = time.perf_counter()
+            await stage(session, outbox, [message], topic)
+        committed[message.event_id] = time.perf_counter()
     deadline = time.perf_counter() + 10
     while len(arrived) < total and time.perf_counter() < deadline:  # noqa: ASYNC110 - bounded wait
         await asyncio.sleep(0.05)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from common.envelope import new_event
 from common.regions import regions_of_countries
+from common.testing.messages import cloud_event
 from reporting.projections.attribution import event_home_region
 from reporting.projections.changes import decode_change
 from reporting.projections.event_facts import event_figures
@@ -25,7 +25,7 @@ def test_each_documented_event_is_read_by_reporting(name):
     message = MESSAGES[name]
     schema = message["payload"]
     for example in schema["properties"]["data"]["examples"]:
-        event = new_event(source="/events", type=message["name"], subject=example["id"], data=example)
+        event = cloud_event(source="/events", type=message["name"], subject=example["id"], data=example)
         jsonschema.validate(event.model_dump(mode="json"), schema)  # the producer's own schema
         change = decode_change(event)
         assert change is not None, f"reporting ignores {message['name']}"

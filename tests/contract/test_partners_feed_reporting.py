@@ -11,7 +11,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from common.envelope import new_event
+from common.testing.messages import cloud_event
 from reporting.projections.attribution import agreement_facts, organization_facts
 from reporting.projections.changes import decode_change
 
@@ -45,7 +45,7 @@ def test_every_partners_message_type_has_an_example():
 
 @pytest.mark.parametrize(("message", "example"), list(_examples()))
 def test_each_partners_message_is_read_by_reporting(message, example):
-    event = new_event(source="/partners", type=message["name"], subject=example["id"], data=example)
+    event = cloud_event(source="/partners", type=message["name"], subject=example["id"], data=example)
     jsonschema.validate(event.model_dump(mode="json"), message["payload"])  # the producer's own schema
     change = decode_change(event)
     kind = message["name"].split(".")[1]
@@ -71,6 +71,6 @@ def test_each_partners_message_is_read_by_reporting(message, example):
 def test_an_agreement_without_signed_by_is_refused():
     (example,) = MESSAGES["agreement_signed"]["payload"]["properties"]["data"]["examples"]
     data = {k: v for k, v in example.items() if k != "signed_by"} | {"organizer": example["signed_by"]}
-    event = new_event(source="/partners", type="exchange.agreement.signed", subject=example["id"], data=data)
+    event = cloud_event(source="/partners", type="exchange.agreement.signed", subject=example["id"], data=data)
     with pytest.raises(Exception, match="data"):
         decode_change(event)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from common.envelope import new_event
+from common.testing.messages import cloud_event
 from reporting.projections.attribution import person_contribution
 from reporting.projections.changes import decode_change
 
@@ -25,7 +25,7 @@ def test_each_documented_talent_message_is_read_by_reporting(name: str) -> None:
     schema = message["payload"]
     assert not PERSONAL & set(schema["properties"]["data"]["properties"])
     for example in schema["properties"]["data"]["examples"]:
-        event = new_event(source="/talent", type=message["name"], subject=example["id"], data=example)
+        event = cloud_event(source="/talent", type=message["name"], subject=example["id"], data=example)
         if message["name"] == "exchange.person.removed" and not example["deleted"]:
             continue  # the upsert's example in the shared state model
         jsonschema.validate(event.model_dump(mode="json"), schema)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import jsonschema
 from common.asyncapi import PublishedEvent, asyncapi_document
-from common.envelope import envelope_schema, new_event
+from common.envelope import envelope_schema
+from common.testing.messages import cloud_event
 from pydantic import BaseModel
 
 
@@ -15,7 +16,7 @@ class Recorded(BaseModel):
 
 def test_envelope_schema_validates_a_real_event_and_rejects_a_wrong_type():
     schema = envelope_schema("exchange.thing.recorded", Recorded)
-    good = new_event(source="/t", type="exchange.thing.recorded", subject="1", data={"id": "1", "version": 2})
+    good = cloud_event(source="/t", type="exchange.thing.recorded", subject="1", data={"id": "1", "version": 2})
     jsonschema.validate(good.model_dump(mode="json"), schema)
     bad = {**good.model_dump(mode="json"), "type": "exchange.thing.other"}
     try:

@@ -9,8 +9,9 @@ from collections.abc import Sequence
 import pytest
 from aiokafka import AIOKafkaProducer
 from common.db import session_factory
-from common.envelope import CloudEvent, new_event
+from common.envelope import CloudEvent
 from common.kafka.consumer import ConsumerRunner, Decoded, Delivery, InvalidMessage, decode_envelope
+from common.testing.messages import cloud_event
 from common.testing.plugin import read_topic, wait_until
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -48,7 +49,7 @@ async def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
 
 
 def message(amount: object, key: str = "total") -> CloudEvent:
-    return new_event(source="/test", type="exchange.test.counted", subject=key, data={"key": key, "amount": amount})
+    return cloud_event(source="/test", type="exchange.test.counted", subject=key, data={"key": key, "amount": amount})
 
 
 async def counter(engine, key: str = "total") -> int | None:
@@ -202,7 +203,7 @@ async def test_consumer_carries_on_after_a_broker_restart(
 
 async def test_trace_context_travels_from_the_writer_to_the_consumer(engine, kafka_bootstrap, topic, run_id):
     from common.observability import new_traceparent, traceparent_var
-    from common.outbox import OutboxRelay, add_to_outbox
+    from common.outbox import OutboxRelay, outbox_message, stage
 
     from .conftest import outbox
 
@@ -211,7 +212,9 @@ async def test_trace_context_travels_from_the_writer_to_the_consumer(engine, kaf
     token = traceparent_var.set(incoming)
     try:
         async with sessions() as session, session.begin():
-            await add_to_outbox(session, outbox, message(4), topic)
+            data = {"key": "total", "amount": 4}
+            written = outbox_message(source="/test", type="exchange.test.counted", subject="total", data=data)
+            await stage(session, outbox, [written], topic)
     finally:
         traceparent_var.reset(token)
     relay = OutboxRelay(service="test", sessions=sessions, outbox=outbox, bootstrap_servers=kafka_bootstrap)

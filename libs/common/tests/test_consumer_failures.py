@@ -13,8 +13,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import CommitFailedError, ConsumerStoppedError, KafkaConnectionError
 from common.db import session_factory
-from common.envelope import new_event
 from common.kafka.consumer import ConsumerRunner, Decoded, Delivery, InvalidMessage, decode_envelope
+from common.testing.messages import cloud_event
 from common.testing.plugin import read_topic, wait_until
 from prometheus_client import REGISTRY
 from pydantic import BaseModel, Field, ValidationError
@@ -211,8 +211,8 @@ async def test_no_personal_data_reaches_a_log_line_or_a_dead_letter_header(
     bad_envelope = json.loads(message(1).to_bytes())
     bad_envelope["id"] = f"{NAME} <{EMAIL}> " * 3  # longer than an id may be
     bad_envelope["time"] = f"{NAME} {EMAIL}"
-    bad_data = new_event(source="/test", type="t", subject="s", data={"key": f"{NAME} {EMAIL}", "amount": NAME})
-    fails_in_database = new_event(source="/test", type="t", subject="s", data={"key": EMAIL, "amount": 1})
+    bad_data = cloud_event(source="/test", type="t", subject="s", data={"key": f"{NAME} {EMAIL}", "amount": NAME})
+    fails_in_database = cloud_event(source="/test", type="t", subject="s", data={"key": EMAIL, "amount": 1})
     await produce(
         kafka_bootstrap,
         topic,

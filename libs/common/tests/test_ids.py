@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 import uuid
 
-from common.envelope import new_event
 from common.ids import new_message_id, uuid7, uuid7_strings
+from common.testing.messages import cloud_event
 
 
 def test_uuid7_has_version_7_and_the_rfc_variant() -> None:
@@ -35,8 +35,8 @@ def test_ids_are_unique_and_canonical_strings() -> None:
     assert all(str(uuid.UUID(v)) == v for v in values)
 
 
-def test_new_events_get_time_ordered_ids() -> None:
-    event = new_event(source="/test", type="test.happened", subject="x", data={})
+def test_a_messages_id_is_time_ordered() -> None:
+    event = cloud_event(source="/test", type="test.happened", subject="x", data={})
     assert uuid.UUID(event.id).version == 7
 
 

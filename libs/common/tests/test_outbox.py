@@ -10,9 +10,8 @@ from collections import defaultdict
 
 import pytest
 from common.db import session_factory
-from common.envelope import new_event
 from common.kafka import ensure_topics, new_producer
-from common.outbox import OutboxRelay, add_to_outbox, install_wakeup
+from common.outbox import OutboxRelay, install_wakeup, outbox_message, stage
 from common.outbox.relay import murmur2, partition_for
 from common.testing.plugin import read_topic, wait_until
 from sqlalchemy import func, insert, select
@@ -37,11 +36,11 @@ async def test_committed_messages_are_published_once_each(engine, kafka_bootstra
         for n in range(20):
             async with sessions() as session, session.begin():
                 await session.execute(insert(counters).values(key=f"k{n}", value=n))
-                message = new_event(
+                message = outbox_message(
                     source="/test", type="exchange.test.recorded", subject=f"agg-{n % 4}", data={"n": n, "version": n}
                 )
-                ids.append(message.id)
-                await add_to_outbox(session, outbox, message, topic)
+                ids.append(message.event_id)
+                await stage(session, outbox, [message], topic)
         records = await read_topic(kafka_bootstrap, topic, expected=20)
 
         async def outbox_empty() -> bool:  # published rows are deleted, not kept marked as sent
@@ -64,15 +63,15 @@ async def test_rolled_back_transaction_publishes_nothing(engine, kafka_bootstrap
     try:
         with pytest.raises(RuntimeError):
             async with sessions() as session, session.begin():
-                await add_to_outbox(session, outbox, new_event(source="/t", type="t", subject="a", data={}), topic)
+                await stage(session, outbox, [outbox_message(source="/t", type="t", subject="a", data={})], topic)
                 raise RuntimeError("the use case failed after staging its message")
-        committed = new_event(source="/t", type="t", subject="b", data={"after": True})
+        committed = outbox_message(source="/t", type="t", subject="b", data={"after": True})
         async with sessions() as session, session.begin():
-            await add_to_outbox(session, outbox, committed, topic)
+            await stage(session, outbox, [committed], topic)
         records = await read_topic(kafka_bootstrap, topic, expected=2, timeout=5)
     finally:
         await relay.stop()
-    assert [json.loads(r.value)["id"] for r in records] == [committed.id]
+    assert [json.loads(r.value)["id"] for r in records] == [committed.event_id]
 
 
 @pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
@@ -92,8 +91,8 @@ async def test_broker_down_with_1000_pending_loses_nothing_and_keeps_order(
         for start in range(0, 1000, 100):
             async with sessions() as session, session.begin():
                 for n in range(start, start + 100):
-                    message = new_event(source="/t", type="t", subject=f"key-{n % 10}", data={"seq": n})
-                    await add_to_outbox(session, outbox, message, topic)
+                    message = outbox_message(source="/t", type="t", subject=f"key-{n % 10}", data={"seq": n})
+                    await stage(session, outbox, [message], topic)
         await asyncio.sleep(2)  # the relay is failing and backing off meanwhile
         assert relay.published == 0
         assert relay.last_error is not None
@@ -125,9 +124,8 @@ async def test_two_relays_publish_each_message_and_keep_order(engine, kafka_boot
     try:
         for n in range(300):
             async with sessions() as session, session.begin():
-                await add_to_outbox(
-                    session, outbox, new_event(source="/t", type="t", subject=f"k{n % 3}", data={"seq": n}), topic
-                )
+                message = outbox_message(source="/t", type="t", subject=f"k{n % 3}", data={"seq": n})
+                await stage(session, outbox, [message], topic)
         records = await read_topic(kafka_bootstrap, topic, expected=300)
     finally:
         for relay in relays:
@@ -180,8 +178,8 @@ async def test_relay_places_keys_like_send_and_keeps_order_across_full_batches(e
     relay = relay_for(engine, kafka_bootstrap, producer_factory=small_batches)
     async with sessions() as session, session.begin():
         for n in range(400):
-            message = new_event(source="/t", type="t", subject=f"agg-{n % 13}", data={"seq": n, "pad": "x" * 100})
-            await add_to_outbox(session, outbox, message, topic)
+            message = outbox_message(source="/t", type="t", subject=f"agg-{n % 13}", data={"seq": n, "pad": "x" * 100})
+            await stage(session, outbox, [message], topic)
     try:
         assert await relay.publish_once() == 400
         records = await read_topic(kafka_bootstrap, topic, expected=400)
@@ -215,8 +213,8 @@ async def test_a_batch_the_broker_refuses_rolls_the_claim_back(engine, kafka_boo
     relay = relay_for(engine, kafka_bootstrap, send_timeout=10.0)
     async with sessions() as session, session.begin():
         for n in range(100):
-            message = new_event(source="/t", type="t", subject=f"k{n % 5}", data={"seq": n, "pad": "x" * 100})
-            await add_to_outbox(session, outbox, message, topic)
+            message = outbox_message(source="/t", type="t", subject=f"k{n % 5}", data={"seq": n, "pad": "x" * 100})
+            await stage(session, outbox, [message], topic)
     try:
         with pytest.raises(Exception, match="TooLarge"):
             await relay.publish_once()

@@ -10,15 +10,16 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
 from common.db import create_engine, session_factory
-from common.envelope import new_event
 from common.kafka import ensure_topics, new_producer
-from common.outbox import OutboxRelay, add_to_outbox, install_wakeup
+from common.outbox import OutboxRelay, install_wakeup, outbox_message
+from common.outbox import stage as stage_messages
 from common.testing.plugin import read_topic, wait_until
 from prometheus_client import REGISTRY
 from sqlalchemy import func, insert, select
@@ -35,8 +36,8 @@ def relay_for(engine: AsyncEngine, bootstrap: str, **kwargs: Any) -> OutboxRelay
 async def stage(engine: AsyncEngine, topic: str, key: str, versions: range) -> None:
     async with session_factory(engine)() as session, session.begin():
         for version in versions:
-            message = new_event(source="/t", type="t", subject=key, data={"version": version})
-            await add_to_outbox(session, outbox, message, topic)
+            message = outbox_message(source="/t", type="t", subject=key, data={"version": version})
+            await stage_messages(session, outbox, [message], topic)
 
 
 def versions_per_key(records: list[Any]) -> dict[str, list[int]]:
@@ -214,16 +215,16 @@ async def test_a_record_too_large_is_quarantined_and_the_rest_published(engine, 
     await ensure_topics(kafka_bootstrap, [topic], partitions=1)
     relay = relay_for(engine, kafka_bootstrap, max_message_bytes=64 * 1024)
     await stage(engine, topic, "k", range(1, 3))
-    huge = new_event(source="/t", type="t", subject="k", data={"version": 3, "pad": "x" * 70_000})
+    huge = outbox_message(source="/t", type="t", subject="k", data={"version": 3, "pad": "x" * 70_000})
     async with session_factory(engine)() as session, session.begin():  # as a row written before the bound was
         await session.execute(
             insert(outbox).values(
-                event_id=huge.id,
+                event_id=huge.event_id,
                 topic=topic,
                 key="k",
-                payload=huge.model_dump_json(),
+                payload=huge.payload,
                 headers=None,
-                created_at=huge.time,
+                created_at=datetime.now(UTC),
             )
         )
     await stage(engine, topic, "k", range(4, 6))
@@ -237,11 +238,11 @@ async def test_a_record_too_large_is_quarantined_and_the_rest_published(engine, 
     assert await relay.backlog() == 0
     async with session_factory(engine)() as session:
         quarantined = (await session.execute(select(relay.dead_letters))).mappings().all()
-    assert [(q["event_id"], q["key"], q["topic"]) for q in quarantined] == [(huge.id, "k", topic)]
+    assert [(q["event_id"], q["key"], q["topic"]) for q in quarantined] == [(huge.event_id, "k", topic)]
     assert "too large" in quarantined[0]["reason"]
-    assert json.loads(quarantined[0]["payload"])["id"] == huge.id  # kept whole, to publish by hand
+    assert json.loads(quarantined[0]["payload"])["id"] == huge.event_id  # kept whole, to publish by hand
     assert REGISTRY.get_sample_value("outbox_dead_letters_total", {"service": relay.service}) == 1
-    assert [r for r in caplog.records if r.levelno >= logging.ERROR and huge.id in r.getMessage()]
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR and huge.event_id in r.getMessage()]
 
 
 async def test_a_record_the_broker_refuses_as_too_large_is_quarantined(engine, kafka_bootstrap, topic_prefix):
@@ -260,8 +261,8 @@ async def test_a_record_the_broker_refuses_as_too_large_is_quarantined(engine, k
     relay = relay_for(engine, kafka_bootstrap, send_timeout=10.0)
     await stage(engine, topic, "k", range(1, 2))
     async with session_factory(engine)() as session, session.begin():
-        message = new_event(source="/t", type="t", subject="k", data={"version": 2, "pad": "x" * 5000})
-        await add_to_outbox(session, outbox, message, topic)
+        message = outbox_message(source="/t", type="t", subject="k", data={"version": 2, "pad": "x" * 5000})
+        await stage_messages(session, outbox, [message], topic)
     await stage(engine, topic, "k", range(3, 4))
     try:
         published = 0

@@ -1,13 +1,13 @@
-"""The CloudEvents 1.0 envelope of the contract (JSON structured mode)."""
+"""The CloudEvents 1.0 envelope of the contract (JSON structured mode): the model consumers validate a
+message with and the AsyncAPI schema is made from. Producers make their messages with
+`common.outbox.outbox_message`, the one builder."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from common.ids import new_message_id
 
 CONTENT_TYPE = "application/cloudevents+json"
 
@@ -43,10 +43,6 @@ class CloudEvent(CloudEventFields):
     @classmethod
     def from_bytes(cls, raw: bytes) -> CloudEvent:
         return cls.model_validate_json(raw)
-
-
-def new_event(*, source: str, type: str, subject: str, data: dict[str, Any]) -> CloudEvent:
-    return CloudEvent(id=new_message_id(), source=source, type=type, subject=subject, time=datetime.now(UTC), data=data)
 
 
 def envelope_schema(event_type: str, data_model: type[BaseModel]) -> dict[str, Any]:

@@ -13,27 +13,62 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from datetime import UTC, datetime
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.db import create_engine, session_factory
-from common.envelope import CloudEvent
-from common.outbox import add_many_to_outbox
+from common.ids import uuid7_strings
+from common.outbox import OutboxMessage, cloudevent_time, message_headers, outbox_message, stage
 from common.runtime import run_async
 from common.settings import ServiceSettings
 
 
+class Published(NamedTuple):
+    """What a stored row is announced as: the type of its last change, its aggregate id (the CloudEvent
+    subject and Kafka key) and its whole public state, JSON-ready."""
+
+    type: str
+    subject: str
+    data: Mapping[str, Any]
+
+
 @dataclass(frozen=True)
 class RepublishedAggregate:
-    """One kind of aggregate a service publishes: its table, its topic, and the message of a stored row."""
+    """One kind of aggregate a service publishes: its table, its topic and source, and what a stored row
+    is announced as (its message is made by `common.outbox.outbox_message`, as every written one is)."""
 
     name: str
     table: Table
     topic: str  # unprefixed; the settings' topic prefix is added
-    message_of: Callable[[Mapping[str, Any]], CloudEvent]
+    source: str
+    published: Callable[[Mapping[str, Any]], Published]
     key_column: str = "id"
+
+
+def republished_messages(aggregate: RepublishedAggregate, rows: Sequence[Mapping[str, Any]]) -> list[OutboxMessage]:
+    """The messages of a batch of stored rows: one time, and one set of headers per type, for the batch."""
+    time = cloudevent_time(datetime.now(UTC))
+    headers: dict[str, str] = {}
+    messages = []
+    for row, message_id in zip(rows, uuid7_strings(len(rows)), strict=True):
+        published = aggregate.published(row)
+        if published.type not in headers:
+            headers[published.type] = message_headers(published.type)
+        messages.append(
+            outbox_message(
+                source=aggregate.source,
+                type=published.type,
+                subject=published.subject,
+                data=published.data,
+                headers=headers[published.type],
+                message_id=message_id,
+                time=time,
+            )
+        )
+    return messages
 
 
 async def republish(
@@ -63,9 +98,8 @@ async def republish(
                 rows = (await session.execute(query)).mappings().all()
                 if not rows:
                     break
-                await add_many_to_outbox(
-                    session, outbox, [aggregate.message_of(cast(Mapping[str, Any], row)) for row in rows], topic
-                )
+                messages = republished_messages(aggregate, cast(Sequence[Mapping[str, Any]], rows))
+                await stage(session, outbox, messages, topic)
             counts[aggregate.name] += len(rows)
             last = rows[-1][aggregate.key_column]
     return counts

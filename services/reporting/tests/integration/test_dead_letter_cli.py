@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from common.envelope import new_event
 from common.kafka import ensure_topics
+from common.testing.messages import cloud_event
 from reporting.entrypoints.cli import main
 
 
@@ -18,7 +18,7 @@ def test_reporting_lists_its_dead_letters(monkeypatch, capsys, kafka_bootstrap, 
     monkeypatch.setenv("REPORTING_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/r.db")
     monkeypatch.setenv("REPORTING_ENVIRONMENT", "development")
     dlq = f"{prefix}exchange.events.v1.dlq"
-    event = new_event(source="/events", type="exchange.event.recorded", subject="e1", data={"version": 1})
+    event = cloud_event(source="/events", type="exchange.event.recorded", subject="e1", data={"version": 1})
 
     async def dead_letter() -> None:
         await ensure_topics(kafka_bootstrap, [dlq], partitions=1)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from common.envelope import new_event
 from common.kafka.consumer import InvalidMessage
+from common.testing.messages import cloud_event
 from pydantic import ValidationError
 from reporting.contracts.inbound import EventState, PersonState
 from reporting.projections.attribution import (
@@ -134,12 +134,12 @@ def test_province_codes():
 
 
 def test_decode_rejects_what_cannot_be_attributed_and_skips_unknown_types():
-    bad = new_event(source="/events", type="exchange.event.recorded", subject="x", data={"version": 1})
+    bad = cloud_event(source="/events", type="exchange.event.recorded", subject="x", data={"version": 1})
     with pytest.raises(InvalidMessage):
         decode_change(bad)
-    other = new_event(source="/partners", type="exchange.membership.recorded", subject="m", data={"version": 1})
+    other = cloud_event(source="/partners", type="exchange.membership.recorded", subject="m", data={"version": 1})
     assert decode_change(other) is None
-    ok = new_event(
+    ok = cloud_event(
         source="/events",
         type="exchange.event.cancelled",
         subject="e1",
@@ -186,7 +186,7 @@ def test_a_bad_envelope_and_bad_data_are_told_apart(raw: bytes, error: type[Exce
 
 
 def test_a_valid_envelope_of_an_unknown_type_is_skipped_with_its_id() -> None:
-    raw = new_event(source="/partners", type="exchange.membership.recorded", subject="m", data={}).to_bytes()
+    raw = cloud_event(source="/partners", type="exchange.membership.recorded", subject="m", data={}).to_bytes()
     decoded = decode_message(raw)
     assert decoded.value is None and decoded.message_id
 
@@ -197,6 +197,6 @@ def test_a_valid_envelope_of_an_unknown_type_is_skipped_with_its_id() -> None:
 def test_an_unknown_type_of_a_projected_aggregate_is_dead_lettered_not_skipped(type_: str) -> None:
     """Skipped, it would be recorded as processed and its figures lost until a rebuild; dead-lettered, it
     waits visibly (`reporting dlq list`) for a reporting that projects it (`reporting dlq replay`)."""
-    raw = new_event(source="/events", type=type_, subject="e1", data={"id": "e1", "version": 2}).to_bytes()
+    raw = cloud_event(source="/events", type=type_, subject="e1", data={"id": "e1", "version": 2}).to_bytes()
     with pytest.raises(InvalidMessage, match="does not project"):
         decode_message(raw)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from common.envelope import new_event
 from common.kafka.failures import classify, describe
+from common.testing.messages import cloud_event
 from reporting.projections.changes import decode_message
 from reporting.projections.ports import ConcurrentApply
 
@@ -23,7 +23,7 @@ def test_a_concurrent_apply_is_retried_never_dead_lettered() -> None:
     ],
 )
 def test_undecodable_data_is_poison_and_described_without_its_values(data: dict[str, object]) -> None:
-    raw = new_event(source="/events", type="exchange.event.recorded", subject="e1", data=data).to_bytes()
+    raw = cloud_event(source="/events", type="exchange.event.recorded", subject="e1", data=data).to_bytes()
     with pytest.raises(Exception) as caught:
         decode_message(raw)
     assert classify(caught.value) == "poison"

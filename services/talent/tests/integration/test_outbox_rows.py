@@ -94,7 +94,7 @@ async def test_orm_path_on_sqlite_writes_the_builders_rows(tmp_path: Path) -> No
 @pytest.mark.parametrize("service", sorted(p.name for p in SERVICES.iterdir() if (p / "src").is_dir()))
 def test_no_service_spells_the_outbox_row_itself(service: str) -> None:
     """Only common.outbox names the outbox's columns and builds the envelope's headers: a service
-    writing rows takes `OUTBOX_COLUMNS`, `outbox_rows` and `outbox_message`/`message_of`."""
+    writing rows takes `OUTBOX_COLUMNS`, `outbox_rows` and `outbox_message`."""
     spelled = re.compile(r"INSERT\s+INTO\s+\"?outbox\b|\"ce_type\"|'ce_type'", re.IGNORECASE)
     offending = [
         str(path.relative_to(SERVICES))

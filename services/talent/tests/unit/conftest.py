@@ -18,7 +18,7 @@ from talent.domain.model import Person
 @dataclass
 class Memory:
     people: dict[str, Person] = field(default_factory=dict)
-    messages: list[CloudEvent] = field(default_factory=list)
+    messages: list[CloudEvent] = field(default_factory=list)  # as a consumer reads them
     audit: list[AuditNote] = field(default_factory=list)
     commits: int = 0
 
@@ -55,7 +55,7 @@ class FakeWriter:
     async def write(self, changes: Changes) -> None:
         for person in [*changes.created, *changes.updated, *changes.erased]:
             self.staged.people[person.id] = person
-        self.staged.messages.extend(changes.messages)
+        self.staged.messages.extend(CloudEvent.model_validate_json(m.payload) for m in changes.messages)
         self.staged.audit.extend(changes.audit)
 
     async def commit(self) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from common.auth import Principal
 from common.errors import Forbidden, Unprocessable
+from common.outbox import MessageTooLarge
 from talent.application.ports import PersonFilter, PostFilter
 from talent.application.use_cases import BadRecord, TalentService
 from talent.domain.model import PERSONAL_FIELDS
@@ -45,6 +46,19 @@ async def test_created_then_unchanged_then_updated_and_nothing_published_twice(s
     third = await service.sync(actor=CMES, society=None, mode="delta", records=records)
     assert (third.updated, third.unchanged) == (1, 9)
     assert store.memory.messages[-1].data["version"] == 2
+
+
+async def test_a_change_whose_message_would_pass_the_bound_is_422_and_nothing_is_written(store) -> None:
+    service = TalentService(store, max_message_bytes=4096)
+    posts = [{"organization": f"{n} " + "国" * 250, "role": "member", "start_date": "2020-01-01"} for n in range(8)]
+    records = [person(1), person(2, posts=posts)]
+    for dry_run in (True, False):  # a dry run answers what the sync would
+        with pytest.raises(MessageTooLarge) as refused:
+            await service.sync(actor=CMES, society=None, mode="delta", records=records, dry_run=dry_run)
+        assert refused.value.status == 422 and refused.value.field == "posts"
+    assert (store.memory.people, store.memory.messages, store.memory.commits) == ({}, [], 0)
+    fine = await service.sync(actor=CMES, society=None, mode="delta", records=[person(1), person(2)])
+    assert fine.created == 2 and len(store.memory.messages) == 2
 
 
 async def test_rejections_do_not_reject_the_rest_and_name_their_record(store) -> None:

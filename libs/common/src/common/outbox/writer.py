@@ -1,4 +1,6 @@
-"""Adding messages to the outbox inside the caller's transaction, and waking the relay after commit."""
+"""The one place a message is made (`outbox_message`: the CloudEvent of a change and its outbox values,
+for the ORM path and the bulk statements alike), staging messages inside the caller's transaction, and
+waking the relay after commit."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from sqlalchemy import Table, event, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
-from common.envelope import CONTENT_TYPE, CloudEvent
+from common.envelope import CONTENT_TYPE
 from common.errors import Unprocessable
 from common.ids import new_message_id
 from common.observability import traceparent_var
@@ -147,19 +149,6 @@ def outbox_message(
     return OutboxMessage(message_id, subject, payload.decode(), headers)
 
 
-def message_of(event: CloudEvent, *, max_message_bytes: int = MAX_MESSAGE_BYTES) -> OutboxMessage:
-    """The outbox values of an already built `CloudEvent` (republishing, tests)."""
-    return outbox_message(
-        source=event.source,
-        type=event.type,
-        subject=event.subject,
-        data=event.model_dump(mode="json", include={"data"})["data"],
-        message_id=event.id,
-        time=cloudevent_time(event.time.astimezone(UTC)),
-        max_message_bytes=max_message_bytes,
-    )
-
-
 def outbox_rows(messages: Sequence[OutboxMessage], topic: str, now: datetime) -> list[dict[str, object]]:
     """The outbox rows (`OUTBOX_COLUMNS`) of `messages` for `topic`, staged at `now`."""
     return [
@@ -182,30 +171,6 @@ async def stage(session: AsyncSession, outbox: Table, messages: Sequence[OutboxM
         return
     await session.execute(insert(outbox), outbox_rows(messages, topic, datetime.now(UTC)))
     session.info[_PENDING] = True
-
-
-async def add_to_outbox(
-    session: AsyncSession,
-    outbox: Table,
-    message: CloudEvent,
-    topic: str,
-    *,
-    max_message_bytes: int = MAX_MESSAGE_BYTES,
-) -> None:
-    """Stage `message` for `topic`; it is published only if the caller's transaction commits. A message
-    that would pass `max_message_bytes` raises `MessageTooLarge` (422) and nothing is staged."""
-    await add_many_to_outbox(session, outbox, [message], topic, max_message_bytes=max_message_bytes)
-
-
-async def add_many_to_outbox(
-    session: AsyncSession,
-    outbox: Table,
-    messages: Sequence[CloudEvent],
-    topic: str,
-    *,
-    max_message_bytes: int = MAX_MESSAGE_BYTES,
-) -> None:
-    await stage(session, outbox, [message_of(m, max_message_bytes=max_message_bytes) for m in messages], topic)
 
 
 def install_wakeup(factory: async_sessionmaker[AsyncSession], wake: Callable[[], None]) -> None:

@@ -5,16 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from common.envelope import CloudEvent, new_event
-from common.republish import RepublishedAggregate
+from common.republish import Published, RepublishedAggregate
 
 from events.adapters.repository import event_of
 from events.adapters.tables import events
 from events.contracts import EVENT_CANCELLED, EVENT_RECORDED, EVENT_UPDATED, SOURCE, TOPIC
 
 
-def message_of(row: Mapping[str, Any]) -> CloudEvent:
-    """The message a consumer would have seen last for this row: same whole state, same version."""
+def published(row: Mapping[str, Any]) -> Published:
+    """What a consumer would have seen last for this row: same whole state, same version."""
     state = event_of(row).state
     if state["status"] == "cancelled":
         event_type = EVENT_CANCELLED
@@ -22,7 +21,7 @@ def message_of(row: Mapping[str, Any]) -> CloudEvent:
         event_type = EVENT_RECORDED
     else:
         event_type = EVENT_UPDATED
-    return new_event(source=SOURCE, type=event_type, subject=state["id"], data=state)
+    return Published(event_type, state["id"], state)
 
 
-AGGREGATES = [RepublishedAggregate(name="events", table=events, topic=TOPIC, message_of=message_of)]
+AGGREGATES = [RepublishedAggregate(name="events", table=events, topic=TOPIC, source=SOURCE, published=published)]

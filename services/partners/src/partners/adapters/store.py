@@ -13,9 +13,8 @@ from typing import Any
 
 from common.audit import AuditEntry, audit_history, record_audit
 from common.auth import Principal
-from common.envelope import new_event
 from common.file_lock import SqliteFileLock
-from common.outbox import MAX_MESSAGE_BYTES, add_to_outbox
+from common.outbox import MAX_MESSAGE_BYTES, outbox_message, stage
 from sqlalchemy import Select, and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -373,10 +372,14 @@ class SqlTransaction:
         return self.store.hold_scheduler_file_lock()
 
     async def publish(self, event_type: str, subject: str, data: dict[str, Any]) -> None:
-        message = new_event(source=SOURCE, type=event_type, subject=subject, data=data)
-        await add_to_outbox(
-            self.session, outbox, message, self.store.topic, max_message_bytes=self.store.max_message_bytes
+        message = outbox_message(
+            source=SOURCE,
+            type=event_type,
+            subject=subject,
+            data=data,
+            max_message_bytes=self.store.max_message_bytes,
         )
+        await stage(self.session, outbox, [message], self.store.topic)
 
     async def audit(
         self, actor: Principal, action: str, entity: str, entity_id: str, changes: dict[str, dict[str, Any]]

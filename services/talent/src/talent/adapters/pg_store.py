@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 import orjson
 from common.audit import audit_values
-from common.outbox import MAX_MESSAGE_BYTES, OUTBOX_COLUMNS, message_of, outbox_rows, outbox_unnest_insert
+from common.outbox import OUTBOX_COLUMNS, outbox_rows, outbox_unnest_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from talent.adapters.sql_store import SqlTalentStore, person_values, post_values
@@ -123,13 +123,10 @@ def _known(row: asyncpg.Record) -> Known:
 class PgWriter:
     """A society's writer on one asyncpg connection, inside a transaction begun anew after each commit."""
 
-    def __init__(
-        self, connection: asyncpg.Connection, society: str, topic: str, max_message_bytes: int, wake: Callable[[], None]
-    ) -> None:
+    def __init__(self, connection: asyncpg.Connection, society: str, topic: str, wake: Callable[[], None]) -> None:
         self.connection = connection
         self.society = society
         self.topic = topic
-        self.max_message_bytes = max_message_bytes
         self.wake = wake
         self.transaction: Any = None
         self.staged_messages = False
@@ -167,8 +164,7 @@ class PgWriter:
         if posts:
             await connection.execute(_INSERT_POSTS, *_columns(posts, _POST_COLUMNS))
         if changes.messages:
-            built = [message_of(m, max_message_bytes=self.max_message_bytes) for m in changes.messages]
-            rows = outbox_rows(built, self.topic, now)
+            rows = outbox_rows(changes.messages, self.topic, now)
             await connection.execute(_INSERT_OUTBOX, *([row[name] for row in rows] for name in OUTBOX_COLUMNS))
             self.staged_messages = True
         if changes.audit:
@@ -212,9 +208,8 @@ class PgTalentStore(SqlTalentStore):
         topic: str,
         *,
         wake_relay: Callable[[], None] = lambda: None,
-        max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
-        super().__init__(engine, sessions, topic, max_message_bytes=max_message_bytes)
+        super().__init__(engine, sessions, topic)
         self.wake_relay = wake_relay
 
     @asynccontextmanager
@@ -225,7 +220,7 @@ class PgTalentStore(SqlTalentStore):
             key = f"talent.sync:{society}"
             await connection.execute(_LOCK, key)
             try:
-                writer = PgWriter(connection, society, self.topic, self.max_message_bytes, self.wake_relay)
+                writer = PgWriter(connection, society, self.topic, self.wake_relay)
                 await writer.begin()
                 try:
                     yield writer

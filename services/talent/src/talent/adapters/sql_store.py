@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from common.audit import audit_values
-from common.outbox import MAX_MESSAGE_BYTES, add_many_to_outbox
+from common.outbox import stage
 from sqlalchemy import ColumnElement, and_, bindparam, delete, exists, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import RowMapping
@@ -84,11 +84,10 @@ def post_values(person: Person) -> list[dict[str, Any]]:
 class SqlWriter:
     """A society's writer on one SQLAlchemy session (SQLite)."""
 
-    def __init__(self, session: AsyncSession, society: str, topic: str, max_message_bytes: int) -> None:
+    def __init__(self, session: AsyncSession, society: str, topic: str) -> None:
         self.session = session
         self.society = society
         self.topic = topic
-        self.max_message_bytes = max_message_bytes
 
     async def known(self, external_ids: Sequence[str]) -> dict[str, Known]:
         found: dict[str, Known] = {}
@@ -133,9 +132,7 @@ class SqlWriter:
         posts = [row for p in [*changes.created, *changes.updated] for row in post_values(p)]
         if posts:
             await session.execute(insert(person_posts), posts)
-        await add_many_to_outbox(
-            session, outbox, changes.messages, self.topic, max_message_bytes=self.max_message_bytes
-        )
+        await stage(session, outbox, changes.messages, self.topic)
         if changes.audit:
             await session.execute(
                 insert(audit_log),
@@ -157,25 +154,17 @@ class SqlWriter:
 class SqlTalentStore:
     """Reads on both databases; writes through `SqlWriter` (SQLite)."""
 
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        sessions: async_sessionmaker[AsyncSession],
-        topic: str,
-        *,
-        max_message_bytes: int = MAX_MESSAGE_BYTES,
-    ) -> None:
+    def __init__(self, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], topic: str) -> None:
         self.engine = engine
         self.sessions = sessions
         self.topic = topic
-        self.max_message_bytes = max_message_bytes
         self._locks: dict[str, asyncio.Lock] = {}
 
     @asynccontextmanager
     async def writer(self, society: str) -> AsyncIterator[SqlWriter]:
         lock = self._locks.setdefault(society, asyncio.Lock())
         async with lock, self.sessions() as session:
-            yield SqlWriter(session, society, self.topic, self.max_message_bytes)
+            yield SqlWriter(session, society, self.topic)
 
     async def get(self, person_id: uuid.UUID) -> Person | None:
         async with self.engine.connect() as connection:

@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any, Protocol
 
 from common.auth import Principal
-from common.envelope import CloudEvent
+from common.outbox import OutboxMessage
 
 from talent.domain.model import Person
 
@@ -47,7 +47,7 @@ class Changes:
     created: list[Person] = field(default_factory=list)
     updated: list[Person] = field(default_factory=list)
     erased: list[Person] = field(default_factory=list)
-    messages: list[CloudEvent] = field(default_factory=list)
+    messages: list[OutboxMessage] = field(default_factory=list)  # built by `common.outbox.outbox_message`
     audit: list[AuditNote] = field(default_factory=list)
 
     def __bool__(self) -> bool:

@@ -9,13 +9,14 @@ import logging
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from common.audit import field_changes
 from common.auth import Principal
-from common.envelope import CloudEvent, new_event
 from common.errors import Forbidden, NotFound, Unprocessable, validation_errors
 from common.ids import uuid7_strings
+from common.outbox import MAX_MESSAGE_BYTES, OutboxMessage, cloudevent_time, message_headers, outbox_message
 from pydantic import ValidationError
 
 from talent.application.ports import AuditNote, Changes, PersonFilter, PostEntry, PostFilter, SocietyWriter, TalentStore
@@ -80,8 +81,29 @@ def society_of(actor: Principal, named: str | None) -> str:
     return actor.org_code
 
 
-def _message(kind: str, person: Person) -> CloudEvent:
-    return new_event(source=SOURCE, type=kind, subject=person.id, data=person.public_state())
+class _Messages:
+    """The messages of one commit (`common.outbox.outbox_message`, the one builder), with one time and
+    one set of headers per type made for them all. A message that would not stay under `max_bytes`
+    raises `MessageTooLarge` (422) before anything of the commit is written."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.time = cloudevent_time(datetime.now(UTC))
+        self.headers: dict[str, str] = {}
+
+    def of(self, kind: str, person: Person) -> OutboxMessage:
+        headers = self.headers.get(kind)
+        if headers is None:
+            headers = self.headers[kind] = message_headers(kind)
+        return outbox_message(
+            source=SOURCE,
+            type=kind,
+            subject=person.id,
+            data=person.public_state(),
+            headers=headers,
+            time=self.time,
+            max_message_bytes=self.max_bytes,
+        )
 
 
 def _erasure_note(person: Person) -> AuditNote:
@@ -113,8 +135,9 @@ def _bad_cursor() -> Unprocessable:
 class _Sync:
     """One sync under way: what it has seen, what it has answered."""
 
-    def __init__(self, actor: Principal, society: str, mode: Mode, dry_run: bool) -> None:
+    def __init__(self, actor: Principal, society: str, mode: Mode, dry_run: bool, max_message_bytes: int) -> None:
         self.actor = actor
+        self.max_message_bytes = max_message_bytes
         self.society = society
         self.result = SyncResult(mode, dry_run)
         self.present: set[str] = set()  # every external id the request named (a full sync keeps them)
@@ -148,6 +171,7 @@ class _Sync:
         if not records:
             return changes
         known = await writer.known([r.external_id for r in records])
+        messages = _Messages(self.max_message_bytes)
         fresh = iter(uuid7_strings(sum(1 for r in records if r.external_id not in known and not r.deleted)))
         for record in records:
             stored = known.get(record.external_id)
@@ -155,11 +179,11 @@ class _Sync:
                 if stored is None:
                     self.result.unchanged += 1  # nobody to erase
                 else:
-                    self._erase(changes, stored.person())
+                    self.erase(changes, stored.person(), messages)
             elif stored is None:
                 person = Person.new(next(fresh), self.society, record)
                 changes.created.append(person)
-                changes.messages.append(_message(PERSON_UPSERTED, person))
+                changes.messages.append(messages.of(PERSON_UPSERTED, person))
             else:
                 before = stored.person()
                 after = before.replaced_by(record)
@@ -167,22 +191,23 @@ class _Sync:
                     self.result.unchanged += 1
                 else:
                     changes.updated.append(after)
-                    changes.messages.append(_message(PERSON_UPSERTED, after))
+                    changes.messages.append(messages.of(PERSON_UPSERTED, after))
         self.result.created += len(changes.created)
         self.result.updated += len(changes.updated)
         return changes
 
-    def _erase(self, changes: Changes, person: Person) -> None:
+    def erase(self, changes: Changes, person: Person, messages: _Messages) -> None:
         gone = person.erased()
         changes.erased.append(gone)
-        changes.messages.append(_message(PERSON_REMOVED, gone))
+        changes.messages.append(messages.of(PERSON_REMOVED, gone))
         changes.audit.append(_erasure_note(gone))
         self.result.removed += 1
 
     async def remove_absent(self, writer: SocietyWriter) -> Changes:
         changes = Changes(self.actor)
+        messages = _Messages(self.max_message_bytes)
         for stored in await writer.absent(self.present):
-            self._erase(changes, stored.person())
+            self.erase(changes, stored.person(), messages)
         return changes
 
     def summary_note(self) -> AuditNote:
@@ -197,9 +222,11 @@ class _Sync:
 
 
 class TalentService:
-    def __init__(self, store: TalentStore, *, chunk: int = CHUNK) -> None:
+    def __init__(self, store: TalentStore, *, chunk: int = CHUNK, max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
         self.store = store
         self.chunk = chunk
+        # A change whose message would not stay under this is refused (422) before anything is written.
+        self.max_message_bytes = max_message_bytes
 
     async def sync(
         self,
@@ -215,7 +242,7 @@ class TalentService:
         has arrived (a stream that breaks off removes nothing). The society's writer is held throughout,
         so two syncs of one society never interleave. `dry_run`: answer the same, write nothing."""
         acting_for = society_of(actor, society)
-        sync = _Sync(actor, acting_for, mode, dry_run)
+        sync = _Sync(actor, acting_for, mode, dry_run, self.max_message_bytes)
         async with self.store.writer(acting_for) as writer:
             try:
                 batch: list[PersonRecord] = []
@@ -269,9 +296,9 @@ class TalentService:
                 stored = await writer.by_id(person_id)
                 if stored is None or stored.deleted:
                     return person if stored is None else stored.person().erased()  # already erased
-                sync = _Sync(actor, person.society, "delta", dry_run=False)
+                sync = _Sync(actor, person.society, "delta", False, self.max_message_bytes)
                 changes = Changes(actor)
-                sync._erase(changes, stored.person())
+                sync.erase(changes, stored.person(), _Messages(self.max_message_bytes))
                 await writer.write(changes)
                 await writer.commit()
             except BaseException:

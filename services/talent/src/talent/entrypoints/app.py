@@ -45,18 +45,12 @@ def create_app(settings: TalentSettings | None = None) -> FastAPI:
         store: SqlTalentStore
         if runtime.engine.dialect.name == "postgresql":
             wake = runtime.relay.wake if runtime.relay is not None else (lambda: None)
-            store = PgTalentStore(
-                runtime.engine,
-                runtime.sessions,
-                topic,
-                wake_relay=wake,
-                max_message_bytes=settings.outbox_max_message_bytes,
-            )
+            store = PgTalentStore(runtime.engine, runtime.sessions, topic, wake_relay=wake)
         else:
-            store = SqlTalentStore(
-                runtime.engine, runtime.sessions, topic, max_message_bytes=settings.outbox_max_message_bytes
-            )
-        app.state.talent = TalentService(store, chunk=settings.sync_chunk)
+            store = SqlTalentStore(runtime.engine, runtime.sessions, topic)
+        app.state.talent = TalentService(
+            store, chunk=settings.sync_chunk, max_message_bytes=settings.outbox_max_message_bytes
+        )
         yield
 
     app = service_app(

@@ -12,7 +12,7 @@ from common.migrations import upgrade_async
 from reporting.adapters.writers import projection_writer
 from reporting.projections.apply import apply_changes
 from reporting.projections.changes import decode_change
-from reporting.read.queries import body_rows, one_snapshot, region_objects
+from reporting.read.queries import body_rows, one_snapshot, region_objects, year_trend
 from reporting.rebuild.replay import rebuild
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from support import (
@@ -55,6 +55,9 @@ async def test_projections_on_sqlite(tmp_path):
                 session, ["cn:320000", "cn:440000", "m49:150"], 2025, today=date(2026, 1, 1)
             )
             bodies = await body_rows(session, 2025)
+            trend_jiangsu, trend_europe = await year_trend(session, "cn:320000"), await year_trend(session, "m49:150")
+        assert [(t["year"], t["count"], t["participants"]) for t in trend_jiangsu] == [(2025, 1, 40)]
+        assert [(t["year"], t["agreements_signed"]) for t in trend_europe] == [(2025, 1)]
         assert jiangsu["events"]["count"] == 1 and jiangsu["events"]["participants"] == 40
         assert guangdong["events"]["count"] == 0
         assert europe["events"]["countries"] == 1

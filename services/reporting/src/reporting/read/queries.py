@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from reporting.adapters.writers import generation_store
-from reporting.catalogue import METRICS, SECTIONS, Metric, keys_of
+from reporting.catalogue import BY_KEY, METRICS, SECTIONS, Metric, keys_of
 from reporting.projections.attribution import BODY_PREFIX, OPEN_POSTS, is_pool_metric
 
 EXPIRING_DAYS = 90
@@ -145,20 +145,25 @@ async def region_objects(
     return [metrics_object(code, year, now, figures.get(code)) for code in codes]
 
 
+# The dashboard's year-over-year series: catalogue metrics counted per year, named as in the catalogue.
+TREND = tuple(BY_KEY[k] for k in ("events.count", "events.participants", "events.foreign_participants"))
+TREND += (BY_KEY["partners.agreements_signed"],)
+_TREND_NAMES = {m.counter: m.name for m in TREND}
+
+
 async def year_trend(session: AsyncSession, region: str) -> list[dict[str, int]]:
     """Per-year events and agreements of a region (for the dashboard's year-over-year chart)."""
     rows = await session.execute(
         text(
             f"SELECT year, metric, value FROM rm_metrics WHERE gen = {CURRENT_GEN} AND region = :region AND year > 0 "
-            "AND metric IN ('events.count', 'events.participants', 'events.foreign_participants', "
-            "'partners.agreements_signed') ORDER BY year"
-        ),
-        {"region": region},
+            "AND metric IN :metrics ORDER BY year"
+        ).bindparams(bindparam("metrics", expanding=True)),
+        {"region": region, "metrics": list(_TREND_NAMES)},
     )
     by_year: dict[int, dict[str, int]] = {}
     for row_year, metric, value in rows:
         entry = by_year.setdefault(row_year, {"year": row_year})
-        entry[metric.split(".", 1)[1]] = value
+        entry[_TREND_NAMES[metric]] = value
     return [by_year[y] for y in sorted(by_year)]
 
 
@@ -174,6 +179,9 @@ async def partner_organizations(session: AsyncSession, year: int, today: date) -
         {"today": today, "year": year},
     )
     return int(value or 0)
+
+
+_BODY_COUNTS = ("events.count", "partners.agreements_signed", "talent.persons")  # a body's row of the table
 
 
 async def body_rows(session: AsyncSession, year: int) -> list[dict[str, Any]]:
@@ -198,7 +206,7 @@ async def body_rows(session: AsyncSession, year: int) -> list[dict[str, Any]]:
     )
     for region, row_year, metric, value in metric_rows:
         kind, _, code = region[len(BODY_PREFIX) :].partition(":")
-        pool = metric == "talent.persons"
+        pool = is_pool_metric(metric)
         if (row_year == year) if not pool else (row_year == 0):
             counts[(kind, code)][metric] += value
     names = {p.code: (p.name_en, p.name_zh) for p in PROVINCES}
@@ -207,11 +215,7 @@ async def body_rows(session: AsyncSession, year: int) -> list[dict[str, Any]]:
     result = []
     for kind, code in keys:
         c = counts.get((kind, code), {})
-        events, agreements, persons = (
-            c.get("events.count", 0),
-            c.get("partners.agreements_signed", 0),
-            c.get("talent.persons", 0),
-        )
+        events, agreements, persons = (c.get(BY_KEY[k].counter, 0) for k in _BODY_COUNTS)
         last = seen.get((kind, code))
         name_en, name_zh = names.get(code, (None, None)) if kind == "province" else (None, None)
         result.append(

@@ -18,6 +18,7 @@ from common.errors import (
     language_of,
     validation_errors,
 )
+from common.etag import ETAG_HEADER, if_match_versions
 from common.i18n import DEFAULT, localize_errors
 from common.openapi_types import COUNTRY, CURSOR
 from common.query import no_unknown_query
@@ -62,8 +63,6 @@ PostCursor = Annotated[
     str | None,
     Query(pattern=r"^[A-Za-z0-9_-]{24}$", description="`next_cursor` of the previous page (24 characters)."),
 ]
-_ETAG = re.compile(r'^(?:W/)?"?(\d{1,12})"?$')
-_ETAG_HEADER = {"ETag": {"description": 'The version, quoted: `"1"`.', "schema": {"type": "string"}}}
 
 
 def _service(request: Request) -> TalentService:
@@ -286,7 +285,7 @@ async def list_persons(
     "/persons/{person_id}",
     summary="Read a person",
     response_model=PersonView,
-    responses={200: {"headers": _ETAG_HEADER}, **UNAUTHORIZED, **NOT_FOUND, **INVALID},
+    responses={200: {"headers": ETAG_HEADER}, **UNAUTHORIZED, **NOT_FOUND, **INVALID},
 )
 async def get_person(person_id: PersonId, principal: CurrentPrincipal, request: Request) -> JSONResponse:
     """One person (an erased one reads as `deleted: true` with nothing else). Personal fields as in the list."""
@@ -298,7 +297,7 @@ async def get_person(person_id: PersonId, principal: CurrentPrincipal, request: 
     "/persons/{person_id}",
     summary="Erase a person",
     response_model=PersonView,
-    responses={200: {"headers": _ETAG_HEADER}, **UNAUTHORIZED, **FORBIDDEN, **NOT_FOUND, **STALE, **INVALID},
+    responses={200: {"headers": ETAG_HEADER}, **UNAUTHORIZED, **FORBIDDEN, **NOT_FOUND, **STALE, **INVALID},
 )
 async def erase_person(
     person_id: PersonId,
@@ -312,9 +311,9 @@ async def erase_person(
     deleted (not flagged), `exchange.person.removed` is published, and the audit record notes the erasure
     without the data. Erasing again changes nothing. The same `external_id` synced later is a new person."""
     service = _service(request)
-    if if_match is not None and if_match.strip() != "*":
+    versions = if_match_versions(if_match)
+    if versions is not None:
         current = await service.get(reader=principal, person_id=person_id)
-        versions = {int(m.group(1)) for part in if_match.split(",") if (m := _ETAG.match(part.strip()))}
         if current["version"] not in versions:
             raise PreconditionFailed(
                 f"The person is at version {current['version']}; If-Match names another.",

@@ -1,9 +1,9 @@
-"""`common.etag.if_match_versions`: the versions an `If-Match` header names, for every service's 412 check."""
+"""`common.etag`: the `ETag` of a version, and the versions an `If-Match` header names (every service's 412 check)."""
 
 from __future__ import annotations
 
 import pytest
-from common.etag import if_match_versions
+from common.etag import etag, if_match_versions
 
 
 @pytest.mark.parametrize("value", [None, "*", "  *  "])
@@ -33,3 +33,9 @@ def test_a_tag_that_is_not_a_version_matches_none(value: str) -> None:
 
 def test_a_list_keeps_the_tags_that_are_versions() -> None:
     assert if_match_versions('"abc", "5"') == {5}
+
+
+def test_the_etag_of_a_version_is_the_version_quoted_and_reads_back() -> None:
+    header = etag(3)
+    assert header == {"ETag": '"3"'}
+    assert if_match_versions(header["ETag"]) == {3}

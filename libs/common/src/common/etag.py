@@ -13,6 +13,11 @@ ETAG_HEADER: dict[str, Any] = {"ETag": {"description": 'The version, quoted: `"1
 _TAG = re.compile(r'^(?:W/)?"?(\d{1,12})"?$')
 
 
+def etag(version: int) -> dict[str, str]:
+    """The `ETag` header of a resource at `version`: the version, quoted (`"3"`)."""
+    return {"ETag": f'"{version}"'}
+
+
 def if_match_versions(value: str | None) -> frozenset[int] | None:
     """The versions an `If-Match` header names; None when it names none to check (absent, or `*`). A tag
     that is not a version matches no version, so a change under it is refused (412), never applied."""

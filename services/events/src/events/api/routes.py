@@ -11,8 +11,9 @@ from typing import Annotated, Any
 
 from common.auth import Principal
 from common.errors import TOO_DEEP, PayloadTooLarge, Unprocessable, detail_of, language_of, validation_errors
-from common.etag import ETAG_HEADER, if_match_versions
+from common.etag import ETAG_HEADER, etag, if_match_versions
 from common.i18n import DEFAULT, localize_errors
+from common.pagination import PageCursor, PageLimit
 from common.query import no_unknown_query
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -101,7 +102,7 @@ class FastJSONResponse(JSONResponse):
 
 
 def _resource(state: dict[str, Any], status_code: int = 200) -> JSONResponse:
-    return FastJSONResponse(state, status_code=status_code, headers={"ETag": f'"{state["version"]}"'})
+    return FastJSONResponse(state, status_code=status_code, headers=etag(state["version"]))
 
 
 def _state_response(description: str, *, with_etag: bool = True) -> dict[str, Any]:
@@ -273,11 +274,8 @@ async def list_events(
     status: Annotated[
         str | None, Query(description="`active` or `cancelled`; both when omitted.", pattern=r"^(active|cancelled)$")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=500, description="Page size (default 50, at most 500).")] = 50,
-    cursor: Annotated[
-        str | None,
-        Query(pattern=r"^[A-Za-z0-9_-]{22}$", description="`next_cursor` of the previous page (22 characters)."),
-    ] = None,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> JSONResponse:
     """Events in creation order, filtered; any valid token may read."""
     kind: str | None = None

@@ -7,8 +7,9 @@ from typing import Annotated, Any
 
 from common.auth import CurrentPrincipal, Principal
 from common.errors import Forbidden, Problem, Unprocessable
-from common.etag import ETAG_HEADER, if_match_versions
-from common.openapi_types import COUNTRY, CURSOR
+from common.etag import ETAG_HEADER, etag, if_match_versions
+from common.openapi_types import COUNTRY
+from common.pagination import PageCursor, PageLimit
 from common.query import no_unknown_query
 from common.regions import all_regions, countries_of_region, is_region_code
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
@@ -32,8 +33,6 @@ IfMatch = Annotated[
         alias="If-Match", max_length=200, description='The version you read (`"3"`); 412 when it has changed since.'
     ),
 ]
-Limit = Annotated[int, Query(ge=1, le=500, description="Page size (default 50, at most 500).")]
-Cursor = Annotated[str | None, Query(pattern=CURSOR, description="`next_cursor` of the previous page (22 characters).")]
 # The filters' codes as the document states them: the regions of `/v1/regions` that hold countries (not
 # provinces or national bodies), and a body as `kind:code`.
 REGIONS = [r.code for r in all_regions() if not r.code.startswith(("cn:", "body:"))]
@@ -57,7 +56,7 @@ def _service(request: Request) -> PartnersService:
 
 
 def _resource(state: dict[str, Any], status_code: int = 200) -> JSONResponse:
-    return JSONResponse(state, status_code=status_code, headers={"ETag": f'"{state["version"]}"'})
+    return JSONResponse(state, status_code=status_code, headers=etag(state["version"]))
 
 
 def _page(page: Page) -> dict[str, Any]:
@@ -113,8 +112,8 @@ async def list_organizations(
         Query(min_length=1, max_length=300, pattern=r"^[^\x00]+$", description="Name search, English or Chinese."),
     ] = None,
     status: Annotated[OrganizationStatus, Query(description="`active` (default) or `merged`.")] = "active",
-    limit: Limit = 50,
-    cursor: Cursor = None,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> dict[str, Any]:
     """Organizations in registration order, filtered; any valid token may read."""
     countries: frozenset[str] | None = None
@@ -216,8 +215,8 @@ async def list_agreements(
             "EXCHANGE_TIMEZONE): those needing a renewal decision, `will_not_renew` ones included.",
         ),
     ] = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> dict[str, Any]:
     """Agreements in recording order, filtered; any valid token may read."""
     query = AgreementQuery(
@@ -305,7 +304,7 @@ async def agreement_history(
     agreement_id: Id,
     principal: CurrentPrincipal,
     request: Request,
-    limit: Limit = 50,
+    limit: PageLimit = 50,
     cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$", description="`next_cursor` of a page.")] = None,
 ) -> dict[str, Any]:
     """Every change of an agreement, oldest first: who (the token's client and body), when, which
@@ -388,8 +387,8 @@ async def list_memberships(
         str | None, Query(pattern=BODY, description="The member body, `kind:code` (`society:CMES`).")
     ] = None,
     status: Annotated[MembershipStatus | None, Query(description="`active` or `ended`.")] = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> dict[str, Any]:
     """Memberships in recording order, filtered; any valid token may read."""
     query = MembershipQuery(

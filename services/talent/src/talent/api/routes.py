@@ -18,9 +18,10 @@ from common.errors import (
     language_of,
     validation_errors,
 )
-from common.etag import ETAG_HEADER, if_match_versions
+from common.etag import ETAG_HEADER, etag, if_match_versions
 from common.i18n import DEFAULT, localize_errors
-from common.openapi_types import COUNTRY, CURSOR
+from common.openapi_types import COUNTRY
+from common.pagination import PageCursor, PageLimit
 from common.query import no_unknown_query
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
@@ -56,8 +57,6 @@ SYNC_PATH = "/v1/talent/sync"
 
 PersonId = Annotated[uuid.UUID, Path(description="The person's id.")]
 Society = Annotated[str | None, Query(description="A society's code.", max_length=32, pattern=r"^[A-Za-z0-9_-]{1,32}$")]
-Limit = Annotated[int, Query(ge=1, le=500, description="Page size (default 50, at most 500).")]
-Cursor = Annotated[str | None, Query(pattern=CURSOR, description="`next_cursor` of the previous page (22 characters).")]
 # A posts cursor holds a position besides the person's id: 18 bytes, 24 characters.
 PostCursor = Annotated[
     str | None,
@@ -264,8 +263,8 @@ async def list_persons(
         str | None,
         Query(description="Holding a post in this organization.", min_length=1, max_length=300, pattern=r"^[^\x00]+$"),
     ] = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> JSONResponse:
     """People not erased, in id order. Personal fields are shown only to `talent:sync` of the person's
     own society and to hq with admin; every other reader gets each person's public shape."""
@@ -290,7 +289,7 @@ async def list_persons(
 async def get_person(person_id: PersonId, principal: CurrentPrincipal, request: Request) -> JSONResponse:
     """One person (an erased one reads as `deleted: true` with nothing else). Personal fields as in the list."""
     state = await _service(request).get(reader=principal, person_id=person_id)
-    return JSONResponse(state, headers={"ETag": f'"{state["version"]}"'})
+    return JSONResponse(state, headers=etag(state["version"]))
 
 
 @router.delete(
@@ -321,7 +320,7 @@ async def erase_person(
             )
     person = await service.erase(actor=principal, person_id=person_id)
     state = person.public_state()
-    return JSONResponse(state, headers={"ETag": f'"{state["version"]}"'})
+    return JSONResponse(state, headers=etag(state["version"]))
 
 
 @router.get(
@@ -338,7 +337,7 @@ async def list_posts(
         str | None, Query(description="The organization.", min_length=1, max_length=300, pattern=r"^[^\x00]+$")
     ] = None,
     society: Society = None,
-    limit: Limit = 50,
+    limit: PageLimit = 50,
     cursor: PostCursor = None,
 ) -> JSONResponse:
     """Who holds which post: every post of the people in the pools (public: no names), any valid token."""

@@ -9,7 +9,7 @@ from typing import Any
 # A response header object of the OpenAPI documents: `responses={200: {"headers": ETAG_HEADER}}`.
 ETAG_HEADER: dict[str, Any] = {"ETag": {"description": 'The version, quoted: `"1"`.', "schema": {"type": "string"}}}
 
-# One entity tag, weak or strong, quotes optional: `"3"`, `W/"3"`, `3`; a version is at most 10^12.
+# One entity tag, weak or strong, quotes optional: `"3"`, `W/"3"`, `3`; twelve digits at most.
 _TAG = re.compile(r'^(?:W/)?"?(\d{1,12})"?$')
 
 

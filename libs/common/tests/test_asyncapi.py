@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import jsonschema
-from common.asyncapi import PublishedEvent, asyncapi_document
+from common.asyncapi import PublishedEvent, asyncapi_document, vocabulary_sections
 from common.envelope import envelope_schema
 from common.testing.messages import cloud_event
 from pydantic import BaseModel
@@ -40,3 +40,13 @@ def test_asyncapi_document_has_one_message_per_type():
     assert document["asyncapi"].startswith("3.")
     assert document["channels"]["exchange_things_v1"]["address"] == "exchange.things.v1"
     assert set(document["components"]["messages"]) == {"thing_recorded", "thing_removed"}
+
+
+def test_vocabulary_sections_keep_the_labelled_values_and_leave_out_what_says_what_the_file_is(tmp_path):
+    path = tmp_path / "vocabulary.json"
+    path.write_text(
+        '{"$comment": "what it is", "service": "x", "topic": "exchange.x.v1", '
+        '"kinds": {"academy": {"zh": "科学院", "en": "Academy"}}, "roles": {}}',
+        encoding="utf-8",
+    )
+    assert vocabulary_sections(path) == {"kinds": {"academy": {"zh": "科学院", "en": "Academy"}}, "roles": {}}

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import builtins
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from common.envelope import CONTENT_TYPE, envelope_schema
+
+Vocabulary = dict[str, dict[str, dict[str, str]]]
+
+
+def vocabulary_sections(path: Path) -> Vocabulary:
+    """The sections of a service's vocabulary file (each value with its zh/en labels), which it publishes
+    beside its AsyncAPI document; the file's other keys (`$comment`, `service`, `topic`) say what it is."""
+    document = json.loads(path.read_text(encoding="utf-8"))
+    return {name: section for name, section in document.items() if isinstance(section, dict)}
 
 
 @dataclass(frozen=True)

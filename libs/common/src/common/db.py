@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import MetaData, event
+from sqlalchemy import ColumnElement, MetaData, event, exists, func, literal, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.util import await_only
@@ -124,3 +126,13 @@ async def asyncpg_connection(session: AsyncSession) -> Any:
     if session.in_transaction() and not driver.is_in_transaction():
         await connection.exec_driver_sql("SELECT 1")
     return driver
+
+
+def json_list_holds(column: ColumnElement[Any], value: str, *, dialect: str) -> ColumnElement[bool]:
+    """`column`, a JSON list (JSONB on PostgreSQL), holds `value`: `@>` on PostgreSQL, which a GIN index
+    on the column serves; SQLite's `json_each` elsewhere."""
+    if dialect == "postgresql":
+        holds: ColumnElement[bool] = column.op("@>")(func.cast(literal(json.dumps([value])), postgresql.JSONB))
+        return holds
+    each = func.json_each(column).table_valued("value")
+    return exists(select(literal(1)).select_from(each).where(each.c.value == value))

@@ -3,7 +3,11 @@ fields of its own (`existing_id` of a 409, `current_version` of a 412)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
+
+from common.errors import PROBLEM
 
 
 class ValidationIssue(BaseModel):
@@ -21,3 +25,13 @@ class ProblemDetails(BaseModel):
     status: int = Field(description="The HTTP status code.")
     detail: str = Field(description="What went wrong in this case.")
     errors: list[ValidationIssue] | None = Field(default=None, description="For 422: every invalid field.")
+
+
+def problem_response(description: str, example: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An OpenAPI response (`responses={404: problem_response(…)}`) answered as problem+json, its schema the
+    document's `ProblemDetails`. No `model`: FastAPI would list an `application/json` answer too, and errors
+    are problem+json only (`common.web.document_models` puts ProblemDetails into the components)."""
+    media: dict[str, Any] = {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}
+    if example is not None:
+        media["example"] = example
+    return {"description": description, "content": {PROBLEM: media}}

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 import schemathesis
-from common.auth import mint_token
-from common.testing.contract import bounded, every_check, is_positive, load, state_machine
+from common.testing.contract import conformance_tests, every_check, hq_admin_headers, is_positive, load
 from common.testing.plugin import TEST_SECRET
 from events.config import EventsSettings
 from events.entrypoints.app import create_app
@@ -29,8 +27,6 @@ schema = load(
     also_accepted=[412],
     also_refusing=[413],
 )
-# hq with admin may write for any body, so generated bodies get past authorisation to validation.
-AUTH = {"Authorization": "Bearer " + mint_token(secret=TEST_SECRET, org_kind="hq", org_code="HQ", scopes="admin")}
 
 
 def _number(value: Any) -> bool:
@@ -85,17 +81,6 @@ def prepare(case: schemathesis.Case) -> None:
             _within_rules(event)
 
 
-@schema.parametrize()
-@bounded(MAX_EXAMPLES)
-def test_api_conforms_to_its_openapi(case, live):
-    prepare(case)
-    case.call_and_validate(base_url=live.url, headers=AUTH, checks=CHECKS)
-
-
-@pytest.fixture(scope="module")
-def workflow(live):
-    return state_machine(schema, lambda: live.url, AUTH, CHECKS, prepare)
-
-
-def test_stateful_workflows_conform(workflow):
-    workflow.run(settings=bounded(10, stateful_steps=6))
+test_api_conforms_to_its_openapi, workflow, test_stateful_workflows_conform = conformance_tests(
+    schema, headers=hq_admin_headers(), checks=CHECKS, max_examples=MAX_EXAMPLES, prepare=prepare
+)

@@ -10,8 +10,7 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from common.auth import mint_token
-from common.testing.contract import bounded, every_check, is_positive, load, state_machine
+from common.testing.contract import conformance_tests, every_check, hq_admin_headers, is_positive, load
 from common.testing.plugin import TEST_SECRET
 from partners.config import PartnersSettings
 from partners.entrypoints.app import create_app
@@ -63,8 +62,7 @@ schema = load(
     also_accepted=[412],
     accepted_at=STATEFUL_RULES,
 )
-# hq with admin may write anything, so generated bodies get past authorisation to validation.
-AUTH = {"Authorization": "Bearer " + mint_token(secret=TEST_SECRET, org_kind="hq", org_code="HQ", scopes="admin")}
+AUTH = hq_admin_headers()
 KNOWN: dict[str, str] = {}
 
 
@@ -93,17 +91,6 @@ def known_organizations(live) -> None:
             KNOWN[key] = answer.json()["id"]
 
 
-@schema.parametrize()
-@bounded(MAX_EXAMPLES)
-def test_api_conforms_to_its_openapi(case, live):
-    prepare(case)
-    case.call_and_validate(base_url=live.url, headers=AUTH, checks=CHECKS)
-
-
-@pytest.fixture(scope="module")
-def workflow(live):
-    return state_machine(schema, lambda: live.url, AUTH, CHECKS, prepare)
-
-
-def test_stateful_workflows_conform(workflow):
-    workflow.run(settings=bounded(10, stateful_steps=6))
+test_api_conforms_to_its_openapi, workflow, test_stateful_workflows_conform = conformance_tests(
+    schema, headers=AUTH, checks=CHECKS, max_examples=MAX_EXAMPLES, prepare=prepare
+)

@@ -11,10 +11,9 @@ import json
 from pathlib import Path
 
 import httpx
-import pytest
 import schemathesis
 from common.auth import mint_token
-from common.testing.contract import bounded, every_check, load, state_machine
+from common.testing.contract import conformance_tests, every_check, load
 from common.testing.plugin import TEST_SECRET
 from openpyxl import load_workbook
 from talent.config import TalentSettings
@@ -96,16 +95,6 @@ AUTH = {
 }
 
 
-@schema.parametrize()
-@bounded(25)
-def test_api_conforms_to_its_openapi(case, live) -> None:
-    case.call_and_validate(base_url=live.url, headers=AUTH, checks=CHECKS)
-
-
-@pytest.fixture(scope="module")
-def workflow(live):
-    return state_machine(schema, lambda: live.url, AUTH, CHECKS)
-
-
-def test_stateful_workflows_conform(workflow) -> None:
-    workflow.run(settings=bounded(10, stateful_steps=6))
+test_api_conforms_to_its_openapi, workflow, test_stateful_workflows_conform = conformance_tests(
+    schema, headers=AUTH, checks=CHECKS, max_examples=25
+)

@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.config import SchemathesisConfig
+
+from common.auth import mint_token
+from common.testing.plugin import TEST_SECRET
 
 Check = Callable[..., Any]
 
@@ -116,3 +120,43 @@ def state_machine(
             )
 
     return Workflow
+
+
+def hq_admin_headers() -> dict[str, str]:
+    """hq with `admin` may write for any body, so generated bodies get past authorisation to validation."""
+    return {"Authorization": "Bearer " + mint_token(secret=TEST_SECRET, org_kind="hq", org_code="HQ", scopes="admin")}
+
+
+def _as_generated(_case: schemathesis.Case[Any]) -> None:
+    pass
+
+
+def conformance_tests(
+    schema: Any,
+    *,
+    headers: dict[str, str],
+    checks: list[Check],
+    max_examples: int,
+    prepare: Callable[[schemathesis.Case[Any]], None] = _as_generated,
+) -> tuple[Callable[..., None], Any, Callable[..., None]]:
+    """The tests a service that writes runs on its own document, for its test module to take under these
+    names: `test_api_conforms_to_its_openapi, workflow, test_stateful_workflows_conform = conformance_tests(…)`.
+    The first calls every operation with generated data, valid and not (`max_examples` each); the second,
+    through the `workflow` fixture, runs the stateful phase (10 runs of up to 6 steps). Both call the
+    module's `live` fixture (a server with `url`), sending `headers`, checking `checks`, every case
+    adjusted by `prepare` first."""
+
+    @schema.parametrize()  # type: ignore[untyped-decorator]
+    @bounded(max_examples)
+    def test_api_conforms_to_its_openapi(case: schemathesis.Case[Any], live: Any) -> None:
+        prepare(case)
+        case.call_and_validate(base_url=live.url, headers=headers, checks=checks)
+
+    @pytest.fixture(scope="module")
+    def workflow(live: Any) -> type[Any]:
+        return state_machine(schema, lambda: live.url, headers, checks, prepare)
+
+    def test_stateful_workflows_conform(workflow: type[Any]) -> None:
+        workflow.run(settings=bounded(10, stateful_steps=6))
+
+    return test_api_conforms_to_its_openapi, workflow, test_stateful_workflows_conform

@@ -8,8 +8,9 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
+from common.db import json_list_holds
 from common.outbox import OutboxMessage, stage
-from sqlalchemy import ColumnElement, Select, and_, exists, func, insert, literal, select, tuple_, update
+from sqlalchemy import ColumnElement, Select, and_, insert, select, tuple_, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -91,6 +92,7 @@ class SqlEventStore:
 
     # SQLite has one writer at a time: a second group in flight would only wait for the lock.
     concurrent_writes = 1
+    dialect = "sqlite"
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], *, topic: str) -> None:
         self.sessions = sessions
@@ -154,18 +156,13 @@ class SqlEventStore:
         if where.start_to is not None:
             conditions.append(c.start_date <= where.start_to)
         if where.country is not None:
-            conditions.append(self._lists_country(where.country))
+            conditions.append(json_list_holds(c.countries, where.country, dialect=self.dialect))
         if conditions:
             stmt = stmt.where(and_(*conditions))
         async with self.sessions() as session:
             rows = [event_of(r) for r in (await session.execute(stmt)).mappings()]
         next_after = uuid.UUID(rows[limit - 1].id) if len(rows) > limit else None
         return rows[:limit], next_after
-
-    def _lists_country(self, country: str) -> ColumnElement[bool]:
-        """`countries` holds `country`."""
-        each = func.json_each(events.c.countries).table_valued("value")
-        return exists(select(literal(1)).select_from(each).where(each.c.value == country))
 
     async def change(self, event_id: uuid.UUID, decide: Decide) -> Event | None:
         async with self.sessions() as session, session.begin():

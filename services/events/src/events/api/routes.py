@@ -11,7 +11,9 @@ from typing import Annotated, Any
 
 from common.auth import Principal
 from common.errors import TOO_DEEP, PayloadTooLarge, Unprocessable, detail_of, language_of, validation_errors
+from common.etag import ETAG_HEADER, etag, if_match_versions
 from common.i18n import DEFAULT, localize_errors
+from common.pagination import PageCursor, PageLimit
 from common.query import no_unknown_query
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -78,10 +80,8 @@ def _iso_day(value: Any) -> Any:
 
 
 Day = Annotated[date, BeforeValidator(_iso_day)]
-_ETAG = re.compile(r'^(?:W/)?"?(\d{1,9})"?$')
 _STATE_EXAMPLE = EventState.model_config["json_schema_extra"]["examples"][0]  # type: ignore[index]
 _CREATE_EXAMPLE = EventCreate.model_config["json_schema_extra"]["examples"][0]  # type: ignore[index]
-_ETAG_HEADER = {"ETag": {"description": 'The version, quoted: `"1"`.', "schema": {"type": "string"}}}
 
 
 def _service(request: Request) -> EventsService:
@@ -102,18 +102,7 @@ class FastJSONResponse(JSONResponse):
 
 
 def _resource(state: dict[str, Any], status_code: int = 200) -> JSONResponse:
-    return FastJSONResponse(state, status_code=status_code, headers={"ETag": f'"{state["version"]}"'})
-
-
-def _if_match(value: str | None) -> frozenset[int] | None:
-    if value is None or value.strip() == "*":
-        return None
-    versions = set()
-    for part in value.split(","):
-        match = _ETAG.match(part.strip())
-        if match:
-            versions.add(int(match.group(1)))
-    return frozenset(versions)  # an unparseable tag matches no version: 412
+    return FastJSONResponse(state, status_code=status_code, headers=etag(state["version"]))
 
 
 def _state_response(description: str, *, with_etag: bool = True) -> dict[str, Any]:
@@ -123,7 +112,7 @@ def _state_response(description: str, *, with_etag: bool = True) -> dict[str, An
         "content": {"application/json": {"example": _STATE_EXAMPLE}},
     }
     if with_etag:
-        answer["headers"] = _ETAG_HEADER
+        answer["headers"] = ETAG_HEADER
     return answer
 
 
@@ -133,7 +122,7 @@ def _state_response(description: str, *, with_etag: bool = True) -> dict[str, An
     status_code=201,
     response_model=EventState,
     responses={
-        201: {"description": "Recorded and published", "headers": _ETAG_HEADER},
+        201: {"description": "Recorded and published", "headers": ETAG_HEADER},
         200: _state_response("Posted before with the same content: the existing event; nothing published"),
         **UNPARSEABLE,
         **UNAUTHORIZED,
@@ -285,11 +274,8 @@ async def list_events(
     status: Annotated[
         str | None, Query(description="`active` or `cancelled`; both when omitted.", pattern=r"^(active|cancelled)$")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=500, description="Page size (default 50, at most 500).")] = 50,
-    cursor: Annotated[
-        str | None,
-        Query(pattern=r"^[A-Za-z0-9_-]{22}$", description="`next_cursor` of the previous page (22 characters)."),
-    ] = None,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> JSONResponse:
     """Events in creation order, filtered; any valid token may read."""
     kind: str | None = None
@@ -318,7 +304,7 @@ async def list_events(
     "/{event_id:event_id}",
     summary="Read an event",
     response_model=EventState,
-    responses={200: {"headers": _ETAG_HEADER}, **UNAUTHORIZED, **NOT_FOUND, **INVALID},
+    responses={200: {"headers": ETAG_HEADER}, **UNAUTHORIZED, **NOT_FOUND, **INVALID},
 )
 async def get_event(event_id: EventId, principal: Authenticated, request: Request) -> JSONResponse:
     """One event, cancelled ones included; `ETag` is its version."""
@@ -330,7 +316,7 @@ async def get_event(event_id: EventId, principal: Authenticated, request: Reques
     summary="Change an event",
     response_model=EventState,
     responses={
-        200: {"headers": _ETAG_HEADER},
+        200: {"headers": ETAG_HEADER},
         **UNPARSEABLE,
         **UNAUTHORIZED,
         **FORBIDDEN,
@@ -351,7 +337,7 @@ async def update_event(
     """Change some fields of one of your events; the result must be a valid event. Publishes
     `exchange.event.updated` when something changed."""
     state = await _service(request).update_event(
-        actor=_actor(principal), event_id=event_id, patch=body, if_match=_if_match(if_match)
+        actor=_actor(principal), event_id=event_id, patch=body, if_match=if_match_versions(if_match)
     )
     return _resource(state)
 
@@ -360,7 +346,7 @@ async def update_event(
     "/{event_id:event_id}",
     summary="Cancel an event",
     response_model=EventState,
-    responses={200: {"headers": _ETAG_HEADER}, **UNAUTHORIZED, **FORBIDDEN, **NOT_FOUND, **STALE, **INVALID},
+    responses={200: {"headers": ETAG_HEADER}, **UNAUTHORIZED, **FORBIDDEN, **NOT_FOUND, **STALE, **INVALID},
 )
 async def cancel_event(
     event_id: EventId, principal: Writer, request: Request, if_match: IfMatch = None
@@ -369,6 +355,6 @@ async def cancel_event(
     cancellation is a change of state, not a removal), leaves every metric, and
     `exchange.event.cancelled` is published. Cancelling again changes nothing."""
     state = await _service(request).cancel_event(
-        actor=_actor(principal), event_id=event_id, if_match=_if_match(if_match)
+        actor=_actor(principal), event_id=event_id, if_match=if_match_versions(if_match)
     )
     return _resource(state)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import common.problems
-from common.errors import PROBLEM
 from pydantic import BaseModel, ConfigDict, Field
 
 from events.contracts import EventState
@@ -38,12 +37,7 @@ def problem(status: int, description: str, example_detail: str, **extra: Any) ->
         "detail": example_detail,
         **extra,
     }
-    # No `model`: FastAPI would list an `application/json` answer too, and errors are problem+json only
-    # (the app puts ProblemDetails into the components itself, `common.web.document_models`).
-    return {
-        "description": description,
-        "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}, "example": example}},
-    }
+    return common.problems.problem_response(description, example)
 
 
 UNPARSEABLE: Responses = {

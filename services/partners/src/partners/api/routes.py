@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Annotated, Any
 
 from common.auth import CurrentPrincipal, Principal
 from common.errors import Forbidden, Problem, Unprocessable
-from common.openapi_types import COUNTRY, CURSOR
+from common.etag import ETAG_HEADER, etag, if_match_versions
+from common.openapi_types import COUNTRY
+from common.pagination import PageCursor, PageLimit
 from common.query import no_unknown_query
 from common.regions import all_regions, countries_of_region, is_region_code
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
@@ -25,8 +26,6 @@ from partners.domain.organization import OrganizationKind, OrganizationStatus
 # Unknown query parameters are 422 (common.query), on every route here.
 router = APIRouter(prefix="/v1/partners", dependencies=[Depends(no_unknown_query)])
 
-_ETAG = re.compile(r'^(?:W/)?"?(\d{1,12})"?$')
-_ETAG_HEADER = {"ETag": {"description": 'The version, quoted: `"1"`.', "schema": {"type": "string"}}}
 Id = Annotated[uuid.UUID, Path(description="The id.")]
 IfMatch = Annotated[
     str | None,
@@ -34,8 +33,6 @@ IfMatch = Annotated[
         alias="If-Match", max_length=200, description='The version you read (`"3"`); 412 when it has changed since.'
     ),
 ]
-Limit = Annotated[int, Query(ge=1, le=500, description="Page size (default 50, at most 500).")]
-Cursor = Annotated[str | None, Query(pattern=CURSOR, description="`next_cursor` of the previous page (22 characters).")]
 # The filters' codes as the document states them: the regions of `/v1/regions` that hold countries (not
 # provinces or national bodies), and a body as `kind:code`.
 REGIONS = [r.code for r in all_regions() if not r.code.startswith(("cn:", "body:"))]
@@ -59,18 +56,11 @@ def _service(request: Request) -> PartnersService:
 
 
 def _resource(state: dict[str, Any], status_code: int = 200) -> JSONResponse:
-    return JSONResponse(state, status_code=status_code, headers={"ETag": f'"{state["version"]}"'})
+    return JSONResponse(state, status_code=status_code, headers=etag(state["version"]))
 
 
 def _page(page: Page) -> dict[str, Any]:
     return {"items": page.items, "next_cursor": page.next_cursor}
-
-
-def _if_match(value: str | None) -> frozenset[int] | None:
-    if value is None or value.strip() == "*":
-        return None
-    found = {int(m.group(1)) for part in value.split(",") if (m := _ETAG.match(part.strip()))}
-    return frozenset(found)  # an unparseable tag matches no version: 412
 
 
 def _body(value: str | None, where: str) -> Body | None:
@@ -88,7 +78,7 @@ def _body(value: str | None, where: str) -> Body | None:
     tags=["organizations"],
     status_code=201,
     response_model=s.OrganizationRead,
-    responses={201: {"headers": _ETAG_HEADER}, **WRITE},
+    responses={201: {"headers": ETAG_HEADER}, **WRITE},
 )
 async def register_organization(body: s.OrganizationCreate, principal: Writer, request: Request) -> JSONResponse:
     """Register a partner organization (`partners:write`). The same ROR id, or the same normalised name
@@ -122,8 +112,8 @@ async def list_organizations(
         Query(min_length=1, max_length=300, pattern=r"^[^\x00]+$", description="Name search, English or Chinese."),
     ] = None,
     status: Annotated[OrganizationStatus, Query(description="`active` (default) or `merged`.")] = "active",
-    limit: Limit = 50,
-    cursor: Cursor = None,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> dict[str, Any]:
     """Organizations in registration order, filtered; any valid token may read."""
     countries: frozenset[str] | None = None
@@ -143,7 +133,7 @@ async def list_organizations(
     "/organizations/{org_id}",
     tags=["organizations"],
     response_model=s.OrganizationRead,
-    responses={200: {"headers": _ETAG_HEADER}, **s.problems(401, 404, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **s.problems(401, 404, 422)},
 )
 async def get_organization(org_id: Id, principal: CurrentPrincipal, request: Request) -> JSONResponse:
     """One organization (merged ones too, with `merged_into`); `ETag` is its version."""
@@ -154,7 +144,7 @@ async def get_organization(org_id: Id, principal: CurrentPrincipal, request: Req
     "/organizations/{org_id}",
     tags=["organizations"],
     response_model=s.OrganizationRead,
-    responses={200: {"headers": _ETAG_HEADER}, **WRITE},
+    responses={200: {"headers": ETAG_HEADER}, **WRITE},
 )
 async def update_organization(
     org_id: Id, body: s.OrganizationUpdate, principal: Writer, request: Request, if_match: IfMatch = None
@@ -162,7 +152,7 @@ async def update_organization(
     """Change an organization (the body that registered it, or an admin). Publishes
     `exchange.organization.updated` when something changed."""
     changes = body.model_dump(exclude_unset=True)
-    state = await _service(request).update_organization(principal, str(org_id), changes, _if_match(if_match))
+    state = await _service(request).update_organization(principal, str(org_id), changes, if_match_versions(if_match))
     return _resource(state)
 
 
@@ -186,11 +176,11 @@ async def merge_organizations(org_id: Id, body: s.OrganizationMerge, principal: 
     status_code=201,
     response_model=s.AgreementRead,
     responses={
-        201: {"description": "Recorded and published", "headers": _ETAG_HEADER},
+        201: {"description": "Recorded and published", "headers": ETAG_HEADER},
         200: {
             "description": "Posted before with the same content: the same agreement; nothing published",
             "model": s.AgreementRead,
-            "headers": _ETAG_HEADER,
+            "headers": ETAG_HEADER,
         },
         **WRITE,
     },
@@ -225,8 +215,8 @@ async def list_agreements(
             "EXCHANGE_TIMEZONE): those needing a renewal decision, `will_not_renew` ones included.",
         ),
     ] = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> dict[str, Any]:
     """Agreements in recording order, filtered; any valid token may read."""
     query = AgreementQuery(
@@ -245,7 +235,7 @@ async def list_agreements(
     "/agreements/{agreement_id}",
     tags=["agreements"],
     response_model=s.AgreementRead,
-    responses={200: {"headers": _ETAG_HEADER}, **s.problems(401, 404, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **s.problems(401, 404, 422)},
 )
 async def get_agreement(agreement_id: Id, principal: CurrentPrincipal, request: Request) -> JSONResponse:
     """One agreement; `ETag` is its version."""
@@ -256,7 +246,7 @@ async def get_agreement(agreement_id: Id, principal: CurrentPrincipal, request: 
     "/agreements/{agreement_id}",
     tags=["agreements"],
     response_model=s.AgreementRead,
-    responses={200: {"headers": _ETAG_HEADER}, **WRITE},
+    responses={200: {"headers": ETAG_HEADER}, **WRITE},
 )
 async def update_agreement(
     agreement_id: Id, body: s.AgreementUpdate, principal: Writer, request: Request, if_match: IfMatch = None
@@ -266,7 +256,7 @@ async def update_agreement(
     changes = body.model_dump(exclude_unset=True)
     if "partner_org_ids" in changes:
         changes["partner_org_ids"] = [str(i) for i in dict.fromkeys(changes["partner_org_ids"])]
-    state = await _service(request).update_agreement(principal, str(agreement_id), changes, _if_match(if_match))
+    state = await _service(request).update_agreement(principal, str(agreement_id), changes, if_match_versions(if_match))
     return _resource(state)
 
 
@@ -274,14 +264,16 @@ async def update_agreement(
     "/agreements/{agreement_id}/renew",
     tags=["agreements"],
     response_model=s.AgreementRead,
-    responses={200: {"headers": _ETAG_HEADER}, **WRITE},
+    responses={200: {"headers": ETAG_HEADER}, **WRITE},
 )
 async def renew_agreement(
     agreement_id: Id, body: s.AgreementRenew, principal: Writer, request: Request, if_match: IfMatch = None
 ) -> JSONResponse:
     """Extend an agreement's term (`expires_on` must move forward); an expired one is `active` again.
     Recorded in `renewals`; publishes `exchange.agreement.renewed`. 409 when terminated."""
-    state = await _service(request).renew_agreement(principal, str(agreement_id), body.expires_on, _if_match(if_match))
+    state = await _service(request).renew_agreement(
+        principal, str(agreement_id), body.expires_on, if_match_versions(if_match)
+    )
     return _resource(state)
 
 
@@ -289,14 +281,16 @@ async def renew_agreement(
     "/agreements/{agreement_id}/terminate",
     tags=["agreements"],
     response_model=s.AgreementRead,
-    responses={200: {"headers": _ETAG_HEADER}, **WRITE},
+    responses={200: {"headers": ETAG_HEADER}, **WRITE},
 )
 async def terminate_agreement(
     agreement_id: Id, body: s.AgreementTerminate, principal: Writer, request: Request, if_match: IfMatch = None
 ) -> JSONResponse:
     """End an agreement early, with a reason. Publishes `exchange.agreement.terminated`; 409 when it
     already is."""
-    state = await _service(request).terminate_agreement(principal, str(agreement_id), body.reason, _if_match(if_match))
+    state = await _service(request).terminate_agreement(
+        principal, str(agreement_id), body.reason, if_match_versions(if_match)
+    )
     return _resource(state)
 
 
@@ -310,7 +304,7 @@ async def agreement_history(
     agreement_id: Id,
     principal: CurrentPrincipal,
     request: Request,
-    limit: Limit = 50,
+    limit: PageLimit = 50,
     cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$", description="`next_cursor` of a page.")] = None,
 ) -> dict[str, Any]:
     """Every change of an agreement, oldest first: who (the token's client and body), when, which
@@ -328,7 +322,7 @@ async def agreement_history(
     "/agreements/{agreement_id}/document",
     tags=["agreements"],
     response_model=s.AgreementRead,
-    responses={200: {"headers": _ETAG_HEADER}, **WRITE, **s.problems(415)},
+    responses={200: {"headers": ETAG_HEADER}, **WRITE, **s.problems(415)},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -374,7 +368,7 @@ async def download_document(agreement_id: Id, principal: CurrentPrincipal, reque
     tags=["memberships"],
     status_code=201,
     response_model=s.MembershipRead,
-    responses={201: {"headers": _ETAG_HEADER}, **WRITE},
+    responses={201: {"headers": ETAG_HEADER}, **WRITE},
 )
 async def record_membership(body: s.MembershipCreate, principal: Writer, request: Request) -> JSONResponse:
     """Record your body's membership in an international organization (admins: `member`). 409 when it is
@@ -393,8 +387,8 @@ async def list_memberships(
         str | None, Query(pattern=BODY, description="The member body, `kind:code` (`society:CMES`).")
     ] = None,
     status: Annotated[MembershipStatus | None, Query(description="`active` or `ended`.")] = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> dict[str, Any]:
     """Memberships in recording order, filtered; any valid token may read."""
     query = MembershipQuery(
@@ -407,7 +401,7 @@ async def list_memberships(
     "/memberships/{membership_id}",
     tags=["memberships"],
     response_model=s.MembershipRead,
-    responses={200: {"headers": _ETAG_HEADER}, **s.problems(401, 404, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **s.problems(401, 404, 422)},
 )
 async def get_membership(membership_id: Id, principal: CurrentPrincipal, request: Request) -> JSONResponse:
     """One membership; `ETag` is its version."""
@@ -418,12 +412,14 @@ async def get_membership(membership_id: Id, principal: CurrentPrincipal, request
     "/memberships/{membership_id}/end",
     tags=["memberships"],
     response_model=s.MembershipRead,
-    responses={200: {"headers": _ETAG_HEADER}, **WRITE},
+    responses={200: {"headers": ETAG_HEADER}, **WRITE},
 )
 async def end_membership(
     membership_id: Id, body: s.MembershipEnd, principal: Writer, request: Request, if_match: IfMatch = None
 ) -> JSONResponse:
     """End your body's membership (admins: any) on `until` (default today). Publishes
     `exchange.membership.ended`; 409 when it already ended."""
-    state = await _service(request).end_membership(principal, str(membership_id), body.until, _if_match(if_match))
+    state = await _service(request).end_membership(
+        principal, str(membership_id), body.until, if_match_versions(if_match)
+    )
     return _resource(state)

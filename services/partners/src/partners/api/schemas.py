@@ -8,7 +8,6 @@ import uuid
 from typing import Annotated, Any, Literal
 
 import common.problems
-from common.errors import PROBLEM
 from common.openapi_types import COUNTRY, Day
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -308,10 +307,4 @@ _WHY = {
 
 
 def problems(*statuses: int) -> Responses:
-    return {
-        status: {
-            "description": _WHY[status],
-            "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}},
-        }
-        for status in statuses
-    }
+    return {status: common.problems.problem_response(_WHY[status]) for status in statuses}

@@ -7,13 +7,12 @@ aggregate into its published form, and a unit test fails when the two drift apar
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from common.asyncapi import PublishedEvent, asyncapi_document
+from common.asyncapi import PublishedEvent, asyncapi_document, vocabulary_sections
 from pydantic import BaseModel, ConfigDict, Field
 
 from partners.domain.agreement import Agreement, AgreementKind, AgreementStatus
@@ -37,11 +36,7 @@ MEMBERSHIP_ENDED = "exchange.membership.ended"
 VOCABULARY_FILE = Path(__file__).with_name("vocabulary.json")
 # The kinds and statuses (and renewal-notice days) with their zh/en labels: the data file this service
 # publishes beside its AsyncAPI document. Only its sections: the file also says what it is.
-VOCABULARY: dict[str, dict[str, dict[str, str]]] = {
-    name: section
-    for name, section in json.loads(VOCABULARY_FILE.read_text(encoding="utf-8")).items()
-    if isinstance(section, dict)
-}
+VOCABULARY = vocabulary_sections(VOCABULARY_FILE)
 
 MAX_VERSION = 10**12
 Code = Annotated[str, Field(min_length=1, max_length=32)]

@@ -12,9 +12,9 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from common.audit import audit_values
+from common.db import json_list_holds
 from common.outbox import stage
-from sqlalchemy import ColumnElement, and_, bindparam, delete, exists, func, insert, literal, or_, select, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import ColumnElement, and_, bindparam, delete, exists, insert, literal, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -171,13 +171,6 @@ class SqlTalentStore:
             row = (await connection.execute(select(persons).where(persons.c.id == person_id))).mappings().first()
         return person_of(row) if row is not None else None
 
-    def _contains(self, column: Any, value: str) -> ColumnElement[bool]:
-        if self.engine.dialect.name == "postgresql":
-            contains: ColumnElement[bool] = column.op("@>")(func.cast(literal(f'["{value}"]'), postgresql.JSONB))
-            return contains  # `value` is one of the known groups
-        each = func.json_each(column).table_valued("value")
-        return exists(select(literal(1)).select_from(each).where(each.c.value == value))
-
     async def list_persons(self, where: PersonFilter, *, limit: int, after: uuid.UUID | None) -> list[Person]:
         c = persons.c
         conditions: list[ColumnElement[bool]] = [c.deleted.is_(False)]
@@ -190,7 +183,7 @@ class SqlTalentStore:
         if where.reserve is not None:
             conditions.append(c.reserve.is_(where.reserve))
         if where.group is not None:
-            conditions.append(self._contains(c.groups, where.group))
+            conditions.append(json_list_holds(c.groups, where.group, dialect=self.engine.dialect.name))
         post = select(literal(1)).where(person_posts.c.person_id == c.id)
         if where.has_post is not None:
             conditions.append(exists(post) if where.has_post else ~exists(post))

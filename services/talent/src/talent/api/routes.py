@@ -18,8 +18,10 @@ from common.errors import (
     language_of,
     validation_errors,
 )
+from common.etag import ETAG_HEADER, etag, if_match_versions
 from common.i18n import DEFAULT, localize_errors
-from common.openapi_types import COUNTRY, CURSOR
+from common.openapi_types import COUNTRY
+from common.pagination import PageCursor, PageLimit
 from common.query import no_unknown_query
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
@@ -55,15 +57,11 @@ SYNC_PATH = "/v1/talent/sync"
 
 PersonId = Annotated[uuid.UUID, Path(description="The person's id.")]
 Society = Annotated[str | None, Query(description="A society's code.", max_length=32, pattern=r"^[A-Za-z0-9_-]{1,32}$")]
-Limit = Annotated[int, Query(ge=1, le=500, description="Page size (default 50, at most 500).")]
-Cursor = Annotated[str | None, Query(pattern=CURSOR, description="`next_cursor` of the previous page (22 characters).")]
 # A posts cursor holds a position besides the person's id: 18 bytes, 24 characters.
 PostCursor = Annotated[
     str | None,
     Query(pattern=r"^[A-Za-z0-9_-]{24}$", description="`next_cursor` of the previous page (24 characters)."),
 ]
-_ETAG = re.compile(r'^(?:W/)?"?(\d{1,12})"?$')
-_ETAG_HEADER = {"ETag": {"description": 'The version, quoted: `"1"`.', "schema": {"type": "string"}}}
 
 
 def _service(request: Request) -> TalentService:
@@ -265,8 +263,8 @@ async def list_persons(
         str | None,
         Query(description="Holding a post in this organization.", min_length=1, max_length=300, pattern=r"^[^\x00]+$"),
     ] = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> JSONResponse:
     """People not erased, in id order. Personal fields are shown only to `talent:sync` of the person's
     own society and to hq with admin; every other reader gets each person's public shape."""
@@ -286,19 +284,19 @@ async def list_persons(
     "/persons/{person_id}",
     summary="Read a person",
     response_model=PersonView,
-    responses={200: {"headers": _ETAG_HEADER}, **UNAUTHORIZED, **NOT_FOUND, **INVALID},
+    responses={200: {"headers": ETAG_HEADER}, **UNAUTHORIZED, **NOT_FOUND, **INVALID},
 )
 async def get_person(person_id: PersonId, principal: CurrentPrincipal, request: Request) -> JSONResponse:
     """One person (an erased one reads as `deleted: true` with nothing else). Personal fields as in the list."""
     state = await _service(request).get(reader=principal, person_id=person_id)
-    return JSONResponse(state, headers={"ETag": f'"{state["version"]}"'})
+    return JSONResponse(state, headers=etag(state["version"]))
 
 
 @router.delete(
     "/persons/{person_id}",
     summary="Erase a person",
     response_model=PersonView,
-    responses={200: {"headers": _ETAG_HEADER}, **UNAUTHORIZED, **FORBIDDEN, **NOT_FOUND, **STALE, **INVALID},
+    responses={200: {"headers": ETAG_HEADER}, **UNAUTHORIZED, **FORBIDDEN, **NOT_FOUND, **STALE, **INVALID},
 )
 async def erase_person(
     person_id: PersonId,
@@ -312,9 +310,9 @@ async def erase_person(
     deleted (not flagged), `exchange.person.removed` is published, and the audit record notes the erasure
     without the data. Erasing again changes nothing. The same `external_id` synced later is a new person."""
     service = _service(request)
-    if if_match is not None and if_match.strip() != "*":
+    versions = if_match_versions(if_match)
+    if versions is not None:
         current = await service.get(reader=principal, person_id=person_id)
-        versions = {int(m.group(1)) for part in if_match.split(",") if (m := _ETAG.match(part.strip()))}
         if current["version"] not in versions:
             raise PreconditionFailed(
                 f"The person is at version {current['version']}; If-Match names another.",
@@ -322,7 +320,7 @@ async def erase_person(
             )
     person = await service.erase(actor=principal, person_id=person_id)
     state = person.public_state()
-    return JSONResponse(state, headers={"ETag": f'"{state["version"]}"'})
+    return JSONResponse(state, headers=etag(state["version"]))
 
 
 @router.get(
@@ -339,7 +337,7 @@ async def list_posts(
         str | None, Query(description="The organization.", min_length=1, max_length=300, pattern=r"^[^\x00]+$")
     ] = None,
     society: Society = None,
-    limit: Limit = 50,
+    limit: PageLimit = 50,
     cursor: PostCursor = None,
 ) -> JSONResponse:
     """Who holds which post: every post of the people in the pools (public: no names), any valid token."""

@@ -6,7 +6,6 @@ from datetime import date
 from typing import Any
 
 import common.problems
-from common.errors import PROBLEM
 from pydantic import BaseModel, ConfigDict, Field
 
 from talent.contracts import PersonPublic
@@ -181,10 +180,7 @@ class PostPage(BaseModel):
 
 def problem(status: int, description: str, example_detail: str) -> dict[str, Any]:
     example = {"type": "about:blank", "title": description, "status": status, "detail": example_detail}
-    return {
-        "description": description,
-        "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}, "example": example}},
-    }
+    return common.problems.problem_response(description, example)
 
 
 UNAUTHORIZED: Responses = {401: problem(401, "Unauthorized", "An `Authorization: Bearer <JWT>` header is required.")}

@@ -7,13 +7,12 @@ accident. A test holds the domain's public state and this model equal.
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from common.asyncapi import PublishedEvent, asyncapi_document
+from common.asyncapi import PublishedEvent, asyncapi_document, vocabulary_sections
 from pydantic import BaseModel, ConfigDict, Field
 
 TOPIC = "exchange.talent.v1"
@@ -25,11 +24,7 @@ VOCABULARY_FILE = Path(__file__).with_name("vocabulary.json")
 # The groups and post roles with their zh/en labels: the data file this service publishes beside its
 # AsyncAPI document, from which consumers (reporting) label their figures.
 # Only its sections: the file also says what it is (`$comment`, `service`, `topic`).
-VOCABULARY: dict[str, dict[str, dict[str, str]]] = {
-    name: section
-    for name, section in json.loads(VOCABULARY_FILE.read_text(encoding="utf-8")).items()
-    if isinstance(section, dict)
-}
+VOCABULARY = vocabulary_sections(VOCABULARY_FILE)
 
 GroupName = Literal["leading_scientist", "engineer", "young_scientist", "woman_scientist", "youth", "overseas_expert"]
 RoleName = Literal[

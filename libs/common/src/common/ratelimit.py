@@ -8,6 +8,7 @@ on, a request costs one dict look-up of its token and one of its bucket.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -66,11 +67,11 @@ class RateLimit:
         if subject is not None:
             return subject
         token = optional_bearer_token(authorization.decode("latin-1"))
-        try:
-            if token is None:
-                raise ValueError("not a Bearer token")
-            principal = decode_token(token, self.auth(), purpose="api")
-        except (Problem, ValueError):
+        principal = None
+        if token is not None:
+            with contextlib.suppress(Problem, ValueError):
+                principal = decode_token(token, self.auth(), purpose="api")
+        if principal is None:
             client = scope.get("client")
             return f"address:{client[0] if client else '-'}"
         if len(self.subjects) >= MAX_REMEMBERED_TOKENS:

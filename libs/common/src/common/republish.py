@@ -13,7 +13,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table, select
@@ -21,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.db import create_engine, session_factory
 from common.ids import uuid7_strings
-from common.outbox import OutboxMessage, cloudevent_time, message_headers, outbox_message, stage
+from common.outbox import MessageBatch, OutboxMessage, stage
 from common.runtime import run_async
 from common.settings import ServiceSettings
 
@@ -50,24 +49,11 @@ class RepublishedAggregate:
 
 def republished_messages(aggregate: RepublishedAggregate, rows: Sequence[Mapping[str, Any]]) -> list[OutboxMessage]:
     """The messages of a batch of stored rows: one time, and one set of headers per type, for the batch."""
-    time = cloudevent_time(datetime.now(UTC))
-    headers: dict[str, str] = {}
+    batch = MessageBatch(aggregate.source)
     messages = []
     for row, message_id in zip(rows, uuid7_strings(len(rows)), strict=True):
         published = aggregate.published(row)
-        if published.type not in headers:
-            headers[published.type] = message_headers(published.type)
-        messages.append(
-            outbox_message(
-                source=aggregate.source,
-                type=published.type,
-                subject=published.subject,
-                data=published.data,
-                headers=headers[published.type],
-                message_id=message_id,
-                time=time,
-            )
-        )
+        messages.append(batch.message(published.type, published.subject, published.data, message_id=message_id))
     return messages
 
 

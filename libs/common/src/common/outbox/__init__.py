@@ -6,6 +6,7 @@ from common.outbox.table import outbox_table
 from common.outbox.writer import (
     MAX_MESSAGE_BYTES,
     OUTBOX_COLUMNS,
+    MessageBatch,
     MessageTooLarge,
     OutboxMessage,
     check_message_size,
@@ -22,6 +23,7 @@ from common.outbox.writer import (
 __all__ = [
     "MAX_MESSAGE_BYTES",
     "OUTBOX_COLUMNS",
+    "MessageBatch",
     "MessageTooLarge",
     "OutboxMessage",
     "OutboxRelay",

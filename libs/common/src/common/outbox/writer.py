@@ -149,6 +149,34 @@ def outbox_message(
     return OutboxMessage(message_id, subject, payload.decode(), headers)
 
 
+class MessageBatch:
+    """The messages of one commit or batch from one source, made with one time and one set of headers per
+    type for them all (`outbox_message` for each)."""
+
+    def __init__(self, source: str, *, max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
+        self.source = source
+        self.max_message_bytes = max_message_bytes
+        self.time = cloudevent_time(datetime.now(UTC))
+        self.headers: dict[str, str] = {}
+
+    def message(
+        self, type: str, subject: str, data: Mapping[str, Any], *, message_id: str | None = None
+    ) -> OutboxMessage:
+        headers = self.headers.get(type)
+        if headers is None:
+            headers = self.headers[type] = message_headers(type)
+        return outbox_message(
+            source=self.source,
+            type=type,
+            subject=subject,
+            data=data,
+            headers=headers,
+            message_id=message_id,
+            time=self.time,
+            max_message_bytes=self.max_message_bytes,
+        )
+
+
 def outbox_rows(messages: Sequence[OutboxMessage], topic: str, now: datetime) -> list[dict[str, object]]:
     """The outbox rows (`OUTBOX_COLUMNS`) of `messages` for `topic`, staged at `now`."""
     return [

@@ -146,8 +146,10 @@ async def region_objects(
 
 
 # The dashboard's year-over-year series: catalogue metrics counted per year, named as in the catalogue.
-TREND = tuple(BY_KEY[k] for k in ("events.count", "events.participants", "events.foreign_participants"))
-TREND += (BY_KEY["partners.agreements_signed"],)
+TREND = tuple(
+    BY_KEY[k]
+    for k in ("events.count", "events.participants", "events.foreign_participants", "partners.agreements_signed")
+)
 _TREND_NAMES = {m.counter: m.name for m in TREND}
 
 

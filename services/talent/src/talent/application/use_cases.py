@@ -9,14 +9,13 @@ import logging
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from common.audit import field_changes
 from common.auth import Principal
 from common.errors import Forbidden, NotFound, Unprocessable, validation_errors
 from common.ids import uuid7_strings
-from common.outbox import MAX_MESSAGE_BYTES, OutboxMessage, cloudevent_time, message_headers, outbox_message
+from common.outbox import MAX_MESSAGE_BYTES, MessageBatch, OutboxMessage
 from pydantic import ValidationError
 
 from talent.application.ports import AuditNote, Changes, PersonFilter, PostEntry, PostFilter, SocietyWriter, TalentStore
@@ -81,29 +80,14 @@ def society_of(actor: Principal, named: str | None) -> str:
     return actor.org_code
 
 
-class _Messages:
-    """The messages of one commit (`common.outbox.outbox_message`, the one builder), with one time and
-    one set of headers per type made for them all. A message that would not stay under `max_bytes`
-    raises `MessageTooLarge` (422) before anything of the commit is written."""
+def _messages(max_bytes: int) -> MessageBatch:
+    """The messages of one commit: a message that would not stay under `max_bytes` raises
+    `MessageTooLarge` (422) before anything of the commit is written."""
+    return MessageBatch(SOURCE, max_message_bytes=max_bytes)
 
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self.time = cloudevent_time(datetime.now(UTC))
-        self.headers: dict[str, str] = {}
 
-    def of(self, kind: str, person: Person) -> OutboxMessage:
-        headers = self.headers.get(kind)
-        if headers is None:
-            headers = self.headers[kind] = message_headers(kind)
-        return outbox_message(
-            source=SOURCE,
-            type=kind,
-            subject=person.id,
-            data=person.public_state(),
-            headers=headers,
-            time=self.time,
-            max_message_bytes=self.max_bytes,
-        )
+def _message(messages: MessageBatch, kind: str, person: Person) -> OutboxMessage:
+    return messages.message(kind, person.id, person.public_state())
 
 
 def _erasure_note(person: Person) -> AuditNote:
@@ -171,7 +155,7 @@ class _Sync:
         if not records:
             return changes
         known = await writer.known([r.external_id for r in records])
-        messages = _Messages(self.max_message_bytes)
+        messages = _messages(self.max_message_bytes)
         fresh = iter(uuid7_strings(sum(1 for r in records if r.external_id not in known and not r.deleted)))
         for record in records:
             stored = known.get(record.external_id)
@@ -183,7 +167,7 @@ class _Sync:
             elif stored is None:
                 person = Person.new(next(fresh), self.society, record)
                 changes.created.append(person)
-                changes.messages.append(messages.of(PERSON_UPSERTED, person))
+                changes.messages.append(_message(messages, PERSON_UPSERTED, person))
             else:
                 before = stored.person()
                 after = before.replaced_by(record)
@@ -191,21 +175,21 @@ class _Sync:
                     self.result.unchanged += 1
                 else:
                     changes.updated.append(after)
-                    changes.messages.append(messages.of(PERSON_UPSERTED, after))
+                    changes.messages.append(_message(messages, PERSON_UPSERTED, after))
         self.result.created += len(changes.created)
         self.result.updated += len(changes.updated)
         return changes
 
-    def erase(self, changes: Changes, person: Person, messages: _Messages) -> None:
+    def erase(self, changes: Changes, person: Person, messages: MessageBatch) -> None:
         gone = person.erased()
         changes.erased.append(gone)
-        changes.messages.append(messages.of(PERSON_REMOVED, gone))
+        changes.messages.append(_message(messages, PERSON_REMOVED, gone))
         changes.audit.append(_erasure_note(gone))
         self.result.removed += 1
 
     async def remove_absent(self, writer: SocietyWriter) -> Changes:
         changes = Changes(self.actor)
-        messages = _Messages(self.max_message_bytes)
+        messages = _messages(self.max_message_bytes)
         for stored in await writer.absent(self.present):
             self.erase(changes, stored.person(), messages)
         return changes
@@ -298,7 +282,7 @@ class TalentService:
                     return person if stored is None else stored.person().erased()  # already erased
                 sync = _Sync(actor, person.society, "delta", False, self.max_message_bytes)
                 changes = Changes(actor)
-                sync.erase(changes, stored.person(), _Messages(self.max_message_bytes))
+                sync.erase(changes, stored.person(), _messages(self.max_message_bytes))
                 await writer.write(changes)
                 await writer.commit()
             except BaseException:
